@@ -1,0 +1,5 @@
+import sys
+
+from clawback.cli import main
+
+sys.exit(main())

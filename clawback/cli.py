@@ -1,0 +1,201 @@
+"""The ``clawback`` command: parse, call, render, exit code (SPEC §6). No domain logic here.
+
+Read-only commands (status, history, verify-snapshot) never import Prefect; mutating commands
+validate their input first (instantly, before any orchestrator starts), then run their flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clawback import render
+from tasks_lib.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
+
+EXIT_CODES = """exit codes:
+  0  success
+  1  the operation ran and failed, or found a problem (verification failed, unhealthy)
+  2  bad input (unknown task or version, invalid id, malformed file)
+  3  refused because of a conflict (lock held, tag exists, secret found, state would be lost)"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    data: Any          # the --json document's "result"
+    text: str          # what a person reads
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    from flows import runtime
+    from flows.init import init_flow, run_init
+
+    result = runtime.run(init_flow, run_init, workspace=str(ws.root))
+    return Outcome(EXIT_OK if not result.failures else EXIT_FAILED, result, render.init(result))
+
+
+def cmd_snapshot(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import snapshot
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    params = dict(task_id=args.task, version=args.version, bump=args.bump, message=args.message,
+                  push=args.push, allow_secrets=list(args.allow_secret))
+    # refusals (bad input, existing tag, plaintext secret) answer at once, before Prefect starts
+    plan = snapshot.prepare(ws, snapshot.SnapshotRequest(**{**params, "allow_secrets": tuple(args.allow_secret)}))
+    snapshot.scan_secrets(plan)
+    from flows import runtime
+    from flows.snapshot import run_snapshot, snapshot_flow
+
+    result = runtime.run(snapshot_flow, run_snapshot, workspace=str(ws.root), **params)
+    code = EXIT_FAILED if result.push_error else EXIT_OK
+    return Outcome(code, result, render.snapshot(result))
+
+
+def cmd_verify_snapshot(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.verify import verify_snapshot
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    ws.task(args.task, active=False)
+    result = verify_snapshot(ws, args.task, args.version)
+    return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.verification(result))
+
+
+def cmd_status(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.status import workspace_status
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    rows = workspace_status(ws)
+    if args.task:
+        ws.task(args.task, active=False)
+        rows = [r for r in rows if r.id == args.task]
+    return Outcome(EXIT_OK, {"workspace": str(ws.root), "tasks": rows}, render.status(rows))
+
+
+def cmd_history(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.status import task_history
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    result = task_history(ws, args.task)
+    return Outcome(EXIT_OK, result, render.history(result))
+
+
+def cmd_demo(args: argparse.Namespace) -> Outcome:
+    from flows.demo import run_demo
+
+    result = run_demo(keep=args.keep, out=sys.stderr if args.json else sys.stdout)
+    return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.demo(result))
+
+
+# -- parser --------------------------------------------------------------------------------
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS,
+                        help="the workspace (default: $CLAWBACK_WORKSPACE or the git top level here)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document on stdout")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="clawback", parents=[common],
+        description="Version control and disaster recovery for OpenClaw task workspaces.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], Outcome], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(handler=handler)
+        return p
+
+    add("init", cmd_init, "adopt a workspace: .gitignore, .clawback/, tag and mark stable current versions")
+
+    p = add("snapshot", cmd_snapshot,
+            "bump a task's version, lock its dependencies, commit only its paths, tag it with a manifest")
+    p.add_argument("--task", required=True, help="task id, e.g. T01")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--version", help="the new version (default: the current one if never snapshotted, else a patch bump)")
+    g.add_argument("--bump", choices=["patch", "minor", "major"])
+    p.add_argument("--message", "-m", default="", help="what changed (commit message and tag subject)")
+    p.add_argument("--push", action="store_true", help="push the commit and tag to the default remote")
+    p.add_argument("--allow-secret", action="append", default=[], metavar="KEY.PATH",
+                   help="snapshot even though this config key holds a plaintext secret (repeatable)")
+
+    p = add("verify-snapshot", cmd_verify_snapshot,
+            "check a stored version: tag, commit, checksums of git's content, manifest integrity")
+    p.add_argument("--task", required=True)
+    p.add_argument("--version", required=True)
+
+    p = add("status", cmd_status, "every task: version, stable marks, running or not, drift")
+    p.add_argument("--task", help="only this task")
+
+    p = add("history", cmd_history, "a task's versions, tags, rollbacks: who, when, why")
+    p.add_argument("--task", required=True)
+
+    p = add("demo", cmd_demo, "the whole story on a throwaway workspace (embedded Prefect, offline)")
+    p.add_argument("--keep", action="store_true", help="keep the demo workspace for a look around")
+    return parser
+
+
+# -- entry point ---------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.workspace = getattr(args, "workspace", None)
+    args.json = getattr(args, "json", False)
+    try:
+        outcome = args.handler(args)
+    except ClawbackError as exc:
+        return _fail(args, exc, exit_code_for(exc))
+    except KeyboardInterrupt:
+        print("clawback: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the top level: a bug, reported without a traceback
+        if os.environ.get("CLAWBACK_DEBUG"):
+            traceback.print_exc()
+        return _fail(args, exc, EXIT_FAILED, internal=True)
+    if args.json:
+        print(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
+                          "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(outcome.text)
+    return outcome.code
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: bool = False) -> int:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", None)
+    if internal:
+        message = f"internal error: {type(exc).__name__}: {message}"
+        hint = "this is a bug in clawback; re-run with CLAWBACK_DEBUG=1 for the traceback and report it"
+    if args.json:
+        print(json.dumps({"ok": False, "command": args.command, "exit_code": code,
+                          "error": {"type": type(exc).__name__, "message": message, "hint": hint,
+                                    **({"paths": exc.paths} if hasattr(exc, "paths") else {})}},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(f"clawback {args.command}: {message}", file=sys.stderr)
+        if hint:
+            print(f"  next: {hint}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Text and JSON rendering of command results. Nothing here computes anything."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.repr or f.name != "snapshot"}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _timings(t: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def snapshot(r: Any) -> str:
+    frm = f"{r.from_version} -> " if r.from_version and r.from_version != r.version else ""
+    env = "none" if r.environment is None else ("reused" if r.environment_reused else "built")
+    lines = [
+        f"snapshot {r.task_id} {frm}{r.version}: tag {r.tag} (commit {r.commit[:12]})",
+        f"  files: {r.files}   packages: {', '.join(r.packages) or '(none)'}   environment: {env}",
+        f"  manifest: {r.digest}",
+        f"  exported: {r.exported}",
+    ]
+    if r.pushed:
+        lines.append(f"  pushed to {r.pushed}")
+    if r.push_error:
+        lines.append(f"  PUSH FAILED (the snapshot is complete locally): {r.push_error}")
+    lines += [f"  warning: {w}" for w in r.warnings]
+    lines.append(f"  timings: {_timings(r.timings)}")
+    return "\n".join(lines)
+
+
+def init(r: Any) -> str:
+    lines = [f"init {r.workspace}"]
+    if r.gitignore_added:
+        lines.append(f"  .gitignore: added {len(r.gitignore_added)} rules")
+    for s in r.adopted:
+        lines.append(f"  adopted {s.tag} (stable, {s.files} files, commit {s.commit[:12]})")
+    for tid in r.already_tagged:
+        lines.append(f"  {tid}: already tagged")
+    for tid, why in r.failures.items():
+        lines.append(f"  FAILED {tid}: {why}")
+    lines += [f"  warning: {w}" for w in r.warnings]
+    if not (r.adopted or r.already_tagged or r.failures):
+        lines.append("  no active tasks in the registry")
+    return "\n".join(lines)
+
+
+def verification(v: Any) -> str:
+    rows = [[("ok" if c.ok else ("warn" if c.warning else "FAIL")), c.name, c.detail]
+            for c in v.checks]
+    verdict = "verified" if v.ok else f"FAILED ({len(v.failures)} check(s))"
+    return f"verify-snapshot {v.tag}: {verdict}\n" + table(["result", "check", "detail"], rows)
+
+
+def status(rows: list[Any]) -> str:
+    body = []
+    for r in rows:
+        running = {True: f"running ({r.pid})", False: "stopped", None: "-"}[r.running]
+        drift = f"{len(r.drift)} file(s)" if r.drift else ("-" if r.status == "deleted" else "none")
+        body.append([r.id, r.version or "-", r.status, "yes" if r.tagged else "no",
+                     ",".join(r.stable) or "-", running, drift, r.note])
+    return table(["task", "version", "status", "tagged", "stable", "process", "drift", "note"], body)
+
+
+def history(h: Any) -> str:
+    out = [f"history {h.id} (current {h.current})"]
+    rows = [[v["version"], v["tag"], "stable" if v.get("stable") else
+             ("quarantined" if v.get("quarantined") else ""), v["at"], v["by"], v["subject"]]
+            for v in h.versions]
+    out.append(table(["version", "tag", "mark", "when", "who", "what"], rows))
+    if h.rollbacks:
+        out.append("rollbacks:")
+        for r in h.rollbacks:
+            out.append(f"  {r.get('from_version', '?')} -> {r.get('to_version', r.get('version', '?'))}"
+                       f" at {r.get('rolled_back_at', r.get('at', '?'))}: {r.get('reason', r.get('subject', ''))}")
+    if h.events:
+        out.append("audit log:")
+        for e in h.events[-20:]:
+            out.append(f"  {e['ts']} {e['actor']} {e['action']} {e.get('from') or ''}"
+                       f"{' -> ' if e.get('to') else ''}{e.get('to') or ''} {e['result']}"
+                       f"{' (' + e['reason'] + ')' if e.get('reason') else ''}")
+    return "\n".join(out)
+
+
+def demo(r: Any) -> str:
+    return r.summary

@@ -1,0 +1,91 @@
+"""How a CLI command runs its flow: on the Prefect server in PREFECT_API_URL, on Prefect's
+embedded temporary server when none is configured, or — when the configured API is unreachable —
+the same steps without the orchestrator (SPEC §8), said on stderr and recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Mode:
+    kind: str          # "server" | "embedded" | "none"
+    detail: str = ""
+
+
+def quiet_defaults() -> None:
+    """Settings that keep short CLI flows fast and quiet (the operator's own env wins)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # a cold temporary server takes 17-18 s on two busy cores; Prefect's default wait is 20 s
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+class _ExpectedFailures(logging.Filter):
+    """Keep clawback's own, expected failures (bad input, refusals, failed verifications) off
+    the console: the CLI reports them with a message and a hint. The Prefect API still gets them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tasks_lib.errors import ClawbackError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ClawbackError)
+
+
+def quiet_console() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _ExpectedFailures) for f in handler.filters
+        ):
+            handler.addFilter(_ExpectedFailures())
+
+
+def choose_mode() -> Mode:
+    wanted = os.environ.get("CLAWBACK_ORCHESTRATOR", "prefect").lower()
+    if wanted in ("none", "off", "plain"):
+        return Mode("none", "CLAWBACK_ORCHESTRATOR=none")
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        return Mode("embedded", "Prefect's temporary local server")
+    import httpx
+
+    try:
+        resp = httpx.get(url.rstrip("/") + "/health", timeout=3)
+        if resp.status_code == 200:
+            return Mode("server", url)
+        problem = f"answered HTTP {resp.status_code}"
+    except httpx.HTTPError as exc:
+        problem = type(exc).__name__
+    return Mode("none", f"Prefect API at {url} is unreachable ({problem})")
+
+
+def run(flow_obj: Any, plain: Callable[..., R], **params: Any) -> R:
+    """Run ``flow_obj(**params)`` under Prefect, or ``plain(**params)`` when it is unavailable."""
+    quiet_defaults()
+    mode = choose_mode()
+    if mode.kind == "none":
+        if mode.detail != "CLAWBACK_ORCHESTRATOR=none":
+            print(f"clawback: {mode.detail}; running the same steps without the orchestrator "
+                  "(recorded in the audit log)", file=sys.stderr)
+        from flows.steps import without_orchestrator
+
+        with without_orchestrator(mode.detail):
+            return plain(**params)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    quiet_console()
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return flow_obj(**params)

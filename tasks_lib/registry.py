@@ -1,0 +1,257 @@
+"""The task registry, ``task_registry.json`` (SPEC §2): read it, edit entries, save it back.
+
+The file is the operator's: every unknown field, the key order and the formatting are kept, and
+an edit changes only the lines of the entry it touches (see :mod:`tasks_lib.jsonfmt`).
+``tasks`` is either a list of entries that carry an ``"id"`` (the *list* form) or an object
+keyed by task id (the *mapping* form, whose entries usually have no ``"id"``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from tasks_lib import jsonfmt
+from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
+
+REGISTRY_FILE = "task_registry.json"
+HISTORY_KEYS = ("snapshots", "rollback_history")  # excluded from the entry checksum
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "version": (str,),
+    "status": (str,),
+    "location": (str, type(None)),
+    "snapshots": (list,),
+    "rollback_history": (list,),
+}
+_TYPE_NAMES = {str: "a string", type(None): "null", list: "a list"}
+
+
+def is_active(entry: dict[str, Any]) -> bool:
+    """Active: not ``status: deleted`` and ``location`` is a non-empty string."""
+    location = entry.get("location")
+    return entry.get("status") != "deleted" and isinstance(location, str) and bool(location.strip())
+
+
+def entry_checksum(entry: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the definition as written: without HISTORY_KEYS and without ``id``.
+
+    Canonical JSON (sorted keys, no spaces, UTF-8), so the same entry in list or mapping form,
+    in any formatting, gives the same checksum.
+    """
+    definition = {k: v for k, v in entry.items() if k not in HISTORY_KEYS and k != "id"}
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def snapshot_record(
+    version: str, git_tag: str, snapshot_file: str, created_at: str, **extra: Any
+) -> dict[str, Any]:
+    """A ``snapshots[]`` item: version, snapshot_file, created_at, git_tag, then ``extra``."""
+    return {
+        "version": version,
+        "snapshot_file": snapshot_file,
+        "created_at": created_at,
+        "git_tag": git_tag,
+        **extra,
+    }
+
+
+class Registry:
+    """A loaded registry. Edit entries with :meth:`entry` / :meth:`set_entry`, then :meth:`save`."""
+
+    def __init__(self, path: Path, text: str, expected_on_disk: bytes) -> None:
+        self.path = path
+        self.original_text = text
+        self._on_disk = expected_on_disk
+        self._doc = jsonfmt.parse(text, str(path))
+        self._value: dict[str, Any] = self._doc.copy_value()
+        self.form: Literal["list", "mapping"] = "list"
+        self._check()
+
+    @classmethod
+    def load(cls, path: Path) -> Registry:
+        """Read ``path``. MalformedFile if it is missing, unreadable, not JSON or not a registry."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise MalformedFile(
+                f"{path}: registry not found",
+                f"run from the workspace holding {REGISTRY_FILE} or pass --workspace DIR",
+            ) from None
+        except OSError as exc:
+            raise MalformedFile(
+                f"{path}: cannot read the registry ({exc.strerror or exc})",
+                "check the file's permissions and re-run",
+            ) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedFile(
+                f"{path}: not UTF-8 text (bad byte at offset {exc.start})",
+                "save the file as UTF-8 and re-run",
+            ) from None
+        return cls(path, text, data)
+
+    @classmethod
+    def from_text(cls, text: str, path: Path) -> Registry:
+        """A registry from ``text``, taken to be what ``path`` holds now (save() checks that)."""
+        return cls(Path(path), text, text.encode("utf-8"))
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _bad(self, what: str, fix: str) -> MalformedFile:
+        return MalformedFile(f"{self.path}: {what}", f"{fix} in {self.path.name}, then re-run")
+
+    def _check(self) -> None:
+        if not isinstance(self._value, dict) or "tasks" not in self._value:
+            raise self._bad(
+                "not a task registry: the top level must be an object with a `tasks` key",
+                'add `"tasks": []` (or an object keyed by task id)',
+            )
+        tasks = self._value["tasks"]
+        if isinstance(tasks, dict):
+            self.form = "mapping"
+            for tid, entry in tasks.items():
+                if not isinstance(entry, dict):
+                    raise self._bad(f"task {tid!r} is not an object", "make it an object")
+                if "id" in entry and entry["id"] != tid:
+                    raise self._bad(f"task keyed {tid!r} has id {entry['id']!r}", "make them agree")
+                self._check_fields(tid, entry)
+        elif isinstance(tasks, list):
+            seen: set[str] = set()
+            for n, entry in enumerate(tasks):
+                if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                    raise self._bad(
+                        f"tasks[{n}] is not an object with a string `id`",
+                        f'give tasks[{n}] an `"id": "T.."`',
+                    )
+                if entry["id"] in seen:
+                    raise self._bad(f"task id {entry['id']!r} is listed twice", "keep one entry")
+                seen.add(entry["id"])
+                self._check_fields(entry["id"], entry)
+        else:
+            raise self._bad(
+                "`tasks` must be a list of entries or an object keyed by task id",
+                "fix `tasks`",
+            )
+
+    def _check_fields(self, tid: str, entry: dict[str, Any]) -> None:
+        for key, types in _FIELD_TYPES.items():
+            if key in entry and not isinstance(entry[key], types):
+                wanted = " or ".join(_TYPE_NAMES[t] for t in types)
+                raise self._bad(f"task {tid!r}: `{key}` must be {wanted}", f"fix `{key}`")
+
+    # -- entries ----------------------------------------------------------------------------
+
+    def _stored(self, task_id: str) -> dict[str, Any] | None:
+        tasks = self._value["tasks"]
+        if self.form == "mapping":
+            return tasks.get(task_id)
+        return next((e for e in tasks if e.get("id") == task_id), None)
+
+    def task_ids(self) -> list[str]:
+        """Ids in file order, as written (not validated: callers run tasks_lib.ids.task_id)."""
+        tasks = self._value["tasks"]
+        return list(tasks) if self.form == "mapping" else [e["id"] for e in tasks]
+
+    def entry(self, task_id: str) -> dict[str, Any] | None:
+        """A deep copy of the entry, or None. Always has ``"id"``: for the mapping form one is
+        put first when the stored entry has none (set_entry takes it out again)."""
+        stored = self._stored(task_id)
+        if stored is None:
+            return None
+        result = copy.deepcopy(stored)
+        return result if "id" in result else {"id": task_id, **result}
+
+    def set_entry(self, task_id: str, entry: dict[str, Any]) -> None:
+        """Replace the entry of ``task_id`` in place (same position in the file).
+
+        ``"id"`` is stored as before: always in the list form, and in the mapping form only if
+        the stored entry had one (so the ``"id"`` that :meth:`entry` adds is dropped again); when
+        needed and missing it is put first. NotFound for an unknown id; BadInput if
+        ``entry["id"]`` names another task.
+        """
+        stored = self._stored(task_id)
+        if stored is None:
+            raise NotFound(f"task {task_id!r} is not in {self.path}", "run `clawback status`")
+        if not isinstance(entry, dict) or entry.get("id", task_id) != task_id:
+            raise BadInput(f"entry for task {task_id!r} must be an object with that id")
+        new = copy.deepcopy(entry)
+        if self.form == "mapping" and "id" not in stored:
+            new.pop("id", None)
+        elif "id" not in new:
+            new = {"id": task_id, **new}
+        self._check_fields(task_id, new)
+        tasks = self._value["tasks"]
+        if self.form == "mapping":
+            tasks[task_id] = new
+        else:
+            tasks[next(i for i, e in enumerate(tasks) if e is stored)] = new
+
+    # -- output -----------------------------------------------------------------------------
+
+    def render(self) -> str:
+        """The file's new text: the original bytes wherever nothing changed."""
+        return self._doc.render(self._value)
+
+    def is_changed(self) -> bool:
+        return self.render() != self.original_text
+
+    def save(self) -> None:
+        """Write atomically (temp file in the same directory, fsync, rename).
+
+        Conflict if the file on disk is no longer what was loaded; nothing is written then.
+        """
+        text = self.render()
+        try:
+            current: bytes | None = self.path.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current != self._on_disk:
+            how = "was removed" if current is None else "changed on disk"
+            raise Conflict(
+                f"{self.path} {how} since it was read; not overwriting it",
+                "re-run the command so it starts from the current file",
+            )
+        data = text.encode("utf-8")
+        if data == current:
+            return
+        mode = os.stat(self.path).st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _fsync_dir(self.path.parent)
+        self.original_text, self._on_disk = text, data
+        self._doc = jsonfmt.parse(text, str(self.path))
+        self._value = self._doc.copy_value()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,184 @@
+"""Per-task settings (SPEC §5): the optional ``clawback`` key of a registry entry, with defaults.
+
+Also the runtime-state path rules: which files of a task are state (never snapshotted, never
+touched by a rollback). Patterns follow .gitignore semantics: ``state/`` is a directory of that
+name at any depth, ``*.csv`` a file name anywhere, ``sub/x.db`` anchored at the task directory.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tasks_lib.errors import BadInput
+
+DEFAULT_STATE_PATHS: tuple[str, ...] = (
+    "state/", "output/", "data/", "logs/", "backups/",
+    "*.db", "*.sqlite", "*.csv", "*.jsonl", "*.log",
+)
+RunType = Literal["process", "systemd", "command", "none"]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
+_UNIT = re.compile(r"[A-Za-z0-9@._:\\-]+\Z", re.ASCII)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    type: RunType = "process"
+    command: tuple[str, ...] | None = None
+    pidfile: str | None = None
+    unit: str | None = None
+    start: tuple[str, ...] | None = None
+    stop: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    source: str = "logs/runs.jsonl"
+    window_minutes: int = 60
+    min_samples: int = 10
+    threshold: float = 0.1
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    run: RunSettings = field(default_factory=RunSettings)
+    python: str = "venv"  # "venv" | "none" | a path to an interpreter
+    smoke: tuple[str, ...] | str | None = None
+    smoke_timeout_s: float = 60
+    health: HealthSettings = field(default_factory=HealthSettings)
+    environment_variables: tuple[str, ...] = ()
+    state_paths: tuple[str, ...] = DEFAULT_STATE_PATHS
+
+    def is_state(self, rel: str) -> bool:
+        """Is ``rel`` (posix, relative to the task directory) runtime state?"""
+        return is_state_path(rel, self.state_paths)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": {k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in self.run.__dict__.items() if v is not None},
+            "python": self.python,
+            "smoke": list(self.smoke) if isinstance(self.smoke, tuple) else self.smoke,
+            "smoke_timeout_s": self.smoke_timeout_s,
+            "health": dict(self.health.__dict__),
+            "environment_variables": list(self.environment_variables),
+            "state_paths": list(self.state_paths),
+        }
+
+
+def is_state_path(rel: str, patterns: tuple[str, ...]) -> bool:
+    parts = rel.split("/")
+    for pat in patterns:
+        dir_only = pat.endswith("/")
+        body = pat.rstrip("/")
+        anchored = "/" in body
+        if anchored:
+            body_parts = body.lstrip("/").split("/")
+            n = len(body_parts)
+            # the pattern names a prefix of the path (a directory, or the file itself)
+            if len(parts) >= n and all(fnmatch.fnmatchcase(p, b) for p, b in zip(parts, body_parts, strict=False)):
+                if not dir_only or len(parts) > n:
+                    return True
+            continue
+        # unanchored: any directory component (dir pattern) or any component (file pattern)
+        candidates = parts[:-1] if dir_only else parts
+        if any(fnmatch.fnmatchcase(p, body) for p in candidates):
+            return True
+    return False
+
+
+def _where(task_id: str, key: str) -> str:
+    return f"task_registry.json: task {task_id}: clawback.{key}"
+
+
+def _argv(value: Any, task_id: str, key: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+        return tuple(value)
+    raise BadInput(f"{_where(task_id, key)} must be a non-empty list of strings (an argv)",
+                   'write it as a list, e.g. ["python", "main.py"]; no shell is used')
+
+
+def _number(value: Any, task_id: str, key: str, lo: float, hi: float, integer: bool = False) -> Any:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
+    if ok and integer and not isinstance(value, int):
+        ok = False
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise BadInput(f"{_where(task_id, key)} must be {kind} between {lo} and {hi}",
+                       "fix the value in task_registry.json or remove it to use the default")
+    return value
+
+
+def parse(task_id: str, raw: Any) -> TaskSettings:
+    """Settings from a registry entry's ``clawback`` value (None or absent: all defaults)."""
+    if raw is None:
+        return TaskSettings()
+    if not isinstance(raw, dict):
+        raise BadInput(f"{_where(task_id, '')[:-1]} must be an object", "see SPEC §5 per-task settings")
+    known = {"run", "python", "smoke", "smoke_timeout_s", "health", "environment_variables",
+             "state_paths", "stable_after"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BadInput(f"{_where(task_id, unknown[0])} is not a known setting",
+                       f"known settings: {', '.join(sorted(known))}")
+    run_raw = raw.get("run") or {}
+    if not isinstance(run_raw, dict):
+        raise BadInput(f"{_where(task_id, 'run')} must be an object", 'e.g. {"type": "process"}')
+    rtype = run_raw.get("type", "process")
+    if rtype not in ("process", "systemd", "command", "none"):
+        raise BadInput(f"{_where(task_id, 'run.type')} must be process, systemd, command or none",
+                       "fix run.type in task_registry.json")
+    unit = run_raw.get("unit")
+    if rtype == "systemd" and not (isinstance(unit, str) and _UNIT.match(unit)):
+        raise BadInput(f"{_where(task_id, 'run.unit')} must name a systemd unit", 'e.g. "t01.service"')
+    run = RunSettings(
+        type=rtype,
+        command=_argv(run_raw.get("command"), task_id, "run.command"),
+        pidfile=run_raw.get("pidfile") if isinstance(run_raw.get("pidfile"), str) else None,
+        unit=unit if rtype == "systemd" else None,
+        start=_argv(run_raw.get("start"), task_id, "run.start"),
+        stop=_argv(run_raw.get("stop"), task_id, "run.stop"),
+    )
+    if rtype == "command" and run.start is None:
+        raise BadInput(f"{_where(task_id, 'run.start')} is required for run.type command",
+                       'e.g. "start": ["./run.sh"], "stop": ["./stop.sh"]')
+    python = raw.get("python", "venv")
+    if not isinstance(python, str) or not python:
+        raise BadInput(f"{_where(task_id, 'python')} must be venv, none or an interpreter path",
+                       'e.g. "venv"')
+    smoke = raw.get("smoke")
+    if smoke is not None and not isinstance(smoke, str):
+        smoke = _argv(smoke, task_id, "smoke")
+    health_raw = raw.get("health") or {}
+    if not isinstance(health_raw, dict):
+        raise BadInput(f"{_where(task_id, 'health')} must be an object", "see SPEC §5")
+    dh = HealthSettings()
+    health = HealthSettings(
+        source=str(health_raw.get("source", dh.source)),
+        window_minutes=_number(health_raw.get("window_minutes", dh.window_minutes), task_id,
+                               "health.window_minutes", 1, 100_000, integer=True),
+        min_samples=_number(health_raw.get("min_samples", dh.min_samples), task_id,
+                            "health.min_samples", 1, 1_000_000, integer=True),
+        threshold=_number(health_raw.get("threshold", dh.threshold), task_id,
+                          "health.threshold", 0, 1),
+    )
+    env_names = raw.get("environment_variables", [])
+    if not isinstance(env_names, list) or not all(
+        isinstance(n, str) and _ENV_NAME.match(n) for n in env_names
+    ):
+        raise BadInput(f"{_where(task_id, 'environment_variables')} must list variable names",
+                       'e.g. ["TUSHARE_TOKEN"] (names only, never values)')
+    state = raw.get("state_paths", list(DEFAULT_STATE_PATHS))
+    if not isinstance(state, list) or not all(isinstance(p, str) and p and ".." not in p.split("/")
+                                              for p in state):
+        raise BadInput(f"{_where(task_id, 'state_paths')} must be a list of patterns",
+                       'e.g. ["state/", "*.db"]')
+    return TaskSettings(
+        run=run, python=python, smoke=smoke,
+        smoke_timeout_s=_number(raw.get("smoke_timeout_s", 60), task_id, "smoke_timeout_s", 1, 86_400),
+        health=health, environment_variables=tuple(env_names), state_paths=tuple(state),
+    )

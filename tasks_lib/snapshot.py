@@ -1,0 +1,293 @@
+"""The steps of a snapshot (SPEC §4, §6): plain functions the snapshot flow composes.
+
+validate → scan secrets → bump config + registry → lock dependencies → sync the environment →
+commit only the task's paths + registry → checksum git's content → annotated tag carrying the
+manifest → export → (push). Every step that changes state registers its undo in a Journal, so a
+failure anywhere leaves no half-made version.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks_lib import config, deps, ids, registry, secrets
+from tasks_lib.audit import actor, utc_now
+from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
+from tasks_lib.journal import Journal
+from tasks_lib.manifest import FileEntry, Snapshot, sha256_hex
+from tasks_lib.workspace import Task, Workspace
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    task_id: str
+    version: str | None = None
+    bump: str | None = None
+    message: str = ""
+    push: bool = False
+    allow_secrets: tuple[str, ...] = ()
+    adopt: bool = False   # init: record the version as it is at HEAD; secrets only warned about
+
+
+@dataclass(frozen=True)
+class Plan:
+    ws: Workspace
+    task: Task
+    from_version: str | None
+    version: str
+    tag: str
+    created_at: str
+    creator: str
+    request: SnapshotRequest
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def commit_message(self) -> str:
+        msg = self.request.message.strip()
+        if self.request.adopt:
+            msg = msg or "adopted by clawback"
+        return f"{self.task.id} v{self.version}: {msg or 'snapshot'}"
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    task_id: str
+    version: str
+    from_version: str | None
+    tag: str
+    commit: str
+    digest: str
+    files: int
+    packages: tuple[str, ...]
+    environment: str | None
+    environment_reused: bool
+    exported: str | None
+    pushed: str | None = None          # remote name when pushed
+    push_error: str | None = None
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# -- validate ------------------------------------------------------------------------------
+def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
+    """Check everything before changing anything; a refusal here changes nothing."""
+    ids.task_id(req.task_id)
+    if req.version is not None and req.bump is not None:
+        raise BadInput("--version and --bump exclude each other", "pass one of them")
+    if req.bump is not None and req.bump not in ids.BUMPS:
+        raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
+    for path in req.allow_secrets:
+        if not isinstance(path, str) or not path or len(path) > 200:
+            raise BadInput("invalid --allow-secret value", "name a dotted key path, e.g. tushare.token")
+    reg = ws.load_registry()
+    task = ws.task(req.task_id, reg)
+    git = ws.git
+    busy = git.operation_in_progress()
+    if busy:
+        raise Conflict(f"{busy} is in progress in the workspace", "finish or abort it, then retry")
+    if git.head() is not None and git.branch() is None:
+        raise Conflict("HEAD is detached", "check out your branch (git switch main), then retry")
+    cfg_path = ws.root / task.config_path
+    if not cfg_path.is_file():
+        raise NotFound(f"{task.config_path} not found", "every task needs its config file (SPEC §2)")
+    cfg_version = config.read_version(cfg_path.read_text(encoding="utf-8"))
+    current = _valid_or_none(task.version)
+    if req.adopt:
+        if current is None:
+            raise MalformedFile(f"task {task.id}: registry version {task.version!r} is not MAJOR.MINOR.PATCH",
+                                "fix the version in task_registry.json and config.yaml")
+        if cfg_version is not None and _valid_or_none(cfg_version) != current:
+            raise MalformedFile(
+                f"task {task.id}: registry says {current} but {task.config_path} says {cfg_version}",
+                "make them agree (edit one of them), then run init again")
+        new = current
+    elif req.version is not None:
+        new = ids.version(req.version)
+        if current is not None and ids.Version.parse(new) < ids.Version.parse(current):
+            raise BadInput(f"{new} is older than {task.id}'s current version {current}",
+                           f"versions only move forward; to go back run `clawback rollback --task {task.id} --to {new}`")
+    else:
+        if current is None:
+            raise BadInput(f"task {task.id} has no valid version to bump ({task.version!r})",
+                           "pass --version X.Y.Z")
+        if req.bump is None and cfg_version is not None and _valid_or_none(cfg_version) != current:
+            raise BadInput(f"registry says {current} but {task.config_path} says {cfg_version}",
+                           "pass --version to choose the new version explicitly")
+        tagged = git.tag_info(ids.version_tag(task.id, current)) is not None
+        if req.bump is None and not tagged:
+            new = current  # the version was bumped by hand and never snapshotted
+        else:
+            new = str(ids.Version.parse(current).bump(req.bump or "patch"))
+    tag = ids.version_tag(task.id, new)
+    if git.tag_info(tag) is not None:
+        raise Conflict(f"tag {tag} already exists",
+                       "tags are immutable: choose a new version (--bump or --version)")
+    return Plan(ws=ws, task=task, from_version=current, version=new, tag=tag,
+                created_at=utc_now(), creator=actor(), request=req)
+
+
+def _valid_or_none(value: str | None) -> str | None:
+    try:
+        return ids.version(value) if value is not None else None
+    except BadInput:
+        return None
+
+
+# -- secrets -------------------------------------------------------------------------------
+def scan_secrets(plan: Plan) -> tuple[str, ...]:
+    """Refuse plaintext secrets in the task's config or registry entry (key paths only)."""
+    cfg_text = (plan.ws.root / plan.task.config_path).read_text(encoding="utf-8")
+    found = [*secrets.scan_text(cfg_text)]
+    found += [secrets.Finding(path=f"registry.{f.path}", kind=f.kind)
+              for f in secrets.scan_entry(plan.task.entry)]
+    if plan.request.adopt:
+        return tuple(f"{plan.task.id}: plaintext secret at {f.path} (move it to an environment variable)"
+                     for f in found)
+    secrets.refuse_if_found(found, plan.task.config_path, plan.request.allow_secrets)
+    return tuple(f"{plan.task.id}: plaintext secret at {f.path} allowed by --allow-secret"
+                 for f in found)
+
+
+# -- bump ----------------------------------------------------------------------------------
+def write_version(plan: Plan, journal: Journal) -> None:
+    """Set ``version`` in config.yaml (that line only) and the registry, and record the snapshot."""
+    ws, task = plan.ws, plan.task
+    cfg_path = ws.root / task.config_path
+    text = cfg_path.read_text(encoding="utf-8")
+    if config.read_version(text) != plan.version:
+        journal.restore_file_on_undo(cfg_path)
+        _write_atomic(cfg_path, config.set_version(text, plan.version))
+    reg = ws.load_registry()
+    entry = reg.entry(task.id)
+    assert entry is not None
+    entry["version"] = plan.version
+    record = registry.snapshot_record(
+        plan.version, plan.tag, f".clawback/snapshots/snapshot-{plan.tag}.yaml", plan.created_at,
+        **({"stable": True} if plan.request.adopt else {}),
+    )
+    entry["snapshots"] = [*(entry.get("snapshots") or []), record]
+    reg.set_entry(task.id, entry)
+    journal.restore_file_on_undo(reg.path)
+    reg.save()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.clawback-tmp")
+    tmp.write_bytes(text.encode("utf-8"))
+    tmp.replace(path)
+
+
+# -- dependencies --------------------------------------------------------------------------
+def _interpreter(task: Task) -> str:
+    mode = task.settings.python
+    if mode not in ("venv", "none"):
+        return mode
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def resolve_lock(plan: Plan) -> deps.Lock:
+    """The exact resolved set for the task's requirements.txt (a lock with hashes)."""
+    req = plan.ws.root / plan.task.location / "requirements.txt"
+    return deps.lock(req if req.is_file() else None, _interpreter(plan.task),
+                     cwd=plan.ws.root / plan.task.location)
+
+
+def sync_environment(plan: Plan, lk: deps.Lock, journal: Journal) -> deps.EnvInfo | None:
+    """Make the task's environment match the lock exactly (venv), or install the pins."""
+    mode = plan.task.settings.python
+    if mode == "none":
+        return None
+    if mode != "venv":
+        deps.install_pins(mode, lk)
+        return None
+    state = plan.ws.ensure_state_dir()
+    info = deps.ensure_env(state, plan.task.id, lk, _interpreter(plan.task), verify=True)
+    journal.add(f"switch {plan.task.id}'s environment back",
+                lambda: deps.switch_current(state, plan.task.id, info.previous))
+    return info
+
+
+# -- commit --------------------------------------------------------------------------------
+def versioned_paths(ws: Workspace, task: Task) -> list[str]:
+    """The task's files as git sees them now (tracked + untracked, not ignored), minus state."""
+    return [p for p in ws.git.ls_files(task.location) if not task.is_state(p)]
+
+
+def commit(plan: Plan, journal: Journal) -> str:
+    ws = plan.ws
+    paths = [*versioned_paths(ws, plan.task), registry.REGISTRY_FILE]
+    index = ws.git.index_path()
+    scratch = ws.ensure_state_dir() / "tmp"
+    saved_index = scratch / f"index-before-{plan.tag}"
+    if index.exists():
+        saved_index.write_bytes(index.read_bytes())
+        journal.add("restore the git index", lambda: saved_index.replace(index))
+        journal.on_success(lambda: saved_index.unlink(missing_ok=True))
+    new, old = ws.git.commit_paths(paths, plan.commit_message, scratch)
+    journal.add(f"move HEAD back from {new[:12]}", lambda: ws.git.uncommit(new, old, paths))
+    return new
+
+
+# -- manifest ------------------------------------------------------------------------------
+def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
+    """Checksum git's content at ``commit_id`` (not the working tree) and assemble the manifest."""
+    ws, task = plan.ws, plan.task
+    git = ws.git
+    tree = {p: mo for p, mo in git.ls_tree(commit_id, task.location).items() if not task.is_state(p)}
+    by_oid: dict[str, list[str]] = {}
+    for path, (_, oid) in tree.items():
+        by_oid.setdefault(oid, []).append(path)
+    sums: dict[str, tuple[str, int]] = {}
+    for oid, data in git.read_blobs(by_oid):
+        for path in by_oid[oid]:
+            sums[path] = (sha256_hex(data), len(data))
+    files = tuple(FileEntry(path=p, checksum=sums[p][0], size=sums[p][1], mode=tree[p][0])
+                  for p in sorted(tree))
+    reg_bytes = git.show_file(commit_id, registry.REGISTRY_FILE)
+    if reg_bytes is None:
+        raise MalformedFile("task_registry.json is not in the commit", "commit it, then retry")
+    entry = registry.Registry.from_text(reg_bytes.decode("utf-8"), ws.registry_path).entry(task.id) or {}
+    definition = {k: v for k, v in entry.items() if k not in registry.HISTORY_KEYS}
+    cfg_bytes = git.show_file(commit_id, task.config_path) or b""
+    cfg_text = cfg_bytes.decode("utf-8")
+    declared = [*task.settings.environment_variables,
+                *[n for n in entry.get("environment_variables", []) if isinstance(n, str)]]
+    env_names = config.env_var_names(config.load(cfg_text), cfg_text, declared)
+    runtime = {k: v for k, v in task.settings.as_dict().items()
+               if k not in ("environment_variables", "state_paths")}
+    runtime["entry_point"] = task.entry_point
+    return Snapshot(
+        task_id=task.id, version=plan.version, created_at=plan.created_at, git_commit=commit_id,
+        git_tag=plan.tag, message=plan.request.message, creator=plan.creator,
+        location=task.location or "", files=files, registry_entry=definition,
+        registry_checksum=registry.entry_checksum(entry), python_packages=lk.packages,
+        python_lock=lk.text, python_lock_digest=lk.digest, python_mode=task.settings.python,
+        environment_variables=tuple(env_names), runtime=runtime,
+        state_paths=task.settings.state_paths,
+    )
+
+
+# -- tag, export, push ---------------------------------------------------------------------
+def tag(plan: Plan, snap: Snapshot, journal: Journal) -> str:
+    obj = plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
+    journal.add(f"delete tag {plan.tag}", lambda: plan.ws.git.delete_tag(plan.tag, obj))
+    return obj
+
+
+def export(ws: Workspace, snap: Snapshot) -> Path:
+    """Write the seed's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag)."""
+    out = ws.ensure_state_dir() / "snapshots" / f"snapshot-{snap.git_tag}.yaml"
+    _write_atomic(out, snap.to_yaml())
+    return out
+
+
+def push(ws: Workspace, plan: Plan, commit_id: str) -> str:
+    git = ws.git
+    remote = git.default_remote()
+    if remote is None:
+        raise BadInput("--push: the workspace has no git remote", "add one with `git remote add origin URL`")
+    branch = git.branch()
+    git.push(remote, [f"{commit_id}:refs/heads/{branch}", f"refs/tags/{plan.tag}"])
+    return remote

@@ -1,0 +1,149 @@
+"""verify-snapshot (SPEC §6, §7 level 1 against git): is a stored version still exactly itself?
+
+Checks, each reported by name: the tag exists and is annotated; its manifest is intact (digest);
+the manifest names this task, version and tag; the tag points at the recorded commit; every file's
+sha256 matches git's content at that commit, with no versioned file missing or extra; the registry
+entry at that commit matches its checksum; the audit log, when it recorded this snapshot, agrees
+on the digest; the commit is still reachable from HEAD (a warning only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasks_lib import ids, registry
+from tasks_lib.audit import AuditLog
+from tasks_lib.errors import VerificationFailed
+from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
+from tasks_lib.settings import is_state_path
+from tasks_lib.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+    warning: bool = False   # reported, but does not fail the verification
+
+
+@dataclass(frozen=True)
+class SnapshotVerification:
+    task_id: str
+    version: str
+    tag: str
+    checks: tuple[Check, ...]
+    snapshot: Snapshot | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok or c.warning for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok and not c.warning]
+
+
+def load_snapshot(ws: Workspace, task_id: str, version: str) -> tuple[str, Parsed]:
+    """The parsed manifest of ``task_id`` at ``version`` (NotFound if there is no such tag)."""
+    from tasks_lib.errors import NotFound
+
+    tag = ids.version_tag(task_id, version)
+    if ws.git.tag_info(tag) is None:
+        known = [t.version for t in (ids.parse_tag(i.name) for i in ws.git.tags(f"refs/tags/{task_id}-v*"))
+                 if t and t.kind == "version" and t.task == task_id]
+        raise NotFound(f"no snapshot {tag}",
+                       f"known versions of {task_id}: {', '.join(known) or 'none'}")
+    return tag, parse_tag_message(ws.git.tag_message(tag))
+
+
+def verify_snapshot(ws: Workspace, task_id: str, version: str) -> SnapshotVerification:
+    ids.task_id(task_id)
+    version = ids.version(version)
+    tag = ids.version_tag(task_id, version)
+    git = ws.git
+    checks: list[Check] = []
+    info = git.tag_info(tag)
+    if info is None:
+        load_snapshot(ws, task_id, version)  # raises NotFound with the known versions
+    assert info is not None
+    checks.append(Check("tag annotated", info.annotated,
+                        "" if info.annotated else "a lightweight tag carries no manifest"))
+    if not info.annotated:
+        return SnapshotVerification(task_id, version, tag, tuple(checks))
+    try:
+        parsed = parse_tag_message(git.tag_message(tag))
+    except VerificationFailed as exc:
+        checks.append(Check("manifest readable", False, exc.message))
+        return SnapshotVerification(task_id, version, tag, tuple(checks))
+    snap = parsed.snapshot
+    checks.append(Check("manifest intact", parsed.intact,
+                        "" if parsed.intact else "digest mismatch: the manifest was edited or corrupted"))
+    names_ok = (snap.task_id, snap.version, snap.git_tag) == (task_id, version, tag)
+    checks.append(Check("manifest names this version", names_ok,
+                        "" if names_ok else f"manifest is for {snap.git_tag}"))
+    target_ok = info.commit == snap.git_commit
+    checks.append(Check("tag points at recorded commit", target_ok,
+                        "" if target_ok else
+                        f"tag points at {str(info.commit)[:12]}, manifest records {snap.git_commit[:12]}"))
+    checks.append(_files_check(ws, snap))
+    checks.append(_registry_check(ws, snap))
+    checks.append(_audit_check(ws, snap, parsed.recorded_digest))
+    reachable = git.run("merge-base", "--is-ancestor", snap.git_commit, "HEAD", check=False).returncode == 0
+    checks.append(Check("commit reachable from HEAD", reachable,
+                        "" if reachable else "history was rewritten or the branch moved elsewhere",
+                        warning=True))
+    return SnapshotVerification(task_id, version, tag, tuple(checks), snap)
+
+
+def _files_check(ws: Workspace, snap: Snapshot) -> Check:
+    git = ws.git
+    if git.rev(f"{snap.git_commit}^{{commit}}") is None:
+        return Check("files match git content", False, f"commit {snap.git_commit[:12]} is missing")
+    tree = {p: mo for p, mo in git.ls_tree(snap.git_commit, snap.location).items()
+            if not is_state_path(p[len(snap.location) + 1:], snap.state_paths)}
+    recorded = {f.path: f for f in snap.files}
+    problems: list[str] = []
+    missing = sorted(set(recorded) - set(tree))
+    extra = sorted(set(tree) - set(recorded))
+    problems += [f"missing {p}" for p in missing[:5]]
+    problems += [f"extra {p}" for p in extra[:5]]
+    common = sorted(set(recorded) & set(tree))
+    by_oid: dict[str, list[str]] = {}
+    for p in common:
+        by_oid.setdefault(tree[p][1], []).append(p)
+    bad: list[str] = []
+    for oid, data in git.read_blobs(by_oid):
+        digest = sha256_hex(data)
+        for p in by_oid[oid]:
+            if digest != recorded[p].checksum or tree[p][0] != recorded[p].mode:
+                bad.append(p)
+    problems += [f"changed {p}" for p in sorted(bad)[:5]]
+    count = len(missing) + len(extra) + len(bad)
+    if count:
+        more = f" (+{count - len(problems)} more)" if count > len(problems) else ""
+        return Check("files match git content", False, "; ".join(problems) + more)
+    return Check("files match git content", True, f"{len(common)} files")
+
+
+def _registry_check(ws: Workspace, snap: Snapshot) -> Check:
+    raw = ws.git.show_file(snap.git_commit, registry.REGISTRY_FILE)
+    if raw is None:
+        return Check("registry entry matches", False, "task_registry.json missing at the commit")
+    entry = registry.Registry.from_text(raw.decode("utf-8"), ws.registry_path).entry(snap.task_id)
+    if entry is None:
+        return Check("registry entry matches", False, f"{snap.task_id} missing from the registry")
+    actual = registry.entry_checksum(entry)
+    ok = actual == snap.registry_checksum and actual == registry.entry_checksum(snap.registry_entry)
+    return Check("registry entry matches", ok, "" if ok else "registry entry differs from the manifest")
+
+
+def _audit_check(ws: Workspace, snap: Snapshot, recorded: str | None) -> Check:
+    logged = [e for e in AuditLog(ws.state_dir).entries(snap.task_id)
+              if e.get("action") == "snapshot" and e.get("result") in ("ok", "pushed-failed")
+              and (e.get("details") or {}).get("tag") == snap.git_tag]
+    if not logged:
+        return Check("audit log agrees", True, "not recorded here (clone or other machine)",
+                     warning=True)
+    ok = (logged[-1].get("details") or {}).get("digest") == recorded
+    return Check("audit log agrees", ok, "" if ok else "the digest differs from the one logged at creation")

@@ -1,0 +1,131 @@
+"""The CLI contract (SPEC §6): exit codes, --json, --workspace after the command, messages that
+say what to do next, never a traceback; read-only commands never import Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.init import run_init
+from tasks_lib.locks import task_lock
+from tasks_lib.workspace import Workspace
+from tests.conftest import git
+
+
+def clawback(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "CLAWBACK_ORCHESTRATOR": "none", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "clawback", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def adopted(ws: Workspace) -> Workspace:
+    run_init(str(ws.root))
+    return ws
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["snapshot", "--task", "../x"], 2, "letters, digits"),
+    (["snapshot", "--task", "--upload-pack=touch /tmp/x"], 2, ""),
+    (["snapshot", "--task", "T42"], 2, "tasks in the registry: T01, T02, T99"),
+    (["snapshot", "--task", "T99"], 2, "deleted"),
+    (["snapshot", "--task", "T01", "--version", "1.2"], 2, "MAJOR.MINOR.PATCH"),
+    (["snapshot", "--task", "T01", "--version", "1.1.0"], 3, "immutable"),
+    (["verify-snapshot", "--task", "T01", "--version", "7.7.7"], 2, "known versions of T01: 1.1.0"),
+    (["verify-snapshot", "--task", "T 01", "--version", "1.1.0"], 2, ""),
+    (["history", "--task", "T42"], 2, "unknown task"),
+    (["snapshot", "--task", "T01", "--bump", "huge"], 2, "invalid choice"),
+])
+def test_bad_input_exit_codes(adopted: Workspace, args: list[str], code: int, words: str) -> None:
+    before = git(adopted, "log", "--all", "--oneline")
+    proc = clawback(*args, "--workspace", str(adopted.root))
+    assert proc.returncode == code, proc.stderr
+    assert words in proc.stderr
+    no_traceback(proc)
+    assert git(adopted, "log", "--all", "--oneline") == before
+
+
+def test_bad_workspaces(tmp_path: Path) -> None:
+    proc = clawback("status", "--workspace", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "not a directory" in proc.stderr
+    proc = clawback("status", cwd=tmp_path)
+    assert proc.returncode == 2 and "not inside a git repository" in proc.stderr
+    (tmp_path / "r").mkdir()
+    subprocess.run(["git", "init", "-q", str(tmp_path / "r")], check=True)
+    (tmp_path / "r" / "task_registry.json").write_text('{"tasks": [ {"id": "T01",, } ]}')
+    proc = clawback("status", "--json", cwd=tmp_path / "r")
+    assert proc.returncode == 2
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and doc["error"]["type"] == "MalformedFile" and "line 1" in doc["error"]["message"]
+    no_traceback(proc)
+
+
+def test_secret_refused_with_exit_3_and_never_printed(adopted: Workspace) -> None:
+    cfg = adopted.root / "tasks/T01/config.yaml"
+    cfg.write_text(cfg.read_text() + "tushare_token: 8700aa11bb22\n")
+    proc = clawback("snapshot", "--task", "T01", "--workspace", str(adopted.root), "--json")
+    assert proc.returncode == 3
+    doc = json.loads(proc.stdout)
+    assert doc["error"]["paths"] == ["tushare_token"] and "--allow-secret" in doc["error"]["hint"]
+    assert "8700aa11bb22" not in proc.stdout + proc.stderr
+    assert adopted.git.tag_info("T01-v1.1.1") is None
+
+
+def test_lock_held_exit_3(adopted: Workspace) -> None:
+    with task_lock(adopted.state_dir, "T01", "rollback"):
+        proc = clawback("snapshot", "--task", "T01", "--workspace", str(adopted.root))
+    assert proc.returncode == 3 and "locked" in proc.stderr and "next:" in proc.stderr
+
+
+def test_snapshot_and_read_only_commands_json(adopted: Workspace) -> None:
+    root = str(adopted.root)
+    proc = clawback("snapshot", "--task", "T01", "--bump", "minor", "-m", "x", "--workspace", root, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["result"]["tag"] == "T01-v1.2.0" and doc["result"]["files"] == 3
+    status = json.loads(clawback("status", "--json", "--workspace", root).stdout)
+    t01 = next(t for t in status["result"]["tasks"] if t["id"] == "T01")
+    assert t01["version"] == "1.2.0" and t01["tagged"] and t01["stable"] == ["1.1.0"]
+    hist = json.loads(clawback("history", "--task", "T01", "--json", "--workspace", root).stdout)
+    assert [v["version"] for v in hist["result"]["versions"]] == ["1.1.0", "1.2.0"]
+    ver = json.loads(clawback("verify-snapshot", "--task", "T01", "--version", "1.2.0", "--json",
+                              "--workspace", root).stdout)
+    assert ver["ok"] and all(c["ok"] for c in ver["result"]["checks"])
+    # global flags before the command name work too
+    assert clawback("--workspace", root, "status").returncode == 0
+
+
+def test_status_shows_drift(adopted: Workspace) -> None:
+    (adopted.root / "tasks/T01/main.py").write_text("print('edited')\n")
+    (adopted.root / "tasks/T01/state/more.json").write_text("{}")  # state: not drift
+    (adopted.root / "tasks/T01/logs").mkdir()
+    (adopted.root / "tasks/T01/logs/runs.jsonl").write_text("{}\n")
+    doc = json.loads(clawback("status", "--json", "--workspace", str(adopted.root)).stdout)
+    t01 = next(t for t in doc["result"]["tasks"] if t["id"] == "T01")
+    assert t01["drift"] == ["tasks/T01/main.py"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["history", "--task", "T01"], ["verify-snapshot", "--task", "T01", "--version", "1.1.0"],
+])
+def test_read_only_commands_do_not_import_prefect(adopted: Workspace, argv: list[str]) -> None:
+    code = ("import sys; from clawback.cli import main; "
+            f"rc = main({[*argv, '--workspace', str(adopted.root)]!r}); "
+            "assert 'prefect' not in sys.modules, 'prefect imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_help_lists_exit_codes() -> None:
+    proc = clawback("snapshot", "--help")
+    assert proc.returncode == 0 and "3  refused because of a conflict" in proc.stdout

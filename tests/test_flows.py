@@ -1,0 +1,153 @@
+"""The flows on a real Prefect server (one session-scoped test harness): task runs per step,
+artifacts, failure and undo inside a flow run, the CLI against the server, and the fallback when
+the configured API is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+import flows.snapshot as fs
+from flows.init import init_flow
+from tasks_lib.audit import AuditLog
+from tasks_lib.workspace import Workspace
+from tests.conftest import git
+
+pytestmark = pytest.mark.prefect
+
+
+def _api(coro_fn: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    async def go() -> Any:
+        async with get_client() as client:
+            return await coro_fn(client)
+
+    return asyncio.run(go())
+
+
+def flow_run_of(run_id: str) -> tuple[str, list[str]]:
+    """(state of the flow run, names of its task runs in order)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    async def read(client: Any) -> tuple[str, list[str]]:
+        run = await client.read_flow_run(run_id)
+        tasks = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+        return run.state.type.value, [t.name.rsplit("-", 1)[0] for t in tasks]
+
+    return _api(read)
+
+
+def last_audit(ws: Workspace) -> dict[str, Any]:
+    return list(AuditLog(ws.state_dir).entries())[-1]
+
+
+def test_init_and_snapshot_flows_run_as_prefect_task_runs(prefect_server: str, ws: Workspace) -> None:
+    init = init_flow(str(ws.root))
+    assert {r.tag for r in init.adopted} == {"T01-v1.1.0", "T02-v2.0.1"}
+    (ws.root / "tasks/T01/signals.py").write_text("x = 1\n")
+    result = fs.snapshot_flow(str(ws.root), "T01", bump="minor", message="via prefect")
+    assert result.tag == "T01-v1.2.0"
+    entry = last_audit(ws)
+    assert entry["details"]["orchestrator"] == "prefect"
+    state, tasks = flow_run_of(entry["details"]["flow_run_id"])
+    assert state == "COMPLETED"
+    assert tasks == ["validate", "scan-secrets", "bump-version", "lock-dependencies",
+                     "sync-environment", "commit", "checksum", "tag", "export"]
+
+    async def artifact(client: Any) -> Any:
+        return await client.read_latest_artifacts()
+
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    async def by_key(client: Any) -> Any:
+        return await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=["snapshot-t01"])))
+
+    arts = _api(by_key)
+    assert arts and "T01-v1.2.0" in str(arts[0].data)
+
+
+def test_failure_inside_a_flow_run_is_undone(prefect_server: str, ws: Workspace,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    init_flow(str(ws.root))
+    head = git(ws, "rev-parse", "HEAD")
+    registry = (ws.root / "task_registry.json").read_bytes()
+    real = fs.tag_snapshot
+
+    def broken_tag(*args: Any, **kw: Any) -> Any:
+        real(*args, **kw)
+        raise RuntimeError("injected: tag written, then the process hiccups")
+
+    monkeypatch.setattr(fs, "tag_snapshot", broken_tag)
+    with pytest.raises(RuntimeError):
+        fs.snapshot_flow(str(ws.root), "T01", bump="minor")
+    assert git(ws, "rev-parse", "HEAD") == head
+    assert (ws.root / "task_registry.json").read_bytes() == registry
+    assert ws.git.tag_info("T01-v1.2.0") is None
+    entry = last_audit(ws)
+    assert entry["result"] == "failed" and "tag" in " ".join(entry["details"]["undone"])
+    state, _ = flow_run_of(entry["details"]["flow_run_id"])
+    assert state == "FAILED"
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clawback", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_cli_uses_the_configured_server(prefect_server: str, ws: Workspace) -> None:
+    init_flow(str(ws.root))
+    env = {"PREFECT_API_URL": prefect_server, "CLAWBACK_ORCHESTRATOR": "prefect"}
+    proc = _cli("snapshot", "--task", "T02", "--workspace", str(ws.root), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["result"]["tag"] == "T02-v2.0.2"
+    entry = last_audit(ws)
+    assert entry["details"]["orchestrator"] == "prefect"
+    assert flow_run_of(entry["details"]["flow_run_id"])[0] == "COMPLETED"
+
+
+def test_cli_runs_without_prefect_when_the_api_is_down(ws: Workspace) -> None:
+    from flows.init import run_init
+
+    run_init(str(ws.root))
+    env = {"PREFECT_API_URL": "http://127.0.0.1:9/api", "CLAWBACK_ORCHESTRATOR": "prefect"}
+    proc = _cli("snapshot", "--task", "T01", "--workspace", str(ws.root), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "unreachable" in proc.stderr and "without the orchestrator" in proc.stderr
+    entry = last_audit(ws)
+    assert entry["result"] == "ok" and entry["details"]["orchestrator"] == "none"
+    assert "unreachable" in entry["details"]["why"]
+
+
+@pytest.mark.slow
+def test_demo_passes(prefect_server: str) -> None:
+    proc = _cli("demo", env={"PREFECT_API_URL": prefect_server})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "demo passed" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "s3cr3t-value" not in proc.stdout + proc.stderr
+
+
+def test_prefect_yaml_entrypoints_are_flows() -> None:
+    import importlib
+    from pathlib import Path
+
+    import yaml
+    from prefect import Flow
+
+    doc = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
+    for dep in doc["deployments"]:
+        path, attr = dep["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert isinstance(getattr(module, attr), Flow), dep["name"]
+        assert "{{ $CLAWBACK_WORKSPACE }}" == dep["parameters"]["workspace"]

@@ -1,0 +1,62 @@
+"""Per-task settings defaults and validation; state-path matching (SPEC §5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks_lib import settings
+from tasks_lib.errors import BadInput
+
+
+def test_defaults() -> None:
+    s = settings.parse("T01", None)
+    assert s.run.type == "process" and s.python == "venv" and s.health.threshold == 0.1
+    assert s.health.min_samples == 10 and s.smoke_timeout_s == 60
+
+
+@pytest.mark.parametrize("rel", ["state/pos.json", "logs/runs.jsonl", "sub/data/x.bin", "a.db",
+                                 "deep/er/t.csv", "output/report.txt", "backups/old.tar", "x.log"])
+def test_default_state_paths_match(rel: str) -> None:
+    assert settings.TaskSettings().is_state(rel)
+
+
+@pytest.mark.parametrize("rel", ["main.py", "config.yaml", "state.py", "lib/logs.py", "data.py",
+                                 "requirements.txt", "dbtools/x.py"])
+def test_code_is_not_state(rel: str) -> None:
+    assert not settings.TaskSettings().is_state(rel)
+
+
+def test_anchored_patterns() -> None:
+    assert settings.is_state_path("cache/x.bin", ("cache/x.bin",))
+    assert not settings.is_state_path("sub/cache/x.bin", ("cache/x.bin",))
+    assert settings.is_state_path("models/w/a.pt", ("models/w/",))
+
+
+@pytest.mark.parametrize("raw", [
+    {"run": {"type": "docker"}},
+    {"run": {"type": "systemd"}},
+    {"run": {"type": "systemd", "unit": "x; rm -rf /"}},
+    {"run": {"type": "command", "start": "./run.sh"}},
+    {"health": {"threshold": 2}},
+    {"health": {"min_samples": 0}},
+    {"environment_variables": ["OK", "not ok"]},
+    {"state_paths": ["../outside"]},
+    {"smoke_timeout_s": True},
+    {"frobnicate": 1},
+    [],
+])
+def test_bad_settings_are_bad_input(raw: object) -> None:
+    with pytest.raises(BadInput) as err:
+        settings.parse("T01", raw)
+    assert "T01" in err.value.message
+
+
+def test_full_settings_parse() -> None:
+    s = settings.parse("T01", {
+        "run": {"type": "command", "start": ["./run.sh"], "stop": ["./stop.sh"]},
+        "python": "none", "smoke": ["python", "-c", "pass"], "environment_variables": ["TOKEN"],
+        "health": {"source": "logs/out.log", "threshold": 0.2}, "state_paths": ["cache/"],
+    })
+    assert s.run.start == ("./run.sh",) and s.python == "none" and s.smoke == ("python", "-c", "pass")
+    assert s.is_state("cache/a") and not s.is_state("logs/a.log")
+    assert s.as_dict()["run"]["start"] == ["./run.sh"]
