@@ -94,7 +94,7 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_demo(args: argparse.Namespace) -> Outcome:
-    from flows.demo import run_demo
+    from clawback.demo import run_demo
 
     result = run_demo(keep=args.keep, out=sys.stderr if args.json else sys.stdout)
     return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.demo(result))

@@ -10,7 +10,7 @@ from flows.artifacts import publish_markdown
 from flows.steps import collect_timings, orchestration, step
 from tasks_lib import snapshot as s
 from tasks_lib.audit import AuditLog, Stopwatch
-from tasks_lib.errors import ClawbackError, TransientError
+from tasks_lib.errors import ClawbackError
 from tasks_lib.journal import Journal
 from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.workspace import Workspace
@@ -69,7 +69,7 @@ def run_snapshot(
         if push:
             try:
                 pushed = push_tags(ws, plan, commit_id)
-            except TransientError as exc:
+            except ClawbackError as exc:  # the snapshot is complete locally; report, exit 1
                 push_error = str(exc)
         audit.append("snapshot", task=task_id, result="ok" if not push_error else "pushed-failed",
                      from_version=plan.from_version, to_version=plan.version,

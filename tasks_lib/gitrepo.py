@@ -328,14 +328,26 @@ class Git:
         self.run("update-ref", "-d", f"refs/tags/{name}", expected_object, check=False)
 
     def push(self, remote: str, refs: list[str]) -> None:
+        """Push ``refs``; network trouble is transient (retried), a rejection is not."""
         proc = self.run("push", "--porcelain", remote, *refs, check=False, timeout=300)
-        if proc.returncode != 0:
-            raise TransientError(f"git push to {remote} failed: {_tail(proc.stderr)}",
-                                 "check the remote is reachable, then `git push --follow-tags`")
+        if proc.returncode == 0:
+            return
+        err = proc.stderr.decode("utf-8", "replace").lower()
+        hint = f"fix the cause, then push by hand: git push {remote} {' '.join(refs)}"
+        if any(s in err for s in _NETWORK_TROUBLE):
+            raise TransientError(f"git push to {remote} failed: {_tail(proc.stderr)}", hint)
+        raise GitError(f"git push to {remote} was refused: {_tail(proc.stderr)}", hint)
 
     def default_remote(self) -> str | None:
         remotes = self.out("remote").split()
         return "origin" if "origin" in remotes else (remotes[0] if remotes else None)
+
+
+_NETWORK_TROUBLE = (
+    "could not resolve host", "connection refused", "connection reset", "timed out",
+    "unable to access", "connection closed", "early eof", "broken pipe", "network is unreachable",
+    "temporary failure", "the remote end hung up unexpectedly",
+)
 
 
 def _porcelain_paths(raw: bytes) -> list[str]:

@@ -91,7 +91,9 @@ class Snapshot:
         return f"{subject}\n\n{MARKER}\n{doc}\n{END_MARKER}\n"
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_document(), sort_keys=False, allow_unicode=True, width=100)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
+        return yaml.dump(self.to_document(), Dumper=dumper, sort_keys=False, allow_unicode=True,
+                         width=100)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Snapshot:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tasks_lib import ids, registry
 from tasks_lib.audit import AuditLog
-from tasks_lib.errors import VerificationFailed
+from tasks_lib.errors import NotFound, VerificationFailed
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.settings import is_state_path
 from tasks_lib.workspace import Workspace
@@ -46,8 +46,6 @@ class SnapshotVerification:
 
 def load_snapshot(ws: Workspace, task_id: str, version: str) -> tuple[str, Parsed]:
     """The parsed manifest of ``task_id`` at ``version`` (NotFound if there is no such tag)."""
-    from tasks_lib.errors import NotFound
-
     tag = ids.version_tag(task_id, version)
     if ws.git.tag_info(tag) is None:
         known = [t.version for t in (ids.parse_tag(i.name) for i in ws.git.tags(f"refs/tags/{task_id}-v*"))

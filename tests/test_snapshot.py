@@ -226,3 +226,32 @@ def test_init_commits_untracked_task_files_and_warns_about_secrets(tmp_path: Pat
     assert all("8700abc" not in w for w in result.warnings)
     files = git(Workspace(root), "ls-tree", "-r", "--name-only", "T02-v2.0.1")
     assert "tasks/T02/main.py" in files and "tasks/T01/state/positions.json" not in files
+
+
+def test_push_to_a_remote_and_a_refused_push(adopted: Workspace, tmp_path: Path) -> None:
+    ws = adopted
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(ws, "remote", "add", "origin", str(remote))
+    r = snap(ws, task_id="T01", push=True)
+    assert r.pushed == "origin" and r.push_error is None
+    assert "T01-v1.1.1" in subprocess.run(["git", "tag"], cwd=remote, capture_output=True,
+                                          text=True, check=True).stdout
+    # the remote's branch moves on elsewhere: our push is rejected, the snapshot stays complete
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(other)], check=True)
+    subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q",
+                    "--allow-empty", "-m", "elsewhere"], cwd=other, check=True)
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=other, check=True)
+    r = snap(ws, task_id="T01", push=True)
+    assert r.push_error and "refused" in r.push_error and "git push origin" in r.push_error
+    assert verify_snapshot(ws, "T01", r.version).ok
+
+
+def test_snapshot_survives_loss_of_the_working_tree(adopted: Workspace, tmp_path: Path) -> None:
+    """A clone carries the manifests: verify-snapshot works on it with no .clawback/ at all."""
+    snap(adopted, task_id="T01", bump="minor")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(adopted.root), str(clone)], check=True)
+    v = verify_snapshot(Workspace(clone), "T01", "1.2.0")
+    assert v.ok and v.snapshot and v.snapshot.python_packages == ("clawdemo-signals==1.0.0",)
