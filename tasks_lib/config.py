@@ -2,20 +2,19 @@
 
 Configs are written by hand (comments, anchors, odd quoting, CRLF, plaintext secrets), so the
 version is edited in place: only the scalar of the top-level ``version:`` line changes, found
-through PyYAML's token positions rather than a regular expression, and the edit is checked by
-loading the file before and after. Error messages name a line and column, never file content
-(a config may hold secrets).
+through PyYAML's token positions rather than a regular expression (``yamledit``), and the edit
+is checked here by loading the file before and after. Error messages name a line and column,
+never file content (a config may hold secrets).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import yaml
 
-from tasks_lib import ids
+from tasks_lib import ids, yamledit
 from tasks_lib.errors import BadInput, MalformedFile
 
 __all__ = ["env_var_names", "load", "read_version", "set_version"]
@@ -24,8 +23,6 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:=x}, ${NAME:?msg}, ${NAME:+x}; nested
 # references inside a default are found by the same pattern on their own.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?=\}|:?[-=?+])", re.ASCII)
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_PLAIN_LINE_HINT = "put a plain `version: X.Y.Z` line at the top level of the file"
 
 
 class _Loader(yaml.SafeLoader):
@@ -139,156 +136,6 @@ def load(text: str, source: str = "config.yaml") -> dict:
 # --------------------------------------------------------------------------- version
 
 
-@dataclass(frozen=True)
-class _Site:
-    """Where the top-level ``version`` key's value is written."""
-
-    key_line: int
-    value_start: int  # text index where the value (scalar/alias) begins, or insertion point
-    value_end: int
-    value_line: int
-    value_end_line: int
-    value: str | None  # scalar as written (unquoted); None when empty or an alias
-    style: str | None  # None plain, "'" / '"' quoted, "|" / ">" block, "*" alias, "" empty
-    plain: bool
-
-
-@dataclass(frozen=True)
-class _Layout:
-    top: str  # "block", "flow", "empty", "other"
-    top_start: int  # text index of the first content token of the first document
-    sites: tuple[_Site, ...]
-
-
-_OPENERS = (
-    yaml.BlockMappingStartToken,
-    yaml.BlockSequenceStartToken,
-    yaml.FlowMappingStartToken,
-    yaml.FlowSequenceStartToken,
-)
-_CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
-
-
-def _layout(text: str) -> _Layout:
-    """Scan the first document's tokens; raises yaml.YAMLError on a scanner error."""
-    tokens = yaml.scan(text, Loader=_Loader)
-    toks: list[yaml.Token] = []
-    started = False
-    for tok in tokens:
-        if isinstance(tok, (yaml.StreamStartToken, yaml.DirectiveToken)):
-            continue
-        if isinstance(tok, yaml.DocumentStartToken):
-            if started:
-                break
-            started = True
-            continue
-        if isinstance(tok, (yaml.DocumentEndToken, yaml.StreamEndToken)):
-            break
-        started = True
-        toks.append(tok)
-    if not toks:
-        return _Layout("empty", len(text), ())
-    first = next((t for t in toks if not isinstance(t, (yaml.AnchorToken, yaml.TagToken))), toks[0])
-    top = (
-        "block"
-        if isinstance(first, yaml.BlockMappingStartToken)
-        else "flow"
-        if isinstance(first, yaml.FlowMappingStartToken)
-        else "other"
-    )
-    sites: list[_Site] = []
-    if top in ("block", "flow"):
-        depth = 0
-        for i, tok in enumerate(toks):
-            if isinstance(tok, _OPENERS):
-                depth += 1
-            elif isinstance(tok, _CLOSERS):
-                depth -= 1
-            elif isinstance(tok, yaml.KeyToken) and depth == 1:
-                site = _site_after_key(toks, i + 1)
-                if site is not None:
-                    sites.append(site)
-    return _Layout(top, first.start_mark.index, tuple(sites))
-
-
-def _site_after_key(toks: list[yaml.Token], j: int) -> _Site | None:
-    if j >= len(toks):
-        return None
-    key = toks[j]
-    if not isinstance(key, yaml.ScalarToken) or key.value != "version":
-        return None
-    if j + 1 >= len(toks) or not isinstance(toks[j + 1], yaml.ValueToken):
-        return None
-    colon = toks[j + 1]
-    k = j + 2
-    while k < len(toks) and isinstance(toks[k], (yaml.AnchorToken, yaml.TagToken)):
-        k += 1
-    val = toks[k] if k < len(toks) else None
-    if isinstance(val, yaml.ScalarToken):
-        style = val.style
-        value = val.value
-        if val.plain and value in _NULLS:
-            value = None
-        return _Site(
-            key_line=key.start_mark.line,
-            value_start=val.start_mark.index,
-            value_end=val.end_mark.index,
-            value_line=val.start_mark.line,
-            value_end_line=val.end_mark.line,
-            value=value,
-            style=style,
-            plain=bool(val.plain),
-        )
-    if isinstance(val, yaml.AliasToken):
-        return _Site(
-            key.start_mark.line,
-            val.start_mark.index,
-            val.end_mark.index,
-            val.start_mark.line,
-            val.end_mark.line,
-            None,
-            "*",
-            False,
-        )
-    if k > j + 2 or (val is not None and isinstance(val, _OPENERS + (yaml.BlockEntryToken,))):
-        # anchored/tagged empty value, or a mapping/list as the version
-        return _Site(key.start_mark.line, -1, -1, -1, -1, None, "complex", False)
-    # `version:` with nothing after it (null): insert right after the colon
-    at = colon.end_mark.index
-    return _Site(
-        key.start_mark.line, at, at, colon.end_mark.line, colon.end_mark.line, None, "", False
-    )
-
-
-_FALLBACK_LINE = re.compile(
-    r"""(?:"version"|'version'|version)[ \t]*:(?:[ \t]+(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^#\r\n]*?)))?[ \t]*(?:[ \t]\#.*)?\Z"""
-)
-
-
-def _fallback_version(text: str) -> str | None:
-    """Line-based reading for files PyYAML cannot scan (best effort, first document only)."""
-    found: str | None = None
-    seen_content = False
-    for line in text.splitlines():
-        if line.startswith(("---", "...")) and line[3:4] in ("", " ", "\t"):
-            if seen_content or line.startswith("..."):
-                break
-            continue
-        if not line.strip() or line.lstrip().startswith("#") or line.startswith("%"):
-            continue
-        seen_content = True
-        m = _FALLBACK_LINE.match(line.lstrip("\ufeff"))
-        if m:
-            if m.group(1) is not None:
-                found = m.group(1)
-            elif m.group(2) is not None:
-                found = m.group(2).replace("''", "'")
-            else:
-                raw = (m.group(3) or "").strip()
-                found = None if raw in _NULLS else raw
-    return found
-
-
 def read_version(text: str) -> str | None:
     """The top-level ``version`` of the first YAML document, as written (quotes stripped).
 
@@ -297,9 +144,9 @@ def read_version(text: str) -> str | None:
     file PyYAML cannot scan, a best-effort line-based reading is returned instead of an error.
     """
     try:
-        layout = _layout(text)
+        layout = yamledit.scan_layout(text)
     except yaml.YAMLError:
-        return _fallback_version(text)
+        return yamledit.fallback_version(text)
     if layout.sites:
         site = layout.sites[-1]  # PyYAML keeps the last of duplicate keys
         if site.value is not None:
@@ -315,15 +162,6 @@ def read_version(text: str) -> str | None:
         value = data["version"]
         return value if isinstance(value, str) else str(value)
     return None
-
-
-def _newline(text: str) -> str:
-    i = text.find("\n")
-    if i > 0 and text[i - 1] == "\r":
-        return "\r\n"
-    if i < 0 and "\r" in text:
-        return "\r"
-    return "\n"
 
 
 def _same(a: object, b: object) -> bool:
@@ -346,77 +184,24 @@ def _key_names(keys: Iterable[object]) -> str:
 def set_version(text: str, new_version: str, source: str = "config.yaml") -> str:
     """Return ``text`` with the top-level ``version`` scalar replaced by ``new_version``.
 
-    Only that scalar changes: its quoting style, the spacing, an inline comment and the line
-    ending are kept. Without a top-level version line, ``version: X`` is inserted before the
-    first key (after leading comments, blank lines and ``---``), in the file's newline style.
-    The result is loaded again: if anything but ``version`` changed, or ``version`` does not
-    read back as ``new_version``, MalformedFile is raised and nothing should be written.
+    Only that scalar changes (quoting, spacing, an inline comment and the line ending are
+    kept), or without a top-level version line one ``version: X`` line is inserted before the
+    first key: see ``yamledit.replace_version``. The result is loaded again: if anything but
+    ``version`` changed, or ``version`` does not read back as ``new_version``, MalformedFile is
+    raised and nothing should be written.
     """
     new = ids.version(new_version)
     before = load(text, source)
     try:
-        layout = _layout(text)
+        result = yamledit.replace_version(text, new, source)
     except yaml.YAMLError as exc:  # load() succeeded, so this is unexpected; still no traceback
         raise _yaml_error(exc, text, source) from None
-
-    if layout.top == "flow":
-        raise MalformedFile(
-            f"{source}: the top level is a flow mapping ({{...}}), which cannot be edited one line",
-            f"rewrite it as block `key: value` lines and {_PLAIN_LINE_HINT}",
-        )
-    if layout.top not in ("block", "empty"):
-        raise MalformedFile(f"{source}: the top level is not a mapping of keys", _PLAIN_LINE_HINT)
-    if len(layout.sites) > 1:
-        lines = ", ".join(str(s.key_line + 1) for s in layout.sites)
-        raise MalformedFile(
-            f"{source}: `version` is set more than once at the top level (lines {lines})",
-            "keep a single top-level `version:` line and retry",
-        )
-
-    if layout.sites:
-        site = layout.sites[0]
-        if site.style == "complex" or site.value_start < 0:
-            raise MalformedFile(
-                f"{source}: the top-level `version` on line {site.key_line + 1} is not a plain value",
-                _PLAIN_LINE_HINT,
-            )
-        if site.style in ("|", ">"):
-            raise MalformedFile(
-                f"{source}: the top-level `version` on line {site.key_line + 1} is a block scalar",
-                _PLAIN_LINE_HINT,
-            )
-        if not (site.key_line == site.value_line == site.value_end_line):
-            raise MalformedFile(
-                f"{source}: the top-level `version` on line {site.key_line + 1} spans several lines",
-                _PLAIN_LINE_HINT,
-            )
-        if site.style in ("'", '"'):
-            replacement = f"{site.style}{new}{site.style}"
-        elif site.style == "":
-            replacement = f" {new}"
-        else:  # plain scalar or alias
-            replacement = new
-        result = text[: site.value_start] + replacement + text[site.value_end :]
-    else:
-        nl = _newline(text)
-        indent = ""
-        if layout.top == "empty":
-            at = len(text)
-        else:  # the start of the line holding the first key, after any BOM
-            at = max(text.rfind("\n", 0, layout.top_start), text.rfind("\r", 0, layout.top_start))
-            at = max(at + 1, 1 if text.startswith("\ufeff") else 0)
-            indent = " " * (layout.top_start - at)
-        prefix = text[:at]
-        if prefix.strip("\ufeff") and not prefix.endswith(("\n", "\r")):
-            prefix += nl
-        result = f"{prefix}{indent}version: {new}{nl}{text[at:]}"
-
     try:
         after = load(result, source)
     except MalformedFile:
         raise MalformedFile(
             f"{source}: setting the version in place would break the file",
-            _PLAIN_LINE_HINT,
+            yamledit.PLAIN_LINE_HINT,
         ) from None
     rest_before = {k: v for k, v in before.items() if k != "version"}
     rest_after = {k: v for k, v in after.items() if k != "version"}
@@ -431,13 +216,13 @@ def set_version(text: str, new_version: str, source: str = "config.yaml") -> str
         raise MalformedFile(
             f"{source}: setting the version would also change {_key_names(changed)}",
             "the version value is probably shared with other keys through an &anchor/*alias; "
-            + _PLAIN_LINE_HINT,
+            + yamledit.PLAIN_LINE_HINT,
         )
     got = after.get("version")
     if got is None or str(got) != new:
         raise MalformedFile(
             f"{source}: the version did not read back as {new} after the edit",
-            _PLAIN_LINE_HINT,
+            yamledit.PLAIN_LINE_HINT,
         )
     return result
 

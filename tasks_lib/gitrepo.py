@@ -233,8 +233,8 @@ class Git:
             raise Conflict("HEAD is detached", "check out your branch (git switch main), then retry")
         base = old or self.empty_tree()
         scratch.mkdir(parents=True, exist_ok=True)
-        self.run("add", "--all", "--pathspec-from-file=-", "--pathspec-file-nul",
-                 input=_nul(paths))
+        # literal paths, stat-aware, no pathspec matching (which is quadratic in the path count)
+        self.run("update-index", "--add", "--remove", "-z", "--stdin", input=_nul(paths))
         tmp_index = scratch / f"index.{os.getpid()}"
         shutil.copyfile(self.index_path(), tmp_index)
         try:

@@ -1,48 +1,86 @@
-"""Explicit undo: each state-changing step registers how to put things back.
+"""Explicit, crash-safe undo: every state-changing step records how to put things back.
 
-``undo()`` runs the registered actions newest first and keeps going past a failing one, so one
-broken undo never strands the others; it returns what could not be undone.
+The journal is a file under ``.clawback/journal/`` rewritten (atomically, fsynced) after every
+recorded action, so a process killed at any point leaves behind exactly what to undo. Actions are
+data, not closures: ``restore_file``, ``restore_index``, ``uncommit``, ``delete_tag``,
+``switch_env``. Undo runs newest first and keeps going past a failing action, so one broken undo
+never strands the others; it returns what could not be undone. A journal whose process is gone
+(found by the next operation holding the same task lock) is undone by ``recover``.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tasks_lib.audit import utc_now
 from tasks_lib.errors import ClawbackError
+from tasks_lib.gitrepo import Git
+
+JOURNAL_DIR = "journal"
 
 
 @dataclass
 class Journal:
-    actions: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    root: Path                    # the workspace
+    state_dir: Path               # its .clawback/
+    name: str                     # e.g. "snapshot-T01"
+    operation: dict[str, Any] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
-    def add(self, description: str, undo: Callable[[], None]) -> None:
-        self.actions.append((description, undo))
+    @property
+    def path(self) -> Path:
+        return self.state_dir / JOURNAL_DIR / f"{self.name}.json"
+
+    # -- recording -------------------------------------------------------------------------
+    def add(self, kind: str, description: str, **params: Any) -> None:
+        if kind not in UNDO:
+            raise ValueError(f"unknown undo action {kind}")
+        self.actions.append({"kind": kind, "description": description, **params})
+        self._persist()
+
+    def update_last(self, **params: Any) -> None:
+        """Complete the newest action once the change it guards has happened."""
+        self.actions[-1].update(params)
+        self._persist()
 
     def restore_file_on_undo(self, path: Path) -> None:
         """Remember ``path``'s bytes (or its absence) now; undo writes them back."""
         original = path.read_bytes() if path.exists() else None
-
-        def put_back() -> None:
-            if original is None:
-                path.unlink(missing_ok=True)
-            else:
-                tmp = path.with_name(f".{path.name}.clawback-undo")
-                tmp.write_bytes(original)
-                tmp.replace(path)
-
-        self.add(f"restore {path.name}", put_back)
+        self.add("restore_file", f"restore {path.relative_to(self.root)}",
+                 path=str(path.relative_to(self.root)),
+                 content=None if original is None else base64.b64encode(original).decode())
 
     def on_success(self, cleanup: Callable[[], None]) -> None:
         """Something to tidy once the whole operation succeeded (e.g. a saved copy)."""
         self.cleanups.append(cleanup)
 
+    def _persist(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
+               "started": self.operation.get("started") or utc_now(),
+               "operation": self.operation, "actions": self.actions}
+        self.operation.setdefault("started", doc["started"])
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+
+    # -- ending ----------------------------------------------------------------------------
     def commit(self) -> None:
-        """The operation succeeded: forget the undo actions, run the cleanups."""
+        """The operation succeeded: drop the journal, run the cleanups."""
         self.actions.clear()
+        self.path.unlink(missing_ok=True)
         for cleanup in self.cleanups:
             try:
                 cleanup()
@@ -53,10 +91,101 @@ class Journal:
     def undo(self) -> list[str]:
         failures: list[str] = []
         while self.actions:
-            description, action = self.actions.pop()
+            action = self.actions[-1]
             try:
-                action()
-                self.done.append(description)
-            except (ClawbackError, OSError) as exc:
-                failures.append(f"{description}: {exc}")
+                UNDO[action["kind"]](self.root, action)
+                self.done.append(action["description"])
+            except (ClawbackError, OSError, KeyError, ValueError) as exc:
+                failures.append(f"{action['description']}: {exc}")
+            self.actions.pop()
+            if self.actions:
+                self._persist()
+        if failures:
+            kept = self.path.with_suffix(".failed.json")
+            self.path.replace(kept) if self.path.exists() else None
+        else:
+            self.path.unlink(missing_ok=True)
         return failures
+
+
+# -- undo actions --------------------------------------------------------------------------
+def _restore_file(root: Path, a: dict[str, Any]) -> None:
+    path = root / a["path"]
+    if a["content"] is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.clawback-undo")
+    tmp.write_bytes(base64.b64decode(a["content"]))
+    tmp.replace(path)
+
+
+def _restore_index(root: Path, a: dict[str, Any]) -> None:
+    saved = Path(a["saved"])
+    if saved.exists():
+        saved.replace(Git(root).index_path())
+
+
+def _uncommit(root: Path, a: dict[str, Any]) -> None:
+    """HEAD back to ``old`` if it is our commit: recorded (``new``), or, when the process died
+    between moving HEAD and recording it, the commit on top of ``old`` with our message."""
+    git = Git(root)
+    head = git.head()
+    if head == a["old"]:
+        return  # HEAD never moved, or it was already put back
+    new = a.get("new")
+    if new is None and head is not None:
+        parent = git.rev(f"{head}^") if a["old"] else None
+        message = git.out("log", "-1", "--format=%B", head).strip()
+        if parent == a["old"] and message == a["message"].strip():
+            new = head
+    if new is None:
+        raise ClawbackError(f"HEAD moved to {str(head)[:12]}, which is not ours; not undoing it")
+    git.uncommit(new, a["old"], [])
+
+
+def _delete_tag(root: Path, a: dict[str, Any]) -> None:
+    """Delete the tag we created: it did not exist before (checked under the task lock)."""
+    git = Git(root)
+    info = git.tag_info(a["name"])
+    if info is not None and info.commit == a["commit"]:
+        git.delete_tag(a["name"], info.object)
+
+
+def _switch_env(root: Path, a: dict[str, Any]) -> None:
+    from tasks_lib import deps
+
+    target = Path(a["target"]) if a["target"] else None
+    deps.switch_current(Path(a["state_dir"]), a["task"], target)
+
+
+UNDO: dict[str, Callable[[Path, dict[str, Any]], None]] = {
+    "restore_file": _restore_file,
+    "restore_index": _restore_index,
+    "uncommit": _uncommit,
+    "delete_tag": _delete_tag,
+    "switch_env": _switch_env,
+}
+
+
+# -- recovery ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recovery:
+    name: str
+    operation: dict[str, Any]
+    undone: tuple[str, ...]
+    failures: tuple[str, ...]
+
+
+def interrupted(state_dir: Path, prefix: str = "") -> list[Path]:
+    """Journals left behind (call while holding the lock that their operation held)."""
+    folder = state_dir / JOURNAL_DIR
+    return sorted(p for p in folder.glob(f"{prefix}*.json") if not p.name.endswith(".failed.json")) \
+        if folder.is_dir() else []
+
+
+def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
+    """Undo an interrupted operation from its journal file."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    journal = Journal(root, state_dir, doc["name"], doc.get("operation", {}), doc["actions"])
+    failures = journal.undo()
+    return Recovery(doc["name"], doc.get("operation", {}), tuple(journal.done), tuple(failures))

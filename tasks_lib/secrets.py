@@ -10,6 +10,10 @@ scanned value into a message, a repr or an exception.
   (``https://ghp_...@github.com``), a known bot webhook (Feishu/Lark, Slack, DingTalk, WeCom,
   Discord, Telegram, Teams), an apprise notification URL, or a secret-named query parameter
   (``?access_token=...``).
+
+The rules live in ``secret_names`` (which key names name a credential) and ``secret_values``
+(which values are plaintext: not references, placeholders or file paths); this module walks the
+data, and refuses or redacts what it found.
 """
 
 from __future__ import annotations
@@ -18,12 +22,22 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
 from tasks_lib.config import _LOAD_ERRORS, _Loader, load
 from tasks_lib.errors import SecretsFound
+from tasks_lib.secret_names import name_class, name_words, safe_child
+from tasks_lib.secret_values import (
+    VAR_NAME,
+    has_credential_url,
+    is_file_path,
+    is_plaintext,
+    looks_like_credential,
+    secret_assignment,
+    secret_by_name,
+    string_has_secret,
+)
 
 __all__ = ["Finding", "redact", "refuse_if_found", "scan", "scan_entry", "scan_text"]
 
@@ -40,354 +54,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path} ({self.kind})"
-
-
-# --------------------------------------------------------------------------- key names
-
-# full (normalised) key names that always name a credential
-_EXACT = frozenset(
-    {
-        "token", "secret", "password", "passwd", "pwd", "pass", "passphrase", "passcode",
-        "api_key", "apikey", "access_key", "secret_key", "private_key", "client_secret",
-        "auth_token", "access_token", "refresh_token", "session_token", "id_token",
-        "webhook", "webhook_url", "hook_url", "credential", "credentials", "bearer", "dsn",
-        "cookie", "cookies", "signing_key", "app_secret", "authorization",
-        "secret_access_key", "private_key_pem",
-    }
-)  # fmt: skip
-# last word of the name that makes it a credential: db_password, tushare_token, x_api_key ...
-_SECRET_LAST = frozenset(
-    {
-        "password", "passwd", "pwd", "pass", "passphrase", "passcode", "secret", "token",
-        "credential", "credentials", "cookie", "cookies", "bearer", "authorization", "dsn",
-        "webhook", "apikey", "accesskey", "secretkey", "privatekey", "privkey", "accesstoken",
-        "authtoken", "apitoken", "apisecret", "appsecret", "clientsecret", "signingkey",
-    }
-)  # fmt: skip
-# words before a `_token`/`_pass`/... suffix that mean a count, an LLM vocabulary item or a cursor
-_NOT_CREDENTIAL_QUALIFIER = frozenset(
-    {
-        "max", "min", "num", "n", "count", "total", "limit", "eos", "bos", "pad", "unk", "sep",
-        "cls", "mask", "start", "end", "stop", "special", "input", "output", "prompt",
-        "completion", "reasoning", "thinking", "next", "prev", "previous", "page", "cursor",
-        "continuation", "sync", "first", "last", "single", "multi", "second", "split", "bad",
-        "is", "has", "use", "enable", "enabled", "require", "required", "show",
-        "hide", "need", "needs", "no",
-    }
-)  # fmt: skip
-# `<qualifier>_key` names that are credentials whatever the value looks like
-_CREDENTIAL_KEY_QUALIFIER = frozenset(
-    {
-        "api", "access", "secret", "private", "signing", "sign", "app", "encryption", "encrypt",
-        "decryption", "decrypt", "master", "license", "licence", "auth", "client", "consumer",
-        "ssh", "hmac", "jwt", "session", "crypto", "cipher", "aes", "rsa", "pgp", "gpg",
-        "subscription", "developer", "bot", "robot", "webhook", "hook", "shared", "psk",
-        "openai", "anthropic", "deepseek", "dashscope", "tushare", "gemini", "mistral", "groq",
-        "zhipu", "moonshot", "qwen", "cohere", "huggingface", "hf", "stripe", "sendgrid",
-    }
-)  # fmt: skip
-# `<qualifier>_key` names that are data-structure keys, never credentials
-_DATA_KEY_QUALIFIER = frozenset(
-    {
-        "primary", "foreign", "sort", "sorting", "partition", "cache", "group", "grouping",
-        "dedup", "dedupe", "join", "lookup", "hash", "dict", "map", "index", "date", "time", "id",
-        "config", "table", "row", "column", "col", "unique", "composite", "shard", "routing",
-        "object", "bucket", "message", "order", "range", "cluster", "distribution", "dist",
-        "natural", "surrogate", "candidate", "business", "parent", "child", "merge", "match",
-        "field", "attribute", "attr", "property", "prop", "json", "yaml", "nested", "result",
-        "target", "source", "label", "name", "display", "short", "hot", "shortcut", "keyboard",
-        "escape", "redis", "kafka", "storage", "blob", "file", "entry", "record", "item",
-        "metric", "series", "symbol", "ticker", "stock", "code", "idempotency",
-        "secondary", "compound", "ordering", "bucketing", "clustering", "prefix", "path",
-        "registry", "env", "lang", "i18n",
-    }
-)  # fmt: skip
-# children of a secret container (``secrets:``, ``credentials:``) that are not secrets
-_SAFE_CHILD_LAST = frozenset(
-    {
-        "user", "username", "login", "email", "mail", "account", "name", "id", "type", "kind",
-        "provider", "url", "uri", "host", "hostname", "port", "endpoint", "region", "zone",
-        "description", "desc", "note", "notes", "comment", "enabled", "enable", "disabled",
-        "file", "path", "dir", "directory", "expires", "expiry", "expire", "expires_at",
-        "created", "created_at", "updated_at", "scope", "scopes", "method", "mode", "format",
-        "version", "env", "var", "variable", "source", "timeout", "retries", "schema", "database",
-        "db", "bucket", "project", "tenant", "org", "organization", "channel", "chat", "group",
-        "label", "tag", "tags", "required", "optional", "ttl",
-    }
-)  # fmt: skip
-# keys whose mapping/list value is a collection of secrets
-_CONTAINERS = frozenset(
-    {"secrets", "secret", "credentials", "credential", "passwords", "api_keys", "apikeys",
-     "access_tokens", "auth_tokens"}
-)  # fmt: skip
-_PLURAL_QUALIFIER = frozenset(
-    {"api", "access", "auth", "bot", "app", "client", "refresh", "session", "bearer", "secret",
-     "private", "signing", "github", "personal"}
-)  # fmt: skip
-_CJK_SECRET = re.compile(r"密码|密钥|口令|令牌|秘钥")
-
-_CAMEL_1 = re.compile(r"([a-z0-9])([A-Z])")
-_CAMEL_2 = re.compile(r"([A-Z]+)([A-Z][a-z])")
-
-
-def _words(name: str) -> list[str]:
-    """``feishuAppSecret`` / ``X-Api-Key`` / ``db.password`` -> ``['feishu', 'app', 'secret']``."""
-    s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name.strip()))
-    return [w for w in re.split(r"[^A-Za-z0-9]+", s.lower()) if w]
-
-
-def _name_class(key: object) -> str:
-    """'secret' (the name says credential), 'maybe' (a `_key` name: decided by the value),
-    'container' (a collection of secrets), or '' (not a secret name)."""
-    if not isinstance(key, str):
-        return ""
-    if _CJK_SECRET.search(key):
-        return "secret"
-    words = _words(key)
-    if not words:
-        return ""
-    full = "_".join(words)
-    if full in _CONTAINERS:
-        return "container"
-    if full in _EXACT:
-        return "secret"
-    last = words[-1]
-    quals = words[:-1]
-    if quals and not any(q in _NOT_CREDENTIAL_QUALIFIER for q in quals):
-        if last in ("passwords", "secrets", "credentials"):
-            return "container"  # db_passwords:, app_secrets:
-        if last in ("tokens", "keys") and quals[-1] in _PLURAL_QUALIFIER:
-            return "container"  # api_tokens:, bot_tokens:, api_keys:
-    if len(words) >= 2 and words[-2:] in (["webhook", "url"], ["hook", "url"], ["webhook", "uri"]):
-        return "secret"
-    if last in _SECRET_LAST:
-        if quals and any(q in _NOT_CREDENTIAL_QUALIFIER for q in quals):
-            return ""
-        return "secret"
-    if last == "key":
-        prev = words[-2] if len(words) >= 2 else ""
-        if prev in _CREDENTIAL_KEY_QUALIFIER:
-            return "secret"
-        if prev in _DATA_KEY_QUALIFIER or any(q in _NOT_CREDENTIAL_QUALIFIER for q in quals):
-            return ""
-        return "maybe"
-    return ""
-
-
-def _safe_child(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
-    words = _words(key)
-    return bool(words) and (words[-1] in _SAFE_CHILD_LAST or "_".join(words) in _SAFE_CHILD_LAST)
-
-
-# --------------------------------------------------------------------------- values
-
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_BRACED_REF = re.compile(
-    rf"\$\{{\s*(?:env:)?{_NAME}\s*(?:(:?[-=+?])((?:[^{{}}]|\{{[^{{}}]*\}})*))?\}}", re.ASCII
-)
-_WHOLE_REFS = [
-    re.compile(rf"\$(?:env:)?{_NAME}\Z", re.ASCII),  # $NAME, $env:NAME
-    re.compile(rf"%{_NAME}%\Z", re.ASCII),  # %NAME%
-    re.compile(rf"(?i:env)\s*[:.]\s*{_NAME}\Z", re.ASCII),  # env:NAME, ENV.NAME
-    re.compile(rf"(?i:env)\s*[\[(]\s*['\"]?{_NAME}['\"]?\s*[\])]\Z", re.ASCII),  # ENV[NAME]
-    re.compile(rf"os\.environ(?:\.get)?\s*[\[(]\s*['\"]?{_NAME}['\"]?.*[\])]\Z", re.ASCII),
-    re.compile(rf"%\(\s*{_NAME}\s*\)s\Z", re.ASCII),  # %(NAME)s
-    re.compile(r"\{\{.*\}\}\Z|\$\{\{.*\}\}\Z|<%=?.*%>\Z", re.DOTALL),  # templates
-    re.compile(r"(?:op|vault|keyring|ssm|secretsmanager|awssm|gcpsm|sops)://?\S+\Z", re.I),
-]
-_PLACEHOLDER_WORDS = frozenset(
-    {
-        "null", "none", "nil", "n/a", "na", "-", "--", "todo", "tbd", "fixme", "replace_me",
-        "replace-me", "replaceme", "replace me", "placeholder", "redacted", "[redacted]",
-        "<redacted>", "unset", "empty", "true", "false", "yes", "no", "on", "off", "masked",
-        "hidden", "fill_me", "fill-me", "fillme", "to_be_filled", "set_me", "setme", "dummy",
-        "example", "your_token_here", "your-token-here",
-    }
-)  # fmt: skip
-_PLACEHOLDER_RES = [
-    re.compile(r"<[^<>]*>\Z"),  # <your-token>
-    re.compile(r"\[[^\[\]]*\]\Z"),  # [your token]
-    re.compile(r"[*xX.#_\-•]+\Z"),  # ***, xxx, XXXX, ...
-    re.compile(r"(?i:your)(?:[\s_\-].*)?\Z"),  # your_token, YOUR API KEY
-    re.compile(r"(?i:.*[_\-\s]here)\Z"),  # token_here, put-key-here
-    re.compile(
-        r"(?i:(?:replace|fill|insert|put|paste|enter)[\s_\-](?:me|with|in|your|this|here).*)\Z"
-    ),
-    re.compile(r"(?:你的|您的|请填|请输入|填写|填入|替换).*\Z"),
-]
-
-
-def _is_placeholder(s: str) -> bool:
-    if s.lower() in _PLACEHOLDER_WORDS:
-        return True
-    return any(p.match(s) for p in _PLACEHOLDER_RES)
-
-
-def _is_reference(s: str) -> bool | None:
-    """True: an env/secret-manager reference; False: not a reference; None: a reference whose
-    default is itself plaintext (``${TOKEN:-abc123}``), which leaks the default."""
-    refs = list(_BRACED_REF.finditer(s))
-    if refs:
-        for m in refs:
-            op, default = m.group(1), m.group(2)
-            if op and op.lstrip(":") in "-=+" and default and _plain_string(default.strip()):
-                return None
-        return True
-    return any(p.match(s) for p in _WHOLE_REFS)
-
-
-def _plain_string(s: str) -> bool:
-    if not s or _is_placeholder(s):
-        return False
-    ref = _is_reference(s)
-    return ref is None or ref is False
-
-
-def _is_plaintext(value: object) -> bool:
-    """A non-empty scalar that is neither a reference, a placeholder, nor a boolean."""
-    if value is None or isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    if isinstance(value, (bytes, bytearray)):
-        return len(value) > 0
-    if isinstance(value, str):
-        return _plain_string(value.strip())
-    return False  # dates, timestamps
-
-
-_PATHISH = re.compile(
-    r"(?:~|\.{1,2})?/[^\s]*\Z|[A-Za-z]:\\\S*\Z"
-    r"|[\w.\-/\\]+\.(?:pem|key|json|p12|pfx|crt|cer|der|jks|keystore|txt|gpg|asc|pub|env|ini|yaml|yml)\Z",
-)
-
-
-def _is_file_path(value: object) -> bool:
-    """``private_key: /etc/ssl/app.key`` names a file holding a secret, not the secret."""
-    return (
-        isinstance(value, str) and "-----BEGIN" not in value and bool(_PATHISH.match(value.strip()))
-    )
-
-
-_KNOWN_TOKEN = re.compile(
-    r"(?:sk-|sk_live_|sk_test_|rk_live_|pk_live_|ghp_|gho_|ghs_|ghu_|ghr_|github_pat_|glpat-"
-    r"|xox[abposr]-|AKIA|ASIA|AIza|hf_|ya29\.|eyJ)[A-Za-z0-9_\-./+=]{8,}\Z"
-)
-_TOKENISH = re.compile(r"[A-Za-z0-9+/=_\-]{20,}\Z")
-_IDENTIFIER = re.compile(r"[A-Za-z]+(?:[_\-.][A-Za-z]+)*(?:[_\-.]?v?[0-9]{1,4})?\Z")
-
-
-def _looks_like_credential(value: object) -> bool:
-    """For ambiguous names (``key``, ``foo_key``): does the value look like a random token?"""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return False
-    s = str(value).strip()
-    if not _is_plaintext(s):
-        return False
-    if _KNOWN_TOKEN.match(s) or "-----BEGIN" in s:
-        return True
-    if not _TOKENISH.match(s) or _IDENTIFIER.match(s):
-        return False
-    if "/" in s and any(
-        seg.isdigit() or (seg.isalpha() and seg.islower() and len(seg) >= 3) for seg in s.split("/")
-    ):
-        return False  # an object path such as raw/2024/01/prices
-    letters = sum(c.isalpha() for c in s)
-    digits = sum(c.isdigit() for c in s)
-    return letters >= 2 and digits >= 2
-
-
-# --------------------------------------------------------------------------- URLs
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s'\"<>`]+")
-_APPRISE_SECRET_SCHEMES = frozenset(
-    {"feishu", "lark", "dingtalk", "wecombot", "wxteams", "tgram", "slack", "discord", "msteams",
-     "pover", "pushover", "gotify", "gotifys", "bark", "barks", "serverchan", "schan", "pushplus",
-     "qq", "wxpusher", "line", "signal", "signals", "mailto", "mailtos"}
-)  # fmt: skip
-
-
-def _tail_plain(part: str) -> bool:
-    part = unquote(part).strip().strip("/")
-    return bool(part) and _plain_string(part)
-
-
-def _credential_in_url(url: str) -> bool:
-    url = url.rstrip(".,;:")
-    for opener, closer in ("()", "[]", "{}"):  # prose around a URL: "(see https://...)"
-        while url.endswith(closer) and url.count(closer) > url.count(opener):
-            url = url[:-1].rstrip(".,;:")
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return False
-    scheme = parts.scheme.lower()
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo = netloc.rsplit("@", 1)[0]
-        user, sep, password = userinfo.partition(":")
-        if sep and _tail_plain(password):
-            return True
-        if not sep and _looks_like_credential(unquote(user)):
-            return True  # https://ghp_xxx@github.com/...
-    path = parts.path
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if host in ("open.feishu.cn", "open.larksuite.com") and "/hook/" in path:
-        return _tail_plain(path.split("/hook/", 1)[1])
-    if host == "hooks.slack.com":
-        return _tail_plain(path.split("/", 2)[2] if path.count("/") >= 2 else "")
-    if host == "oapi.dingtalk.com" and path.startswith("/robot/send"):
-        return _tail_plain(query.get("access_token", ""))
-    if host == "qyapi.weixin.qq.com" and "webhook/send" in path:
-        return _tail_plain(query.get("key", ""))
-    if host in ("discord.com", "discordapp.com") and "/api/webhooks/" in path:
-        return _tail_plain(path.split("/api/webhooks/", 1)[1])
-    if host == "api.telegram.org" and re.match(r"/bot[^/]+", path):
-        return _tail_plain(path[4:].split("/", 1)[0])
-    if host.endswith(".webhook.office.com") or (
-        host == "outlook.office.com" and path.startswith("/webhook")
-    ):
-        return _tail_plain(path)
-    if scheme in _APPRISE_SECRET_SCHEMES and scheme not in ("mailto", "mailtos"):
-        return _tail_plain(netloc + path)
-    for name, value in query.items():
-        cls = _name_class(name)
-        if (cls == "secret" and _tail_plain(value)) or (
-            cls == "maybe" and _looks_like_credential(value)
-        ):
-            return True
-        if name.lower() in ("sign", "signature", "sig", "key") and _looks_like_credential(value):
-            return True
-    return False
-
-
-def _has_credential_url(s: str) -> bool:
-    return "://" in s and any(_credential_in_url(m.group(0)) for m in _URL.finditer(s))
-
-
-# argv flags (`--token VALUE`, `--api-key=VALUE`) and assignments (`TUSHARE_TOKEN=value`)
-_FLAG = re.compile(r"--?([A-Za-z][A-Za-z0-9_\-]*)(?:=(.*))?\Z", re.DOTALL)
-_INLINE_ASSIGN = re.compile(r"(?:^|(?<=\s))(?:--?)?([A-Za-z_][A-Za-z0-9_\-]*)=(\S+)")
-
-
-def _secret_assignment(name: str, value: str) -> bool:
-    cls = _name_class(name)
-    value = value.strip().strip("'\"")
-    if cls == "secret":
-        return _is_plaintext(value) and not _is_file_path(value)
-    if cls == "maybe":
-        return _looks_like_credential(value)
-    return False
-
-
-def _string_has_secret(s: str) -> bool:
-    """``--token=abc`` or ``TOKEN=abc`` inside a command string."""
-    return "=" in s and any(
-        _secret_assignment(m.group(1), m.group(2)) for m in _INLINE_ASSIGN.finditer(s)
-    )
 
 
 # --------------------------------------------------------------------------- paths
@@ -411,20 +77,9 @@ def _join(prefix: str, key: object) -> str:
 
 # --------------------------------------------------------------------------- scan
 
-
-def _secret_by_name(key: object, value: object) -> bool:
-    cls = _name_class(key)
-    if cls in ("secret", "container"):
-        if isinstance(value, str) and _words(str(key))[-1:] == ["dsn"]:
-            if not _has_credential_url(value) and "://" in value:
-                return False  # sqlite:///state/app.db, postgresql://host/db: no credential
-        return _is_plaintext(value) and not _is_file_path(value)
-    if cls == "maybe":
-        return _looks_like_credential(value)
-    return False
-
-
 NONE, WEAK, ALL = "", "weak", "all"  # what a container passes down to its scalars
+# argv flags: `--token VALUE`, `--api-key=VALUE`
+_FLAG = re.compile(r"--?([A-Za-z][A-Za-z0-9_\-]*)(?:=(.*))?\Z", re.DOTALL)
 
 
 class _Scanner:
@@ -441,14 +96,14 @@ class _Scanner:
     def scalar(self, path: str, value: object, *, by_name: bool, inherited: str) -> None:
         if (
             by_name
-            or (inherited == ALL and _is_plaintext(value) and not _is_file_path(value))
-            or (inherited == WEAK and _looks_like_credential(value))
+            or (inherited == ALL and is_plaintext(value) and not is_file_path(value))
+            or (inherited == WEAK and looks_like_credential(value))
         ):
             self.add(path, SECRET_KEY)
         elif isinstance(value, str):
-            if _has_credential_url(value):
+            if has_credential_url(value):
                 self.add(path, CREDENTIAL_URL)
-            elif _string_has_secret(value):
+            elif string_has_secret(value):
                 self.add(path, SECRET_KEY)
 
     def walk(self, data: object, path: str, inherited: str) -> None:
@@ -460,9 +115,9 @@ class _Scanner:
             self._seen_nodes.add(id(data))
             for key, value in data.items():
                 sub = _join(path, key)
-                cls = _name_class(key)
+                cls = name_class(key)
                 # what the value's own children inherit
-                passed = inherited if inherited and not _safe_child(key) else NONE
+                passed = inherited if inherited and not safe_child(key) else NONE
                 if cls == "container":
                     passed = ALL
                 elif cls == "secret":
@@ -474,8 +129,8 @@ class _Scanner:
                     self.scalar(
                         sub,
                         value,
-                        by_name=_secret_by_name(key, value),
-                        inherited=NONE if cls == "container" or _safe_child(key) else inherited,
+                        by_name=secret_by_name(key, value),
+                        inherited=NONE if cls == "container" or safe_child(key) else inherited,
                     )
         else:
             self.scalar(path or "(top level)", data, by_name=False, inherited=inherited)
@@ -493,20 +148,20 @@ class _Scanner:
                 continue
             if flag_value_next:
                 flag_value_next = False
-                if _is_plaintext(item) and not (isinstance(item, str) and item.startswith("-")):
+                if is_plaintext(item) and not (isinstance(item, str) and item.startswith("-")):
                     self.add(sub, SECRET_KEY)
                     continue
             if isinstance(item, str):
                 m = _FLAG.match(item)
-                if m and m.group(2) is None and _name_class(m.group(1)) == "secret":
+                if m and m.group(2) is None and name_class(m.group(1)) == "secret":
                     flag_value_next = True  # argv: ["--token", VALUE]
                     continue
-                if m and m.group(2) is not None and _secret_assignment(m.group(1), m.group(2)):
+                if m and m.group(2) is not None and secret_assignment(m.group(1), m.group(2)):
                     self.add(sub, SECRET_KEY)
                     continue
                 if "=" in item and not item.startswith("-"):
                     name, _, value = item.partition("=")
-                    if re.fullmatch(_NAME, name) and _secret_assignment(name, value):
+                    if re.fullmatch(VAR_NAME, name) and secret_assignment(name, value):
                         self.add(sub, SECRET_KEY)  # env list: ["TUSHARE_TOKEN=abc"]
                         continue
             self.scalar(sub, item, by_name=False, inherited=inherited)
@@ -549,7 +204,7 @@ def _suggest_env_name(path: str) -> str:
             parts.append((m.group(2), True))
         else:
             raw = json.loads(f'"{m.group(1)}"') if m.group(1) is not None else m.group(3)
-            key = "_".join(_words(raw))
+            key = "_".join(name_words(raw))
             if key:
                 parts.append((key, False))
     keys = [k for k, is_index in parts if not is_index]
@@ -663,7 +318,7 @@ def _redact_lines(text: str, findings: list[Finding]) -> str:
 
     def repl(m: re.Match[str]) -> str:
         key = m.group("key").strip("'\"")
-        if m.group("value") and (key in last_keys or _name_class(key) == "secret"):
+        if m.group("value") and (key in last_keys or name_class(key) == "secret"):
             return m.group(1) + MASK + (m.group("tail") or "") + m.group("nl")
         return m.group(0)
 

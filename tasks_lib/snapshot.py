@@ -8,6 +8,7 @@ failure anywhere leaves no half-made version.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,10 +204,11 @@ def sync_environment(plan: Plan, lk: deps.Lock, journal: Journal) -> deps.EnvInf
         deps.install_pins(mode, lk)
         return None
     state = plan.ws.ensure_state_dir()
-    info = deps.ensure_env(state, plan.task.id, lk, _interpreter(plan.task), verify=True)
-    journal.add(f"switch {plan.task.id}'s environment back",
-                lambda: deps.switch_current(state, plan.task.id, info.previous))
-    return info
+    link = deps.env_root(state, plan.task.id) / "current"
+    before = str(link.parent / os.readlink(link)) if link.is_symlink() else None
+    journal.add("switch_env", f"switch {plan.task.id}'s environment back",
+                state_dir=str(state), task=plan.task.id, target=before)
+    return deps.ensure_env(state, plan.task.id, lk, _interpreter(plan.task), verify=True)
 
 
 # -- commit --------------------------------------------------------------------------------
@@ -223,10 +225,12 @@ def commit(plan: Plan, journal: Journal) -> str:
     saved_index = scratch / f"index-before-{plan.tag}"
     if index.exists():
         saved_index.write_bytes(index.read_bytes())
-        journal.add("restore the git index", lambda: saved_index.replace(index))
+        journal.add("restore_index", "restore the git index", saved=str(saved_index))
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
-    new, old = ws.git.commit_paths(paths, plan.commit_message, scratch)
-    journal.add(f"move HEAD back from {new[:12]}", lambda: ws.git.uncommit(new, old, paths))
+    journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None,
+                message=plan.commit_message)
+    new, _ = ws.git.commit_paths(paths, plan.commit_message, scratch)
+    journal.update_last(new=new)
     return new
 
 
@@ -271,9 +275,8 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
 
 # -- tag, export, push ---------------------------------------------------------------------
 def tag(plan: Plan, snap: Snapshot, journal: Journal) -> str:
-    obj = plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
-    journal.add(f"delete tag {plan.tag}", lambda: plan.ws.git.delete_tag(plan.tag, obj))
-    return obj
+    journal.add("delete_tag", f"delete tag {plan.tag}", name=plan.tag, commit=snap.git_commit)
+    return plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
 
 
 def export(ws: Workspace, snap: Snapshot) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 from tasks_lib import ids
 from tasks_lib.audit import AuditLog
 from tasks_lib.errors import BadInput
+from tasks_lib.journal import interrupted
 from tasks_lib.process import run_state
 from tasks_lib.workspace import Task, Workspace
 
@@ -68,6 +69,8 @@ def workspace_status(ws: Workspace) -> list[TaskStatus]:
                           if not t.is_state(p) and p not in drift]
         rs = run_state(ws, t)
         note = "" if tagged else "current version not snapshotted"
+        if interrupted(ws.state_dir, f"{t.id}-"):
+            note = "an interrupted operation: the next snapshot of this task undoes it"
         out.append(TaskStatus(t.id, t.status, t.version, tagged, _marks(t, "stable"),
                               _marks(t, "quarantined"), rs.running, rs.pid, tuple(sorted(drift)),
                               note or rs.detail))

@@ -129,3 +129,26 @@ def test_read_only_commands_do_not_import_prefect(adopted: Workspace, argv: list
 def test_help_lists_exit_codes() -> None:
     proc = clawback("snapshot", "--help")
     assert proc.returncode == 0 and "3  refused because of a conflict" in proc.stdout
+
+
+def test_verify_snapshot_exit_1_names_the_mismatch(adopted: Workspace) -> None:
+    message = adopted.git.tag_message("T01-v1.1.0")
+    git(adopted, "tag", "-d", "T01-v1.1.0")
+    git(adopted, "commit", "-q", "--allow-empty", "-m", "later")
+    adopted.git.create_tag("T01-v1.1.0", "HEAD", message)
+    proc = clawback("verify-snapshot", "--task", "T01", "--version", "1.1.0",
+                    "--workspace", str(adopted.root))
+    assert proc.returncode == 1
+    assert "FAIL    tag points at recorded commit" in proc.stdout
+    no_traceback(proc)
+
+
+@pytest.mark.parametrize("location", ["../outside", "/etc", "tasks/../../x", "-rf"])
+def test_hostile_registry_location_is_bad_input(adopted: Workspace, location: str) -> None:
+    reg = adopted.root / "task_registry.json"
+    doc = json.loads(reg.read_text())
+    doc["tasks"][0]["location"] = location
+    reg.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    proc = clawback("snapshot", "--task", "T01", "--workspace", str(adopted.root))
+    assert proc.returncode == 2 and "location" in proc.stderr
+    no_traceback(proc)

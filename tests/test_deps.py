@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks_lib import deps
+from tasks_lib import deps, uvrun
 from tasks_lib.deps import Lock
 from tasks_lib.errors import (
     BadInput,
@@ -214,7 +214,7 @@ def test_lock_from_text_refuses_options_a_restore_would_follow():
 
 def test_uv_failures_are_classified_and_masked():
     def fail(stderr: str) -> Exception:
-        return deps._failure("resolving", subprocess.CompletedProcess([], 2, "", stderr), "hint")
+        return uvrun._failure("resolving", subprocess.CompletedProcess([], 2, "", stderr), "hint")
 
     net = fail(
         "error: Request failed after 3 retries\n  cause: Failed to fetch: "
@@ -237,7 +237,7 @@ def test_uv_timeout_is_transient(tmp_path: Path, environ, monkeypatch: pytest.Mo
     def slow(cmd, **kwargs):
         raise subprocess.TimeoutExpired(cmd, kwargs["timeout"])
 
-    monkeypatch.setattr(deps.subprocess, "run", slow)
+    monkeypatch.setattr(uvrun.subprocess, "run", slow)
     with pytest.raises(TransientError, match="timed out after 5s"):
         deps.lock(_req(tmp_path, "clawdemo-risk\n"), PY, environ=environ, timeout=5)
 
@@ -245,7 +245,7 @@ def test_uv_timeout_is_transient(tmp_path: Path, environ, monkeypatch: pytest.Mo
 def test_uv_bin(monkeypatch: pytest.MonkeyPatch):
     assert os.access(deps.uv_bin(), os.X_OK)
     monkeypatch.setitem(sys.modules, "uv", None)  # `from uv import ...` -> ImportError
-    monkeypatch.setattr(deps.shutil, "which", lambda name: None)
+    monkeypatch.setattr(uvrun.shutil, "which", lambda name: None)
     with pytest.raises(DependencyError) as info:
         deps.uv_bin()
     assert "pip install uv" in info.value.hint
@@ -394,7 +394,7 @@ def test_ensure_env_reuses_a_complete_env_without_uv(tmp_path: Path, environ, lo
     def no_uv(*args, **kwargs):
         raise AssertionError("uv must not run when an env is reused")
 
-    monkeypatch.setattr(deps, "_run_uv", no_uv)
+    monkeypatch.setattr(deps, "run_uv", no_uv)
     again = deps.ensure_env(state, "T01", locks["new"], PY, environ=environ)
     assert again.reused and again.path == first.path
     assert again.previous == state / "envs" / "T01" / locks["old"].digest_hex[:16]

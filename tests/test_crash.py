@@ -1,0 +1,83 @@
+"""A snapshot killed with SIGKILL at any point leaves a journal; the next operation on the task
+undoes it exactly, and status reports it meanwhile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import flows.snapshot as fs
+from flows.init import run_init
+from tasks_lib.audit import AuditLog
+from tasks_lib.journal import interrupted
+from tasks_lib.status import workspace_status
+from tasks_lib.workspace import Workspace
+from tests.test_snapshot import state_of
+
+CHILD = '''
+import pathlib, sys, time
+import flows.snapshot as fs
+from tasks_lib import gitrepo
+
+where, marker, root = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+
+def stall():
+    marker.write_text("ready")
+    time.sleep(600)
+
+def after(real):
+    def wrapped(*args, **kwargs):
+        result = real(*args, **kwargs)
+        stall()
+        return result
+    return wrapped
+
+if where == "inside-commit":  # HEAD has moved, the journal does not know the new commit yet
+    gitrepo.Git.commit_paths = after(gitrepo.Git.commit_paths)
+else:
+    setattr(fs, where, after(getattr(fs, where)))
+fs.run_snapshot(root, "T01", bump="minor", message="killed midway")
+'''
+
+
+@pytest.mark.parametrize("where", ["bump_version", "sync_environment", "inside-commit",
+                                   "commit_task", "checksum_files", "tag_snapshot"])
+def test_sigkill_midway_is_undone_by_the_next_operation(ws: Workspace, tmp_path: Path, where: str) -> None:
+    run_init(str(ws.root))
+    (ws.root / "tasks/T01/requirements.txt").write_text("clawdemo-signals>=1.1\n")
+    (ws.root / "tasks/T01/new.py").write_text("print('new')\n")
+    before = state_of(ws)
+    script, marker = tmp_path / "child.py", tmp_path / "ready"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    child = subprocess.Popen([sys.executable, str(script), where, str(marker), str(ws.root)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "child never reached the kill point"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert interrupted(ws.state_dir, "T01-")
+    half = state_of(ws)
+    assert half["registry"] != before["registry"]  # every kill point is past the bump
+    if where in ("inside-commit", "commit_task", "checksum_files", "tag_snapshot"):
+        assert half["head"] != before["head"]
+    if where == "tag_snapshot":
+        assert ws.git.tag_info("T01-v1.2.0") is not None  # a tag without its audit: half-made
+    t01 = next(t for t in workspace_status(ws) if t.id == "T01")
+    assert "interrupted" in t01.note
+
+    fs.undo_interrupted(ws, "T01")
+    assert state_of(ws) == before
+    assert ws.git.tag_info("T01-v1.2.0") is None and not interrupted(ws.state_dir, "T01-")
+    entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]
+    assert entry["action"] == "recover-interrupted" and entry["result"] == "ok"
+    assert fs.run_snapshot(str(ws.root), "T01", bump="minor").version == "1.2.0"
