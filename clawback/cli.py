@@ -93,6 +93,19 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
     return Outcome(EXIT_OK, result, render.history(result))
 
 
+def cmd_hook(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.hooks import staged_secrets
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    result = staged_secrets(ws)
+    text = render.staged_secrets(result)
+    if not result.ok and not args.json:
+        print(text, file=sys.stderr)  # git shows a hook's stderr
+        text = ""
+    return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, text)
+
+
 def cmd_demo(args: argparse.Namespace) -> Outcome:
     from clawback.demo import run_demo
 
@@ -148,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("history", cmd_history, "a task's versions, tags, rollbacks: who, when, why")
     p.add_argument("--task", required=True)
 
+    p = add("hook", cmd_hook, "the checks the git hooks installed by init run")
+    p.add_argument("name", choices=["pre-commit"])
+
     p = add("demo", cmd_demo, "the whole story on a throwaway workspace (embedded Prefect, offline)")
     p.add_argument("--keep", action="store_true", help="keep the demo workspace for a look around")
     return parser
@@ -174,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
                           "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
                          ensure_ascii=False, indent=2))
-    else:
+    elif outcome.text:
         print(outcome.text)
     return outcome.code
 

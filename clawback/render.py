@@ -53,6 +53,9 @@ def init(r: Any) -> str:
     lines = [f"init {r.workspace}"]
     if r.gitignore_added:
         lines.append(f"  .gitignore: added {len(r.gitignore_added)} rules")
+    if r.hook is not None:
+        lines.append(f"  pre-commit hook (refuses plaintext secrets): "
+                     f"{'installed' if r.hook.installed else 'not installed: ' + r.hook.reason}")
     for s in r.adopted:
         lines.append(f"  adopted {s.tag} (stable, {s.files} files, commit {s.commit[:12]})")
     for tid in r.already_tagged:
@@ -100,6 +103,16 @@ def history(h: Any) -> str:
                        f"{' -> ' if e.get('to') else ''}{e.get('to') or ''} {e['result']}"
                        f"{' (' + e['reason'] + ')' if e.get('reason') else ''}")
     return "\n".join(out)
+
+
+def staged_secrets(r: Any) -> str:
+    if r.ok:
+        return ""
+    lines = ["clawback: refusing to commit plaintext secrets (key paths; values never shown):"]
+    lines += [f"  {path}: {', '.join(keys)}" for path, keys in r.findings.items()]
+    lines.append("  next: replace each value with a reference like `token: ${TUSHARE_TOKEN}` and set the")
+    lines.append("  variable where the task runs; to commit anyway once: git commit --no-verify")
+    return "\n".join(lines)
 
 
 def demo(r: Any) -> str:

@@ -3,6 +3,7 @@ task's current version that has no tag yet (the snapshot steps in adopt mode).""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from prefect import flow
@@ -10,7 +11,7 @@ from prefect import flow
 from flows.artifacts import publish_markdown
 from flows.snapshot import run_snapshot
 from flows.steps import collect_timings, orchestration, step
-from tasks_lib import adopt
+from tasks_lib import adopt, hooks
 from tasks_lib.audit import AuditLog, Stopwatch
 from tasks_lib.errors import ClawbackError
 from tasks_lib.locks import workspace_lock
@@ -24,6 +25,7 @@ class InitResult:
     gitignore_added: tuple[str, ...]
     adopted: tuple[SnapshotResult, ...]
     already_tagged: tuple[str, ...]
+    hook: hooks.HookInstall | None = None
     failures: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
@@ -39,6 +41,7 @@ def _install_gitignore(ws: Workspace) -> tuple[str, ...]:
 
 
 install_gitignore = step(_install_gitignore, name="install-gitignore")
+install_hooks = step(hooks.install, name="install-hooks")
 
 
 def run_init(workspace: str) -> InitResult:
@@ -48,6 +51,7 @@ def run_init(workspace: str) -> InitResult:
     clock = Stopwatch()
     with collect_timings() as timings:
         added = install_gitignore(ws)
+        hook = install_hooks(ws, sys.executable)
         todo, done = adopt.untagged_tasks(ws)
         adopted: list[SnapshotResult] = []
         failures: dict[str, str] = {}
@@ -60,7 +64,7 @@ def run_init(workspace: str) -> InitResult:
     AuditLog(ws.state_dir).append(
         "init", result="ok" if not failures else "partial", duration_s=clock.elapsed,
         adopted=[r.tag for r in adopted], failures=sorted(failures), **orchestration())
-    return InitResult(str(ws.root), added, tuple(adopted), tuple(done), failures, warnings,
+    return InitResult(str(ws.root), added, tuple(adopted), tuple(done), hook, failures, warnings,
                       dict(timings))
 
 

@@ -1,0 +1,96 @@
+"""Git hooks installed by init (seed phase 2: "integrate into git hooks").
+
+pre-commit: refuse a commit that stages a plaintext secret in a task's config or registry entry,
+naming key paths, never values. It protects the workspace from secrets committed by hand or by the
+agent outside clawback. An existing hook that is not ours is never replaced. Bypass once with
+``git commit --no-verify``; delete the hook file to uninstall.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import stat
+from dataclasses import dataclass
+
+from tasks_lib import registry, secrets
+from tasks_lib.errors import BadInput, MalformedFile
+from tasks_lib.workspace import Workspace
+
+MARKER = "# clawback-hook: pre-commit"
+
+
+@dataclass(frozen=True)
+class HookInstall:
+    path: str
+    installed: bool
+    reason: str = ""
+
+
+def hook_script(python: str) -> str:
+    py = shlex.quote(python)
+    return (
+        "#!/bin/sh\n"
+        f"{MARKER}\n"
+        "# Refuses plaintext secrets in staged task configs (key paths only, never values).\n"
+        "# Bypass once: git commit --no-verify. Uninstall: delete this file.\n"
+        f"if [ -x {py} ]; then exec {py} -m clawback hook pre-commit; fi\n"
+        f'echo "clawback pre-commit hook: "{py}" is gone; secret check skipped" >&2\n'
+        "exit 0\n"
+    )
+
+
+def install(ws: Workspace, python: str) -> HookInstall:
+    hooks_dir = ws.root / ws.git.out("rev-parse", "--git-path", "hooks").strip()
+    path = hooks_dir / "pre-commit"
+    if path.exists() and MARKER not in path.read_text(errors="replace"):
+        return HookInstall(str(path), False,
+                           "an existing pre-commit hook is kept; to add the secret check, call "
+                           f"`{python} -m clawback hook pre-commit` from it")
+    hooks_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(hook_script(python))
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return HookInstall(str(path), True)
+
+
+@dataclass(frozen=True)
+class StagedSecrets:
+    findings: dict[str, list[str]]   # staged file -> key paths
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def staged_secrets(ws: Workspace) -> StagedSecrets:
+    """Plaintext secrets in what is staged for the next commit (index content, not the tree)."""
+    git = ws.git
+    raw = git.run("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").stdout
+    staged = {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
+    found: dict[str, list[str]] = {}
+    reg_text = _staged_text(ws, registry.REGISTRY_FILE)
+    try:
+        reg = registry.Registry.from_text(reg_text, ws.registry_path) if reg_text else ws.load_registry()
+        tasks = ws.tasks(reg)
+    except (BadInput, json.JSONDecodeError):
+        return StagedSecrets({})  # a broken registry is reported by the commands, not here
+    for task in tasks:
+        if not task.active:
+            continue
+        if task.config_path in staged:
+            try:
+                paths = [f.path for f in secrets.scan_text(_staged_text(ws, task.config_path) or "")]
+            except MalformedFile:
+                paths = []
+            if paths:
+                found[task.config_path] = paths
+        if registry.REGISTRY_FILE in staged:
+            paths = [f"{task.id}.{f.path}" for f in secrets.scan_entry(task.entry)]
+            if paths:
+                found.setdefault(registry.REGISTRY_FILE, []).extend(paths)
+    return StagedSecrets(found)
+
+
+def _staged_text(ws: Workspace, path: str) -> str | None:
+    data = ws.git.show_file("", path)  # ":path" is the index version
+    return data.decode("utf-8", "replace") if data is not None else None
