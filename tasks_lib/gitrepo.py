@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib.errors import Conflict, GitError, NotFound, TransientError
+from tasks_lib.secret_values import mask_credentials
 
 # Variables that would redirect git to another repository or index when we run from a hook.
 _STRIPPED_ENV = (
@@ -370,5 +371,5 @@ def _nul(paths: Iterable[str]) -> bytes:
 
 
 def _tail(stderr: bytes, lines: int = 4) -> str:
-    text = stderr.decode("utf-8", "replace").strip().splitlines()
+    text = mask_credentials(stderr.decode("utf-8", "replace")).strip().splitlines()
     return " / ".join(text[-lines:]) if text else "(no message)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 from tasks_lib.errors import BadInput
@@ -130,3 +131,12 @@ def parse_tag(name: str) -> Tag | None:
         date=m.group("date"),
         repeat=int(m.group("suffix") or 1),
     )
+
+
+def safe_relative_path(path: object) -> bool:
+    """A registry-supplied path that stays inside its base: relative, no ``..``, no leading ``-``
+    (never mistaken for an option), no NUL or backslash, not inside ``.git``."""
+    if not isinstance(path, str) or not path or "\0" in path or "\\" in path or path.startswith("-"):
+        return False
+    p = PurePosixPath(path)
+    return not p.is_absolute() and ".." not in p.parts and p.parts[:1] != (".git",)

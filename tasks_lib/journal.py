@@ -101,8 +101,8 @@ class Journal:
             if self.actions:
                 self._persist()
         if failures:
-            kept = self.path.with_suffix(".failed.json")
-            self.path.replace(kept) if self.path.exists() else None
+            if self.path.exists():
+                self.path.replace(self.path.with_suffix(".failed.json"))
         else:
             self.path.unlink(missing_ok=True)
         return failures

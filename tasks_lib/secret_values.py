@@ -246,3 +246,18 @@ def secret_by_name(key: object, value: object) -> bool:
     if cls == "maybe":
         return looks_like_credential(value)
     return False
+
+
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_SECRET_QUERY = re.compile(
+    r"([?&](?:access_token|token|key|secret|password|sign|signature|api_key|apikey)=)[^&\s]+",
+    re.IGNORECASE)
+_HOOK_ID = re.compile(r"(/hook/)[A-Za-z0-9_-]{6,}")
+
+
+def mask_credentials(text: str) -> str:
+    """Mask what would leak a credential in a message: URL user:password, secret query
+    parameters, bot webhook ids (Feishu/Lark/Slack-style ``/hook/<id>``)."""
+    text = _URL_USERINFO.sub(r"\1****@", text)
+    text = _SECRET_QUERY.sub(r"\1****", text)
+    return _HOOK_ID.sub(r"\1****", text)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tasks_lib import ids
 from tasks_lib.errors import BadInput
 
 DEFAULT_STATE_PATHS: tuple[str, ...] = (
@@ -102,6 +103,15 @@ def _argv(value: Any, task_id: str, key: str) -> tuple[str, ...] | None:
                    'write it as a list, e.g. ["python", "main.py"]; no shell is used')
 
 
+def _rel(value: Any, task_id: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not ids.safe_relative_path(value):
+        raise BadInput(f"{_where(task_id, key)} must be a path inside the task directory",
+                       "use a relative path such as logs/runs.jsonl")
+    return value
+
+
 def _number(value: Any, task_id: str, key: str, lo: float, hi: float, integer: bool = False) -> Any:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
     if ok and integer and not isinstance(value, int):
@@ -138,7 +148,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     run = RunSettings(
         type=rtype,
         command=_argv(run_raw.get("command"), task_id, "run.command"),
-        pidfile=run_raw.get("pidfile") if isinstance(run_raw.get("pidfile"), str) else None,
+        pidfile=_rel(run_raw.get("pidfile"), task_id, "run.pidfile"),
         unit=unit if rtype == "systemd" else None,
         start=_argv(run_raw.get("start"), task_id, "run.start"),
         stop=_argv(run_raw.get("stop"), task_id, "run.stop"),
@@ -158,7 +168,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
         raise BadInput(f"{_where(task_id, 'health')} must be an object", "see SPEC §5")
     dh = HealthSettings()
     health = HealthSettings(
-        source=str(health_raw.get("source", dh.source)),
+        source=_rel(health_raw.get("source", dh.source), task_id, "health.source") or dh.source,
         window_minutes=_number(health_raw.get("window_minutes", dh.window_minutes), task_id,
                                "health.window_minutes", 1, 100_000, integer=True),
         min_samples=_number(health_raw.get("min_samples", dh.min_samples), task_id,

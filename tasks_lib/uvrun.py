@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tasks_lib.errors import DependencyError, TransientError
+from tasks_lib.secret_values import mask_credentials
 
 __all__ = ["run_uv", "uv_bin"]
 
@@ -41,7 +42,6 @@ def uv_bin() -> str:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 _RESOLUTION = re.compile(
     r"no solution found|not found in the (package registry|provided package locations)"
     r"|unsatisfiable|hash mismatch|file not found|no such file|failed to parse|invalid"
@@ -66,7 +66,7 @@ def _uv_env(environ: Mapping[str, str] | None) -> dict[str, str]:
 
 def _stderr_excerpt(stderr: str) -> str:
     lines = [
-        _CREDENTIALS.sub(r"\1****@", _ANSI.sub("", line)).rstrip() for line in stderr.splitlines()
+        mask_credentials(_ANSI.sub("", line)).rstrip() for line in stderr.splitlines()
     ]
     lines = [line for line in lines if line.strip() and not line.startswith("Using Python ")]
     if len(lines) > _MAX_LINES:

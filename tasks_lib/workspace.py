@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from tasks_lib import ids, registry, settings
@@ -121,11 +121,11 @@ class Workspace:
             ids.task_id(task_id)
             location = self._location(task_id, location)
         config_file = entry.get("configuration_file", "config.yaml")
-        if not isinstance(config_file, str) or not _safe_rel(config_file):
+        if not isinstance(config_file, str) or not ids.safe_relative_path(config_file):
             raise MalformedFile(f"task_registry.json: task {task_id}: bad configuration_file",
                                 "use a file name inside the task directory, e.g. config.yaml")
         entry_point = entry.get("entry_point")
-        if entry_point is not None and (not isinstance(entry_point, str) or not _safe_rel(entry_point)):
+        if entry_point is not None and (not isinstance(entry_point, str) or not ids.safe_relative_path(entry_point)):
             raise MalformedFile(f"task_registry.json: task {task_id}: bad entry_point",
                                 "use a file inside the task directory, e.g. main.py")
         ver = entry.get("version")
@@ -137,7 +137,7 @@ class Workspace:
         )
 
     def _location(self, task_id: str, location: Any) -> str:
-        if not isinstance(location, str) or not _safe_rel(location.rstrip("/")):
+        if not isinstance(location, str) or not ids.safe_relative_path(location.rstrip("/")):
             raise MalformedFile(
                 f"task_registry.json: task {task_id}: location {location!r} is not a path inside the workspace",
                 "use a relative path such as tasks/T01",
@@ -148,9 +148,3 @@ class Workspace:
             raise MalformedFile(f"task_registry.json: task {task_id}: location {rel} leaves the workspace",
                                 "use a relative path such as tasks/T01")
         return rel
-
-
-def _safe_rel(path: str) -> bool:
-    p = PurePosixPath(path)
-    return bool(path) and not p.is_absolute() and ".." not in p.parts and "\\" not in path \
-        and not path.startswith("-") and "\0" not in path and p.parts[:1] != (".git",)

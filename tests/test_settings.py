@@ -42,6 +42,9 @@ def test_anchored_patterns() -> None:
     {"environment_variables": ["OK", "not ok"]},
     {"state_paths": ["../outside"]},
     {"smoke_timeout_s": True},
+    {"run": {"pidfile": "../../etc/passwd"}},
+    {"health": {"source": "/var/log/syslog"}},
+    {"health": {"source": "-rf"}},
     {"frobnicate": 1},
     [],
 ])
