@@ -62,6 +62,59 @@ def cmd_snapshot(args: argparse.Namespace) -> Outcome:
     return Outcome(code, result, render.snapshot(result))
 
 
+def cmd_rollback(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import rollback
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    req = rollback.RollbackRequest(args.task, args.to, args.from_version, args.reason)
+    plan = rollback.preflight(ws, req)  # refusals answer at once, before Prefect starts
+    if args.dry_run:
+        preview = rollback.dry_run(plan)
+        return Outcome(EXIT_OK, preview, render.rollback_plan(preview))
+    from flows import runtime
+    from flows.rollback import rollback_flow, run_rollback
+
+    result = runtime.run(rollback_flow, run_rollback, workspace=str(ws.root), task_id=args.task,
+                         to_version=args.to, from_version=args.from_version, reason=args.reason,
+                         grace_s=args.grace)
+    return Outcome(EXIT_OK, result, render.rollback(result))
+
+
+def cmd_verify_rollback(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.rollback import verify_live
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    levels = verify_live(ws, args.task, args.expected)
+    ok = all(lv.ok for lv in levels)
+    data = {"task": args.task, "expected": args.expected, "ok": ok, "levels": levels}
+    return Outcome(EXIT_OK if ok else EXIT_FAILED, data, render.levels(args.task, args.expected, levels))
+
+
+def cmd_start(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import deps, process
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    task = ws.task(args.task)
+    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
+    state = process.start(ws, task, py if task.settings.python == "venv" and py.exists() else None)
+    return Outcome(EXIT_OK, state, f"started {task.id} {task.version}" + (f" (pid {state.pid})" if state.pid else ""))
+
+
+def cmd_stop(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import process
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    task = ws.task(args.task)
+    result = process.stop(ws, task, timeout=args.timeout)
+    text = (f"stopped {task.id} (pid {result.pid}, {result.how})" if result.was_running
+            else f"{task.id} was not running ({result.how})")
+    return Outcome(EXIT_OK, result, text)
+
+
 def cmd_verify_snapshot(args: argparse.Namespace) -> Outcome:
     from tasks_lib.verify import verify_snapshot
     from tasks_lib.workspace import Workspace
@@ -149,6 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the commit and tag to the default remote")
     p.add_argument("--allow-secret", action="append", default=[], metavar="KEY.PATH",
                    help="snapshot even though this config key holds a plaintext secret (repeatable)")
+
+    p = add("rollback", cmd_rollback,
+            "stop, back up, restore files, config, registry and dependencies, verify, start; undone on failure")
+    p.add_argument("--task", required=True)
+    p.add_argument("--to", required=True, metavar="VERSION", help="the earlier version, e.g. 1.2.0")
+    p.add_argument("--from", dest="from_version", metavar="VERSION",
+                   help="refuse unless the task is at this version now")
+    p.add_argument("--reason", default="", help="why (kept in the registry, tag and audit log)")
+    p.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
+    p.add_argument("--grace", type=float, default=2.0, metavar="SECONDS",
+                   help="the restarted task must stay up this long (default 2)")
+
+    p = add("verify-rollback", cmd_verify_rollback,
+            "the four verification levels (files, config, smoke, readiness) against the live task")
+    p.add_argument("--task", required=True)
+    p.add_argument("--expected", required=True, metavar="VERSION")
+
+    p = add("start", cmd_start, "start a task as rollback does (its environment, a pidfile)")
+    p.add_argument("--task", required=True)
+    p = add("stop", cmd_stop, "stop a task: TERM its process group, wait, KILL")
+    p.add_argument("--task", required=True)
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
 
     p = add("verify-snapshot", cmd_verify_snapshot,
             "check a stored version: tag, commit, checksums of git's content, manifest integrity")

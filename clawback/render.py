@@ -115,5 +115,38 @@ def staged_secrets(r: Any) -> str:
     return "\n".join(lines)
 
 
+def levels(task: str, expected: str, lvls: Any) -> str:
+    ok = all(lv.ok for lv in lvls)
+    rows = [[str(lv.level), lv.name, "ok" if lv.ok else "FAIL", lv.detail] for lv in lvls]
+    head = f"verify-rollback {task} {expected}: {'verified' if ok else 'FAILED'}"
+    return head + "\n" + table(["level", "check", "result", "detail"], rows)
+
+
+def rollback(r: Any) -> str:
+    f = r.files
+    proc = f"restarted (pid {r.pid})" if r.was_running else "was not running: left stopped"
+    return "\n".join([
+        f"rollback {r.task_id} {r.from_version} -> {r.to_version}: tag {r.tag} (commit {r.commit[:12]})",
+        f"  files: {len(f.changed)} changed, {len(f.added)} restored, {len(f.removed)} removed",
+        f"  packages: {', '.join(r.packages) or '(none)'}   process: {proc}",
+        f"  backup of what was there: {r.backup_ref}",
+        levels(r.task_id, r.to_version, r.levels),
+        f"  timings: {_timings(r.timings)}",
+    ])
+
+
+def rollback_plan(p: Any) -> str:
+    f = p["files"]
+    lines = [f"rollback {p['task']} {p['from']} -> {p['to']} (dry run: nothing changed)",
+             f"  tag to create: {p['tag']}",
+             f"  files changed: {', '.join(f.changed) or '-'}",
+             f"  files restored: {', '.join(f.added) or '-'}",
+             f"  files removed: {', '.join(f.removed) or '-'}",
+             f"  packages removed: {', '.join(p['packages_removed']) or '-'}",
+             f"  packages added: {', '.join(p['packages_added']) or '-'}",
+             f"  process: {p['process']}"]
+    return "\n".join(lines)
+
+
 def demo(r: Any) -> str:
     return r.summary

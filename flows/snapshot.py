@@ -10,8 +10,8 @@ from flows.artifacts import publish_markdown
 from flows.steps import collect_timings, orchestration, step
 from tasks_lib import snapshot as s
 from tasks_lib.audit import AuditLog, Stopwatch
-from tasks_lib.errors import ClawbackError, OperationFailed
-from tasks_lib.journal import Journal, interrupted, recover
+from tasks_lib.errors import ClawbackError
+from tasks_lib.journal import Journal, undo_interrupted
 from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.workspace import Workspace
 
@@ -25,22 +25,6 @@ checksum_files = step(s.build_manifest, name="checksum")
 tag_snapshot = step(s.tag, name="tag")
 export_manifest = step(s.export, name="export")
 push_tags = step(s.push, name="push", retries=3, retry_delay_seconds=5)
-
-
-def undo_interrupted(ws: Workspace, task_id: str) -> None:
-    """Undo what a killed earlier operation on this task left behind (we hold its lock now)."""
-    for path in interrupted(ws.state_dir, f"{task_id}-"):
-        rec = recover(ws.root, ws.state_dir, path)
-        AuditLog(ws.state_dir).append(
-            "recover-interrupted", task=task_id, result="ok" if not rec.failures else "failed",
-            from_version=rec.operation.get("from"), to_version=rec.operation.get("to"),
-            reason=f"{rec.operation.get('action', 'operation')} was interrupted",
-            undone=list(rec.undone), not_undone=list(rec.failures))
-        if rec.failures:
-            raise OperationFailed(
-                f"an interrupted {rec.operation.get('action')} of {task_id} could not be fully undone: "
-                + "; ".join(rec.failures), step="recover",
-                hint=f"inspect {path.with_suffix('.failed.json')} and the git log, fix by hand, then retry")
 
 
 def run_snapshot(
@@ -61,7 +45,7 @@ def run_snapshot(
     clock = Stopwatch()
     with task_lock(ws.state_dir, task_id, "snapshot"), workspace_lock(ws.state_dir, "snapshot"), \
             collect_timings() as timings:
-        undo_interrupted(ws, task_id)
+        undo_interrupted(ws.root, ws.state_dir, task_id, audit)
         plan = validate(ws, req)
         journal = Journal(ws.root, ws.state_dir, f"{task_id}-snapshot",
                           {"action": "snapshot", "task": task_id, "from": plan.from_version,

@@ -221,8 +221,10 @@ def ensure_env(
     cwd: Path | None = None,
     timeout: float = 600,
     verify: bool = False,
+    switch: bool = True,
 ) -> EnvInfo:
-    """Make ``envs/<TASK>/<digest16>`` hold exactly ``lk`` and switch ``current`` to it.
+    """Make ``envs/<TASK>/<digest16>`` hold exactly ``lk`` and switch ``current`` to it
+    (``switch=False`` only prepares it: a rollback builds before it stops the task).
 
     A complete env (marker with this lock's digest and python) is reused without calling uv;
     with ``verify`` its installed set is compared to the lock first and re-synced exactly on
@@ -268,7 +270,8 @@ def ensure_env(
         except BaseException:
             shutil.rmtree(env_dir, ignore_errors=True)
             raise
-    switch_current(state_dir, task_id, env_dir)
+    if switch:
+        switch_current(state_dir, task_id, env_dir)
     return EnvInfo(env_dir, env_python, reused, previous, repaired)
 
 

@@ -158,7 +158,37 @@ def _switch_env(root: Path, a: dict[str, Any]) -> None:
     deps.switch_current(Path(a["state_dir"]), a["task"], target)
 
 
+def _restore_tree(root: Path, a: dict[str, Any]) -> None:
+    from tasks_lib.restore import Scope, restore_tree
+
+    restore_tree(Git(root), Scope(root, a["location"], tuple(a["state_paths"])), a["commit"])
+
+
+def _start_task(root: Path, a: dict[str, Any]) -> None:
+    """Start the task again as it is now (after the other undos: its old version)."""
+    from tasks_lib import deps, process
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace(root)
+    task = ws.task(a["task"])
+    if process.run_state(ws, task).running:
+        return
+    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
+    process.start(ws, task, py if py.exists() else None)
+
+
+def _stop_task(root: Path, a: dict[str, Any]) -> None:
+    from tasks_lib import process
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace(root)
+    process.stop(ws, ws.task(a["task"]))
+
+
 UNDO: dict[str, Callable[[Path, dict[str, Any]], None]] = {
+    "restore_tree": _restore_tree,
+    "start_task": _start_task,
+    "stop_task": _stop_task,
     "restore_file": _restore_file,
     "restore_index": _restore_index,
     "uncommit": _uncommit,
@@ -189,3 +219,24 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
     journal = Journal(root, state_dir, doc["name"], doc.get("operation", {}), doc["actions"])
     failures = journal.undo()
     return Recovery(doc["name"], doc.get("operation", {}), tuple(journal.done), tuple(failures))
+
+
+def undo_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any) -> list[Recovery]:
+    """Undo what killed earlier operations on this task left behind (the caller holds the task
+    lock, so their writers are gone); each recovery goes to the audit log."""
+    from tasks_lib.errors import OperationFailed
+
+    done = []
+    for path in interrupted(state_dir, f"{task_id}-"):
+        rec = recover(root, state_dir, path)
+        audit.append("recover-interrupted", task=task_id, result="ok" if not rec.failures else "failed",
+                     from_version=rec.operation.get("from"), to_version=rec.operation.get("to"),
+                     reason=f"{rec.operation.get('action', 'operation')} was interrupted",
+                     undone=list(rec.undone), not_undone=list(rec.failures))
+        if rec.failures:
+            raise OperationFailed(
+                f"an interrupted {rec.operation.get('action')} of {task_id} could not be fully undone: "
+                + "; ".join(rec.failures), step="recover",
+                hint=f"inspect {path.with_suffix('.failed.json')} and the git log, fix by hand, then retry")
+        done.append(rec)
+    return done

@@ -1,17 +1,42 @@
-"""Is a task running? (SPEC §5 run types). Pidfiles live under .clawback/run/<TASK>.json and
-record pid and create time, so a reused PID is never mistaken for the task."""
+"""Is a task running, and start or stop it (SPEC §5 run types), as a rollback uses it.
+
+``process`` tasks run in their own session (``start_new_session``: the pid is the process group
+id), output appended to ``.clawback/run/<TASK>.out``. The pidfile ``.clawback/run/<TASK>.json``
+records pid, create time, argv, start time and version; a pid whose create time differs by more
+than a second is somebody else's (PID reuse) and is never signalled. ``stop`` TERMs the group,
+waits, then KILLs what remains.
+
+Zombies: ``start`` does not wait for the long-lived child; a daemon thread blocks in
+``Popen.wait`` to reap it whenever it exits, for as long as this (possibly long-lived) Python
+process runs. When this process exits first, the child is re-parented and reaped by init. Until
+reaped, a zombie counts as not running.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from tasks_lib.errors import BadInput, Conflict, OperationFailed
 from tasks_lib.workspace import Task, Workspace
+
+CREATE_TIME_TOLERANCE_S = 1.0
+COMMAND_TIMEOUT_S = 60.0
+SYSTEMCTL_TIMEOUT_S = 120.0
+_KILL_WAIT_S = 5.0
+_POLL_S = 0.05
+_TAIL_LINES = 10
 
 
 @dataclass(frozen=True)
@@ -21,10 +46,23 @@ class RunState:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class StopResult:
+    was_running: bool
+    pid: int | None
+    how: str          # "term" | "kill" | "systemd" | "command" | "not-running" | "unmanaged"
+    detail: str = ""
+
+
 def pidfile(ws: Workspace, task: Task) -> Path:
     custom = task.settings.run.pidfile
     return (ws.root / task.location / custom) if custom and task.location else \
         ws.state_dir / "run" / f"{task.id}.json"
+
+
+def output_log(ws: Workspace, task: Task) -> Path:
+    """Where a started task's stdout/stderr (and its start/stop commands' output) are appended."""
+    return ws.state_dir / "run" / f"{task.id}.out"
 
 
 def read_pidfile(path: Path) -> tuple[int, float | None] | None:
@@ -41,6 +79,58 @@ def read_pidfile(path: Path) -> tuple[int, float | None] | None:
         return None
 
 
+def _owned(path: Path) -> tuple[int | None, psutil.Process | None, str]:
+    """(pid, the live process the pidfile names or None, why not). A plain-pid pidfile has no
+    create time; then the process must not have started after the pidfile was written."""
+    rec = read_pidfile(path)
+    if rec is None:
+        return None, None, "no pidfile"
+    pid, created = rec
+    if pid <= 1:
+        return pid, None, f"pidfile names pid {pid}; ignored"
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return pid, None, "process gone"
+    try:
+        started = proc.create_time()
+        if created is None:
+            created = path.stat().st_mtime
+            reused = started > created + CREATE_TIME_TOLERANCE_S
+        else:
+            reused = abs(started - created) > CREATE_TIME_TOLERANCE_S
+        if reused:
+            return pid, None, f"pid {pid} now belongs to another process (not signalled)"
+        if not _alive(proc):
+            return pid, None, "exited (zombie)"
+        return pid, proc, ""
+    except psutil.NoSuchProcess:
+        return pid, None, "process gone"
+    except psutil.AccessDenied:  # cannot verify; stopping it will fail loudly, not silently
+        return pid, proc, "running (other user)"
+    except OSError:
+        return pid, None, "pidfile vanished"
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie; a zombie child of ours is reaped on the way."""
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return proc.is_running()
+        if proc.ppid() == os.getpid():
+            os.waitpid(proc.pid, os.WNOHANG)
+    except (psutil.NoSuchProcess, ChildProcessError):
+        pass
+    except psutil.AccessDenied:
+        return True
+    return False
+
+
+def _pidfile_state(path: Path) -> RunState:
+    pid, proc, why = _owned(path)
+    return RunState(proc is not None, pid, why)
+
+
 def run_state(ws: Workspace, task: Task) -> RunState:
     run = task.settings.run
     if run.type == "none":
@@ -52,18 +142,328 @@ def run_state(ws: Workspace, task: Task) -> RunState:
                               capture_output=True, text=True, check=False)
         state = proc.stdout.strip() or "unknown"
         return RunState(state == "active", detail=f"{run.unit}: {state}")
-    rec = read_pidfile(pidfile(ws, task))
-    if rec is None:
-        return RunState(False, detail="no pidfile")
-    pid, created = rec
+    if run.type == "command" and not run.pidfile:
+        return RunState(None, detail="no run.pidfile: state unknown")
+    return _pidfile_state(pidfile(ws, task))
+
+
+def wait_alive(ws: Workspace, task: Task, grace_s: float) -> RunState:
+    """Poll for ``grace_s`` seconds; the state at the end, or as soon as the task is seen dead
+    (systemd and command tasks only once seen running: a unit may still be activating, a
+    command's own pidfile may appear late)."""
+    deadline = time.monotonic() + grace_s
+    seen = task.settings.run.type == "process"
+    while True:
+        state = run_state(ws, task)
+        if state.running is None:
+            return state
+        if state.running is False and seen:
+            return RunState(False, state.pid,
+                            f"{state.detail}: not alive within {grace_s:g} s{_log_tail(ws, task)}")
+        seen = seen or bool(state.running)
+        if time.monotonic() >= deadline:
+            return state
+        time.sleep(min(_POLL_S * 2, max(0.0, deadline - time.monotonic())))
+
+
+# --- start -------------------------------------------------------------------------------------
+
+
+def start(ws: Workspace, task: Task, python: Path | None, *,
+          environ: Mapping[str, str] | None = None) -> RunState:
+    """Start ``task`` per its run type; ``python`` is its environment's interpreter."""
+    run = task.settings.run
+    if run.type == "none":
+        return RunState(None, detail="run by the operator; not started")
+    before = run_state(ws, task)
+    if before.running:
+        raise Conflict(f"task {task.id} is already running"
+                       + (f" (pid {before.pid})" if before.pid else ""),
+                       "stop it first; a rollback stops and restarts it for you")
+    if run.type == "systemd":
+        _systemctl("start", task)
+        return run_state(ws, task)
+    cwd = _task_dir(ws, task)
+    env = _env(environ, python)
+    if run.type == "command":
+        if run.start is None:  # settings.parse already requires it
+            raise BadInput(f"task {task.id}: run.type command needs run.start",
+                           'e.g. "start": ["./run.sh"]')
+        _run_command(ws, task, run.start, "run.start", cwd, env)
+        return run_state(ws, task)
+    return _spawn(ws, task, _argv(task, python), cwd, env)
+
+
+def _argv(task: Task, python: Path | None) -> list[str]:
+    if task.settings.run.command:
+        return list(task.settings.run.command)
+    if not task.entry_point:
+        raise BadInput(f"task {task.id} has no entry_point and no clawback.run.command",
+                       'add "entry_point": "main.py" or clawback.run.command to task_registry.json')
+    return [str(python or sys.executable), task.entry_point]
+
+
+def _task_dir(ws: Workspace, task: Task) -> Path:
+    cwd = ws.root / task.location if task.location else None
+    if cwd is None or not cwd.is_dir():
+        raise BadInput(f"task {task.id} has no task directory ({task.location or 'no location'})",
+                       "restore the task directory or fix its location in task_registry.json")
+    return cwd
+
+
+def _env(environ: Mapping[str, str] | None, python: Path | None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
+    if python is not None:
+        venv = Path(os.path.abspath(python)).parent.parent
+        if (venv / "pyvenv.cfg").is_file():
+            env["VIRTUAL_ENV"] = str(venv)
+            env["PATH"] = os.pathsep.join(p for p in (str(venv / "bin"), env.get("PATH")) if p)
+            env.pop("PYTHONHOME", None)
+    return env
+
+
+def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
+    ws.ensure_state_dir()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(output_log(ws, task), "ab") as log:
+        log.write(f"--- clawback start {stamp} version {task.version}: {argv}\n".encode())
+        log.flush()
+        try:
+            child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        except OSError as exc:
+            raise OperationFailed(f"cannot start task {task.id}: {argv[0]}: {exc.strerror}",
+                                  step="start",
+                                  hint="check clawback.run.command / the task's environment "
+                                       "(argv is run without a shell)") from exc
+    # Even if it already exited, the child stays a zombie until reaped below, so its create
+    # time is readable.
     try:
-        proc = psutil.Process(pid)
-        if created is not None and abs(proc.create_time() - created) > 1.0:
-            return RunState(False, pid, "pid reused by another process")
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return RunState(False, pid, "exited (zombie)")
-        return RunState(True, pid)
-    except psutil.NoSuchProcess:
-        return RunState(False, pid, "process gone")
-    except psutil.AccessDenied:
-        return RunState(True, pid, "running (other user)")
+        created = psutil.Process(child.pid).create_time()
+    except psutil.NoSuchProcess as exc:
+        raise OperationFailed(f"task {task.id} exited at once", step="start",
+                              hint=f"see {output_log(ws, task)}") from exc
+    threading.Thread(target=child.wait, name=f"clawback-reap-{task.id}-{child.pid}",
+                     daemon=True).start()
+    record = {"pid": child.pid, "create_time": created, "argv": argv, "started_at": stamp,
+              "version": task.version}
+    try:
+        _write_atomic(pidfile(ws, task), json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        _kill_group(child.pid)
+        raise OperationFailed(f"task {task.id} started but its pidfile could not be written "
+                              f"({exc}); stopped it again", step="start",
+                              hint=f"check that {pidfile(ws, task).parent} is writable") from exc
+    return RunState(True, child.pid, f"started: {argv}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# --- stop --------------------------------------------------------------------------------------
+
+
+def stop(ws: Workspace, task: Task, *, timeout: float = 10.0) -> StopResult:
+    """Stop ``task`` per its run type; say whether it was running and how it ended."""
+    run = task.settings.run
+    if run.type == "none":
+        return StopResult(False, None, "unmanaged", "run by the operator; not stopped")
+    if run.type == "systemd":
+        was = run_state(ws, task) if shutil.which("systemctl") else None
+        _systemctl("stop", task)
+        return StopResult(bool(was and was.running), None, "systemd", was.detail if was else "")
+    if run.type == "command":
+        return _stop_command(ws, task, timeout)
+    return _stop_pidfile(pidfile(ws, task), timeout)
+
+
+def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
+    run = task.settings.run
+    if run.stop is None:
+        if run.pidfile:
+            return _stop_pidfile(pidfile(ws, task), timeout)
+        raise BadInput(f"task {task.id}: run.type command has neither run.stop nor run.pidfile",
+                       "add clawback.run.stop (an argv) or run.pidfile to task_registry.json")
+    before = run_state(ws, task)
+    if before.running is False:
+        return StopResult(False, before.pid, "not-running", before.detail)
+    _run_command(ws, task, run.stop, "run.stop", _task_dir(ws, task), dict(os.environ))
+    if before.running is None:
+        return StopResult(True, None, "command", "state unknown (no run.pidfile); run.stop succeeded")
+    deadline = time.monotonic() + timeout
+    while run_state(ws, task).running:
+        if time.monotonic() >= deadline:
+            raise OperationFailed(f"task {task.id}: run.stop succeeded but pid {before.pid} is "
+                                  f"still running after {timeout:g} s", step="stop",
+                                  hint="fix the stop command, or stop the process by hand")
+        time.sleep(_POLL_S)
+    return StopResult(True, before.pid, "command")
+
+
+def _stop_pidfile(path: Path, timeout: float) -> StopResult:
+    pid, proc, why = _owned(path)
+    if proc is None or pid is None:
+        path.unlink(missing_ok=True)
+        return StopResult(False, pid, "not-running", why)
+    if pid == os.getpid():
+        raise OperationFailed(f"pidfile {path} names this clawback process ({pid})",
+                              step="stop", hint=f"remove {path}; it is not a task's pidfile")
+    group = pid if _pgid(pid) == pid and os.getpgrp() != pid else None
+    members = _members(proc, group)
+    _signal(members, group, signal.SIGTERM)
+    alive = _wait_gone(members, timeout)
+    how = "term"
+    if alive:
+        how = "kill"
+        _signal(alive, group, signal.SIGKILL)
+        alive = _wait_gone(alive, _KILL_WAIT_S)
+        if alive:
+            pids = ", ".join(str(p.pid) for p in alive)
+            raise OperationFailed(f"pid(s) {pids} survived SIGKILL for {_KILL_WAIT_S:g} s",
+                                  step="stop", hint="a process stuck in the kernel (state D); "
+                                  "check `ps -o pid,stat,cmd -p " + pids + "`")
+    path.unlink(missing_ok=True)
+    detail = f"{len(members)} process(es) ended" + (
+        f"; SIGKILL after {timeout:g} s" if how == "kill" else "")
+    return StopResult(True, pid, how, detail)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _members(proc: psutil.Process, group: int | None) -> list[psutil.Process]:
+    """The process, its descendants, and (if it leads its group) every process in the group."""
+    found = {proc.pid: proc}
+    try:
+        found.update((c.pid, c) for c in proc.children(recursive=True))
+    except psutil.Error:
+        pass
+    if group is not None:
+        for other in psutil.process_iter():
+            if other.pid not in found and _pgid(other.pid) == group:
+                found[other.pid] = other
+    return list(found.values())
+
+
+def _signal(procs: Sequence[psutil.Process], group: int | None, sig: int) -> None:
+    """Signal the group (if we lead it) and every listed process outside it."""
+    try:
+        if group is not None:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            if group is None or _pgid(p.pid) != group:
+                try:
+                    p.send_signal(sig)
+                except psutil.NoSuchProcess:
+                    pass
+    except (PermissionError, psutil.AccessDenied) as exc:
+        raise OperationFailed(f"not allowed to signal the task's processes: {exc}", step="stop",
+                              hint="stop it as the user that runs it") from exc
+
+
+def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` s for every process to exit (zombies count as exited: their
+    parent may not reap them promptly); the ones still alive."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while True:
+        alive = [p for p in alive if _alive(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(_POLL_S)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _systemctl(verb: str, task: Task) -> None:
+    unit = task.settings.run.unit or ""
+    exe = shutil.which("systemctl")
+    if exe is None:
+        raise OperationFailed(f"cannot {verb} task {task.id}: systemctl not found on PATH",
+                              step=verb, hint="run.type systemd needs systemd on this host; "
+                              "otherwise use run.type process or command")
+    what = f"systemctl {verb} {unit}"
+    try:
+        proc = subprocess.run([exe, verb, "--", unit], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise OperationFailed(f"{what} did not finish within {SYSTEMCTL_TIMEOUT_S:g} s",
+                              step=verb, hint=f"see `systemctl status {unit}`") from exc
+    if proc.returncode != 0:
+        raise OperationFailed(f"{what}: systemctl exited {proc.returncode}{_tail(proc.stderr)}",
+                              step=verb, hint=f"see `systemctl status {unit}` and "
+                              f"`journalctl -u {unit}`")
+
+
+def _run_command(ws: Workspace, task: Task, argv: Sequence[str], what: str, cwd: Path,
+                 env: dict[str, str]) -> None:
+    """Run a start/stop argv in the task directory. Its output is appended to the task's log
+    (a file, not a pipe: a daemon it leaves behind must not hold us up); on a non-zero exit,
+    OperationFailed with the last lines of that output."""
+    ws.ensure_state_dir()
+    log = output_log(ws, task)
+    where = f"task {task.id} {what}"
+    hint = f"fix clawback.{what} in task_registry.json; full output in {log}"
+    with open(log, "ab") as sink:
+        sink.write(f"--- clawback {what} {argv}\n".encode())
+        sink.flush()
+        offset = sink.tell()
+        try:
+            proc = subprocess.run(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=sink, stderr=sink, timeout=COMMAND_TIMEOUT_S,
+                                  check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise OperationFailed(f"{where}: {argv[0]} did not finish within "
+                                  f"{COMMAND_TIMEOUT_S:g} s", step=what, hint=hint) from exc
+        except OSError as exc:
+            raise OperationFailed(f"{where}: cannot run {argv[0]}: {exc.strerror}", step=what,
+                                  hint=hint + " (argv is run without a shell)") from exc
+    if proc.returncode != 0:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            output = fh.read()
+        raise OperationFailed(f"{where}: {argv[0]} exited {proc.returncode}{_tail(output)}",
+                              step=what, hint=hint)
+
+
+def _tail(output: bytes) -> str:
+    lines = [ln.rstrip()[:300] for ln in output.decode("utf-8", "replace").splitlines()
+             if ln.strip()][-_TAIL_LINES:]
+    return "".join("\n  " + ln for ln in lines)
+
+
+def _log_tail(ws: Workspace, task: Task) -> str:
+    try:
+        with open(output_log(ws, task), "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+            data = fh.read()
+    except OSError:
+        return ""
+    tail = _tail(data.split(b"--- clawback start")[-1].partition(b"\n")[2])
+    return f"; last output:{tail}" if tail else ""

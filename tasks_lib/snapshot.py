@@ -181,7 +181,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 # -- dependencies --------------------------------------------------------------------------
-def _interpreter(task: Task) -> str:
+def interpreter(task: Task) -> str:
+    """The interpreter a task's environment is built from (or the one it uses)."""
     mode = task.settings.python
     if mode not in ("venv", "none"):
         return mode
@@ -191,7 +192,7 @@ def _interpreter(task: Task) -> str:
 def resolve_lock(plan: Plan) -> deps.Lock:
     """The exact resolved set for the task's requirements.txt (a lock with hashes)."""
     req = plan.ws.root / plan.task.location / "requirements.txt"
-    return deps.lock(req if req.is_file() else None, _interpreter(plan.task),
+    return deps.lock(req if req.is_file() else None, interpreter(plan.task),
                      cwd=plan.ws.root / plan.task.location)
 
 
@@ -208,7 +209,7 @@ def sync_environment(plan: Plan, lk: deps.Lock, journal: Journal) -> deps.EnvInf
     before = str(link.parent / os.readlink(link)) if link.is_symlink() else None
     journal.add("switch_env", f"switch {plan.task.id}'s environment back",
                 state_dir=str(state), task=plan.task.id, target=before)
-    return deps.ensure_env(state, plan.task.id, lk, _interpreter(plan.task), verify=True)
+    return deps.ensure_env(state, plan.task.id, lk, interpreter(plan.task), verify=True)
 
 
 # -- commit --------------------------------------------------------------------------------
@@ -220,16 +221,20 @@ def versioned_paths(ws: Workspace, task: Task) -> list[str]:
 def commit(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
     paths = [*versioned_paths(ws, plan.task), registry.REGISTRY_FILE]
+    return commit_journaled(ws, paths, plan.commit_message, journal)
+
+
+def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Journal) -> str:
+    """``commit_paths`` with its undo recorded first: the index as it was, then HEAD."""
     index = ws.git.index_path()
     scratch = ws.ensure_state_dir() / "tmp"
-    saved_index = scratch / f"index-before-{plan.tag}"
+    saved_index = scratch / f"index-before-{journal.name}"
     if index.exists():
         saved_index.write_bytes(index.read_bytes())
         journal.add("restore_index", "restore the git index", saved=str(saved_index))
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
-    journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None,
-                message=plan.commit_message)
-    new, _ = ws.git.commit_paths(paths, plan.commit_message, scratch)
+    journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None, message=message)
+    new, _ = ws.git.commit_paths(paths, message, scratch)
     journal.update_last(new=new)
     return new
 

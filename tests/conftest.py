@@ -3,13 +3,15 @@ one session-scoped Prefect test harness for every flow test."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tasks_lib import sample
+from tasks_lib import deps, process, sample
 from tasks_lib.workspace import Workspace
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -62,3 +64,59 @@ def prefect_server() -> Iterator[str]:
     with prefect_test_harness(server_startup_timeout=120):
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield str(PREFECT_API_URL.value())
+
+
+T01_13 = sample.T01_MAIN.format(version="1.3.0").replace(
+    "import clawdemo_signals", "import clawdemo_signals, clawdemo_risk")
+
+
+@pytest.fixture
+def story(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Workspace, int | None]]:
+    """The seed's story: 1.2.0 then 1.3.0 with new dependencies, 1.3.0 running."""
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    from flows.init import run_init
+    from flows.snapshot import run_snapshot
+
+    run_init(str(ws.root))
+    t01 = ws.root / "tasks/T01"
+    (t01 / "signals.py").write_text("def score():\n    return 1\n")
+    (t01 / "main.py").write_text(sample.T01_MAIN.format(version="1.2.0"))
+    run_snapshot(str(ws.root), "T01", bump="minor")                   # 1.2.0
+    (t01 / "requirements.txt").write_text("clawdemo-signals>=1.1\nclawdemo-risk\n")
+    (t01 / "main.py").write_text(T01_13)
+    (t01 / "added_in_13.py").write_text("NEW = True\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")                   # 1.3.0
+    task = ws.task("T01")
+    state = process.start(ws, task, py(ws))
+    yield ws, state.pid
+    for tid in ("T01", "T02"):
+        process.stop(ws, ws.task(tid), timeout=2)
+
+
+def py(ws: Workspace):
+    return deps.env_root(ws.state_dir, "T01") / "current" / "bin" / "python"
+
+
+def last_run_version(ws: Workspace) -> str | None:
+    runs = ws.root / "tasks/T01/logs/runs.jsonl"
+    for _ in range(100):
+        if runs.exists() and runs.read_text().strip():
+            return json.loads(runs.read_text().strip().splitlines()[-1])["version"]
+        time.sleep(0.05)
+    return None
+
+
+def world(ws: Workspace) -> dict[str, object]:
+    """What a failed rollback must leave as it was (process: running the same version)."""
+    t01 = ws.root / "tasks/T01"
+    return {
+        "files": {p.name: p.read_bytes() for p in t01.iterdir() if p.is_file()},
+        "registry": (ws.root / "task_registry.json").read_bytes(),
+        "head": git(ws, "rev-parse", "HEAD"), "tags": git(ws, "tag", "-l"),
+        "index": git(ws, "ls-files", "-s"),
+        "t02": (ws.root / "tasks/T02/config.yaml").read_bytes(),
+        "state": (t01 / "state/positions.json").read_bytes(),
+        "env": os.readlink(deps.env_root(ws.state_dir, "T01") / "current"),
+        "packages": deps.installed(py(ws)),
+        "running": process.run_state(ws, ws.task("T01")).running,
+    }

@@ -152,3 +152,53 @@ def test_hostile_registry_location_is_bad_input(adopted: Workspace, location: st
     proc = clawback("snapshot", "--task", "T01", "--workspace", str(adopted.root))
     assert proc.returncode == 2 and "location" in proc.stderr
     no_traceback(proc)
+
+
+def test_rollback_dry_run_changes_nothing_and_rollback_json(story) -> None:
+    ws, old_pid = story
+    root = str(ws.root)
+    before = git(ws, "status", "--porcelain"), git(ws, "rev-parse", "HEAD")
+    proc = clawback("rollback", "--task", "T01", "--to", "1.2.0", "--dry-run", "--json", "--workspace", root)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)["result"]
+    assert plan["packages_removed"] == ["clawdemo-risk==0.1.0", "clawdemo-signals==1.1.0"]
+    assert "tasks/T01/added_in_13.py" in plan["files"]["removed"]
+    assert (git(ws, "status", "--porcelain"), git(ws, "rev-parse", "HEAD")) == before
+    proc = clawback("rollback", "--task", "T01", "--to", "1.2.0", "--reason", "breach", "--json",
+                    "--workspace", root)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["result"]
+    assert doc["tag"] == "T01-v1.2.0-rollback-from-v1.3.0" and doc["pid"] != old_pid
+    proc = clawback("verify-rollback", "--task", "T01", "--expected", "1.2.0", "--workspace", root)
+    assert proc.returncode == 0 and "production readiness" in proc.stdout
+    proc = clawback("verify-rollback", "--task", "T01", "--expected", "1.3.0", "--workspace", root)
+    assert proc.returncode == 1 and "FAIL" in proc.stdout
+    no_traceback(proc)
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["--to", "9.9.9"], 2), (["--to", "1.3.0"], 2), (["--to", "v1.2"], 2),
+    (["--to", "1.2.0", "--from", "1.0.0"], 3),
+])
+def test_rollback_refusals(story, args: list[str], code: int) -> None:
+    ws, _ = story
+    head = git(ws, "rev-parse", "HEAD")
+    proc = clawback("rollback", "--task", "T01", *args, "--workspace", str(ws.root))
+    assert proc.returncode == code and "next:" in proc.stderr
+    no_traceback(proc)
+    assert git(ws, "rev-parse", "HEAD") == head
+
+
+def test_start_and_stop_commands(adopted: Workspace) -> None:
+    from tasks_lib import process
+
+    root = str(adopted.root)
+    try:
+        proc = clawback("start", "--task", "T02", "--workspace", root)
+        assert proc.returncode == 0, proc.stderr
+        assert clawback("start", "--task", "T02", "--workspace", root).returncode == 3
+        proc = clawback("stop", "--task", "T02", "--workspace", root)
+        assert proc.returncode == 0 and "stopped T02" in proc.stdout
+        assert "was not running" in clawback("stop", "--task", "T02", "--workspace", root).stdout
+    finally:
+        process.stop(adopted, adopted.task("T02"), timeout=2)  # never leave it running

@@ -15,7 +15,7 @@ import pytest
 import flows.snapshot as fs
 from flows.init import run_init
 from tasks_lib.audit import AuditLog
-from tasks_lib.journal import interrupted
+from tasks_lib.journal import interrupted, undo_interrupted
 from tasks_lib.status import workspace_status
 from tasks_lib.workspace import Workspace
 from tests.test_snapshot import state_of
@@ -75,9 +75,43 @@ def test_sigkill_midway_is_undone_by_the_next_operation(ws: Workspace, tmp_path:
     t01 = next(t for t in workspace_status(ws) if t.id == "T01")
     assert "interrupted" in t01.note
 
-    fs.undo_interrupted(ws, "T01")
+    undo_interrupted(ws.root, ws.state_dir, "T01", AuditLog(ws.state_dir))
     assert state_of(ws) == before
     assert ws.git.tag_info("T01-v1.2.0") is None and not interrupted(ws.state_dir, "T01-")
     entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]
     assert entry["action"] == "recover-interrupted" and entry["result"] == "ok"
     assert fs.run_snapshot(str(ws.root), "T01", bump="minor").version == "1.2.0"
+
+
+ROLLBACK_CHILD = CHILD.replace("import flows.snapshot as fs", "import flows.rollback as fs").replace(
+    'fs.run_snapshot(root, "T01", bump="minor", message="killed midway")',
+    'fs.run_rollback(root, "T01", "1.2.0", reason="killed midway")')
+
+
+@pytest.mark.parametrize("where", ["stop_task", "restore_files", "sync_dependencies",
+                                   "commit_and_tag", "start_task"])
+def test_sigkill_mid_rollback_is_undone_and_the_old_version_runs_again(
+        story, tmp_path: Path, where: str) -> None:
+    from tasks_lib import process
+    from tests.conftest import last_run_version, world
+
+    ws, _ = story
+    before = world(ws)
+    script, marker = tmp_path / "child.py", tmp_path / "ready"
+    script.write_text(ROLLBACK_CHILD)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    child = subprocess.Popen([sys.executable, str(script), where, str(marker), str(ws.root)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "child never reached the kill point"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert world(ws) != before                                   # half-made: stopped at least
+    (ws.root / "tasks/T01/logs/runs.jsonl").unlink(missing_ok=True)
+    undo_interrupted(ws.root, ws.state_dir, "T01", AuditLog(ws.state_dir))
+    assert world(ws) == before
+    assert last_run_version(ws) == "1.3.0"                       # the old version runs again
+    assert process.run_state(ws, ws.task("T01")).running

@@ -151,3 +151,25 @@ def test_prefect_yaml_entrypoints_are_flows() -> None:
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         assert isinstance(getattr(module, attr), Flow), dep["name"]
         assert "{{ $CLAWBACK_WORKSPACE }}" == dep["parameters"]["workspace"]
+
+
+def test_rollback_flow_runs_each_step_as_a_task_run(prefect_server: str, story) -> None:
+    from flows.rollback import rollback_flow
+
+    ws, old_pid = story
+    result = rollback_flow(str(ws.root), "T01", "1.2.0", reason="via prefect")
+    assert result.pid and result.pid != old_pid
+    entry = last_audit(ws)
+    assert entry["action"] == "rollback" and entry["details"]["orchestrator"] == "prefect"
+    state, tasks = flow_run_of(entry["details"]["flow_run_id"])
+    assert state == "COMPLETED"
+    assert tasks == ["preflight", "prepare-environment", "stop", "back-up", "restore-files",
+                     "restore-registry", "sync-dependencies", "verify", "commit-and-tag", "start"]
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    async def by_key(client: Any) -> Any:
+        return await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=["rollback-t01"])))
+
+    arts = _api(by_key)
+    assert arts and "1.3.0 -> 1.2.0" in str(arts[0].data)

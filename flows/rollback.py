@@ -1,0 +1,117 @@
+"""The rollback flow (SPEC §6-§7): stop → back up → restore → sync deps → verify → commit + tag →
+start, each a Prefect task, with every change journaled and undone on any failure."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow
+
+from flows.artifacts import publish_markdown
+from flows.steps import collect_timings, orchestration, step
+from tasks_lib import rollback as r
+from tasks_lib.audit import AuditLog, Stopwatch
+from tasks_lib.errors import ClawbackError, OperationFailed
+from tasks_lib.journal import Journal, undo_interrupted
+from tasks_lib.locks import task_lock, workspace_lock
+from tasks_lib.workspace import Workspace
+
+check = step(r.preflight, name="preflight")
+prepare_environment = step(r.prepare_environment, name="prepare-environment", retries=2)
+stop_task = step(r.stop, name="stop")
+back_up = step(r.back_up, name="back-up")
+restore_files = step(r.restore_files, name="restore-files")
+restore_registry = step(r.restore_registry, name="restore-registry")
+sync_dependencies = step(r.switch_environment, name="sync-dependencies", retries=1)
+verify = step(r.verify, name="verify")
+commit_and_tag = step(r.commit_and_tag, name="commit-and-tag")
+start_task = step(r.start, name="start")
+
+
+def run_rollback(workspace: str, task_id: str, to_version: str, from_version: str | None = None,
+                 reason: str = "", grace_s: float = 2.0) -> r.RollbackResult:
+    """Roll one task back to an earlier version, exactly, and nothing else."""
+    ws = Workspace.discover(workspace)
+    audit = AuditLog(ws.ensure_state_dir())
+    clock = Stopwatch()
+    req = r.RollbackRequest(task_id, to_version, from_version, reason)
+    with task_lock(ws.state_dir, task_id, "rollback"), collect_timings() as timings:
+        undo_interrupted(ws.root, ws.state_dir, task_id, audit)
+        plan = check(ws, req)
+        env = prepare_environment(plan)
+        journal = Journal(ws.root, ws.state_dir, f"{task_id}-rollback",
+                          {"action": "rollback", "task": task_id, "from": plan.from_version,
+                           "to": plan.to_version, "tag": plan.rollback_tag})
+        with workspace_lock(ws.state_dir, "rollback"):
+            try:
+                was_running = stop_task(plan, journal)
+                saved = back_up(plan)
+                files = restore_files(plan, saved, journal)
+                restore_registry(plan, journal)
+                python = sync_dependencies(plan, env, journal)
+                levels = verify(plan, python)
+                commit = commit_and_tag(plan, journal)
+                pid = start_task(plan, was_running, python, journal, grace_s)
+                journal.commit()
+            except BaseException as exc:
+                failed_step = next(reversed(timings), "preflight")
+                not_undone = journal.undo()
+                audit.append("rollback", task=task_id, result="failed", from_version=plan.from_version,
+                             to_version=plan.to_version, reason=reason or None,
+                             duration_s=clock.elapsed, step=failed_step, error=str(exc),
+                             backup=locals().get("saved") and saved.ref, undone=journal.done,
+                             not_undone=not_undone, **orchestration())
+                raise _failed_at(failed_step, exc, not_undone) from exc
+    result = r.RollbackResult(
+        task_id=task_id, from_version=plan.from_version, to_version=plan.to_version,
+        tag=plan.rollback_tag, commit=commit, backup_ref=saved.ref, files=files,
+        packages=plan.lock.packages, was_running=was_running, pid=pid, levels=levels,
+        timings=dict(timings))
+    report = write_report(ws, result)
+    audit.append("rollback", task=task_id, result="ok", from_version=plan.from_version,
+                 to_version=plan.to_version, reason=reason or None, duration_s=clock.elapsed,
+                 tag=plan.rollback_tag, commit=commit, backup=saved.ref, report=str(report),
+                 **orchestration())
+    return result
+
+
+def _failed_at(step_name: str, exc: BaseException, not_undone: list[str]) -> ClawbackError:
+    undone = "everything was put back" if not not_undone else "COULD NOT UNDO: " + "; ".join(not_undone)
+    if isinstance(exc, ClawbackError):
+        exc.message = f"rollback failed at step {step_name}: {exc.message} ({undone})"
+        return exc
+    return OperationFailed(f"rollback failed at step {step_name}: {type(exc).__name__}: {exc} ({undone})",
+                           step=step_name, hint="the backup and the audit log name what was kept")
+
+
+def render_report(res: r.RollbackResult) -> str:
+    steps = "\n".join(f"| {k} | {v:.2f} s |" for k, v in res.timings.items())
+    levels = "\n".join(f"| {lv.level} | {lv.name} | {'ok' if lv.ok else 'FAIL'} | {lv.detail} |"
+                       for lv in res.levels)
+    f = res.files
+    return (f"# Rollback {res.task_id} {res.from_version} -> {res.to_version}\n\n"
+            f"- tag `{res.tag}`, commit `{res.commit[:12]}`\n- backup `{res.backup_ref}`\n"
+            f"- files: {len(f.changed)} changed, {len(f.added)} added, {len(f.removed)} removed\n"
+            f"- packages: {', '.join(res.packages) or '(none)'}\n"
+            f"- process: {'restarted, pid ' + str(res.pid) if res.was_running else 'was not running; left stopped'}\n\n"
+            f"| level | check | result | detail |\n|---|---|---|---|\n{levels}\n\n"
+            f"| step | time |\n|---|---|\n{steps}\n")
+
+
+def write_report(ws: Workspace, res: r.RollbackResult) -> Path:
+    folder = ws.state_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rollback-{res.task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
+    text = render_report(res)
+    path.write_text(text, encoding="utf-8")
+    publish_markdown(f"rollback-{res.task_id.lower()}", text,
+                     f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")
+    return path
+
+
+@flow(name="rollback", log_prints=False)
+def rollback_flow(workspace: str, task_id: str, to_version: str, from_version: str | None = None,
+                  reason: str = "", grace_s: float = 2.0) -> r.RollbackResult:
+    """Roll a task back to an earlier snapshot: files, config, registry, dependencies, process."""
+    return run_rollback(workspace, task_id, to_version, from_version, reason, grace_s)

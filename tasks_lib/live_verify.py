@@ -1,0 +1,151 @@
+"""The four verification levels of SPEC §7, against the live state of a task.
+
+1. files: every file of the snapshot matches its sha256 in the working tree; no versioned file
+   missing or extra (state paths excluded);
+2. config: config.yaml ``version``, the registry entry (version and checksum) and the tag agree;
+3. smoke: the task's smoke test passes in its environment (default: byte-compile every module in
+   memory and import the entry point under a name other than ``__main__``; nothing is written);
+4. production readiness: the environment holds exactly the locked packages, the required
+   environment variables are set (names only), the process runs when it should, the health
+   source is readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks_lib import config, deps, registry
+from tasks_lib.manifest import Snapshot
+from tasks_lib.restore import Scope
+from tasks_lib.workspace import Task, Workspace
+
+_DEFAULT_SMOKE = """
+import importlib.util, pathlib, sys
+state = set(sys.argv[2:])
+for path in sorted(pathlib.Path('.').rglob('*.py')):
+    if state.intersection(path.parts) or '__pycache__' in path.parts:
+        continue
+    compile(path.read_bytes(), str(path), 'exec')
+entry = sys.argv[1]
+if entry:
+    sys.path.insert(0, '.')
+    spec = importlib.util.spec_from_file_location('__clawback_smoke__', entry)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+"""
+
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LiveVerification:
+    task_id: str
+    version: str
+    levels: tuple[Level, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(lv.ok for lv in self.levels)
+
+    @property
+    def failures(self) -> list[Level]:
+        return [lv for lv in self.levels if not lv.ok]
+
+
+def files_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
+    scope = Scope(ws.root, task.location or "", snap.state_paths)
+    live = set(scope.live_files(ws.git))
+    recorded = {f.path: f for f in snap.files}
+    problems = [f"missing {p}" for p in sorted(set(recorded) - live)]
+    problems += [f"extra {p}" for p in sorted(live - set(recorded))]
+    for path in sorted(set(recorded) & live):
+        full = ws.root / path
+        data = os.readlink(full).encode("utf-8", "surrogateescape") if full.is_symlink() \
+            else full.read_bytes()
+        if "sha256:" + hashlib.sha256(data).hexdigest() != recorded[path].checksum:
+            problems.append(f"changed {path}")
+    if problems:
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        return Level(1, "files", False, "; ".join(problems[:5]) + more)
+    return Level(1, "files", True, f"{len(recorded)} files match")
+
+
+def config_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
+    problems = []
+    cfg = ws.root / task.config_path
+    found = config.read_version(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None
+    if found != snap.version:
+        problems.append(f"{task.config_file} says {found}")
+    entry = ws.load_registry().entry(task.id) or {}
+    if str(entry.get("version")) != snap.version:
+        problems.append(f"registry says {entry.get('version')}")
+    elif registry.entry_checksum(entry) != snap.registry_checksum:
+        problems.append("registry entry differs from the snapshot")
+    if ws.git.tag_info(snap.git_tag) is None:
+        problems.append(f"tag {snap.git_tag} missing")
+    return Level(2, "config", not problems, "; ".join(problems) or f"config, registry and tag say {snap.version}")
+
+
+def smoke_level(ws: Workspace, task: Task, python: Path, *, environ: Mapping[str, str] | None = None) -> Level:
+    smoke = task.settings.smoke
+    cwd = ws.root / (task.location or "")
+    if smoke is None:
+        state_dirs = [p.rstrip("/") for p in task.settings.state_paths if p.endswith("/")]
+        argv = [str(python), "-B", "-c", _DEFAULT_SMOKE, task.entry_point or "", *state_dirs]
+    else:
+        argv = list(smoke) if isinstance(smoke, tuple) else shlex.split(smoke)
+    env = dict(environ if environ is not None else os.environ)
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    if (python.parent.parent / "pyvenv.cfg").exists():
+        env["VIRTUAL_ENV"] = str(python.parent.parent)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=task.settings.smoke_timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return Level(3, "smoke", False, f"timed out after {task.settings.smoke_timeout_s:g}s")
+    except OSError as exc:
+        return Level(3, "smoke", False, f"could not run {argv[0]}: {exc.strerror or exc}")
+    if proc.returncode != 0:
+        tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
+        return Level(3, "smoke", False, f"exit {proc.returncode}: {tail}")
+    return Level(3, "smoke", True, "default: compile + import entry point" if smoke is None else "passed")
+
+
+def readiness_level(ws: Workspace, task: Task, snap: Snapshot, python: Path | None,
+                    should_run: bool | None, *, environ: Mapping[str, str] | None = None) -> Level:
+    from tasks_lib.process import run_state
+
+    problems = []
+    if python is not None and task.settings.python == "venv":
+        have = deps.installed(python)
+        if have != snap.python_packages:
+            extra = sorted(set(have) - set(snap.python_packages))
+            missing = sorted(set(snap.python_packages) - set(have))
+            problems.append(f"packages differ (missing {', '.join(missing) or '-'}; extra {', '.join(extra) or '-'})")
+    unset = missing_env_vars(snap, environ)
+    if unset:
+        problems.append(f"environment variables not set: {', '.join(unset)}")
+    if should_run:
+        state = run_state(ws, task)
+        if state.running is False:
+            problems.append(f"process not running ({state.detail})")
+    source = ws.root / (task.location or "") / task.settings.health.source
+    if source.exists() and not os.access(source, os.R_OK):
+        problems.append(f"health source {task.settings.health.source} is not readable")
+    return Level(4, "production readiness", not problems, "; ".join(problems) or "ready")
+
+
+def missing_env_vars(snap: Snapshot, environ: Mapping[str, str] | None = None) -> list[str]:
+    env = environ if environ is not None else os.environ
+    return [n for n in snap.environment_variables if not env.get(n)]

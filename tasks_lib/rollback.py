@@ -1,0 +1,283 @@
+"""The steps of a rollback (SPEC §6, §7): plain functions the rollback flow composes.
+
+preflight (nothing changes) → prepare the target's environment (built, not yet used) → stop →
+back up → restore the task's files → restore its registry entry → switch its environment →
+verify (files, config, smoke, readiness) → commit + rollback tag → start. A rollback is a forward
+change: only the task's paths and the registry are committed, history is never rewritten, and
+the version rolled back from keeps its tag and is quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks_lib import deps, ids, registry
+from tasks_lib.audit import actor, utc_now
+from tasks_lib.errors import BadInput, Conflict, OperationFailed, VerificationFailed
+from tasks_lib.journal import Journal
+from tasks_lib.live_verify import (
+    Level,
+    config_level,
+    files_level,
+    missing_env_vars,
+    readiness_level,
+    smoke_level,
+)
+from tasks_lib.manifest import Snapshot
+from tasks_lib.restore import Backup, Scope, TreeChange, backup, plan_restore, restore_tree
+from tasks_lib.snapshot import commit_journaled, interpreter
+from tasks_lib.verify import verify_snapshot
+from tasks_lib.workspace import Task, Workspace
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    task_id: str
+    to_version: str
+    from_version: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    ws: Workspace
+    task: Task
+    from_version: str
+    to_version: str
+    snapshot: Snapshot
+    lock: deps.Lock
+    rollback_tag: str
+    reason: str
+    created_at: str
+    creator: str
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.ws.root, self.task.location or "", self.snapshot.state_paths)
+
+    @property
+    def commit_message(self) -> str:
+        why = f": {self.reason.strip().splitlines()[0]}" if self.reason.strip() else ""
+        return f"{self.task.id} v{self.to_version}: rollback from v{self.from_version}{why}"
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    task_id: str
+    from_version: str
+    to_version: str
+    tag: str
+    commit: str
+    backup_ref: str
+    files: TreeChange
+    packages: tuple[str, ...]
+    was_running: bool
+    pid: int | None
+    levels: tuple[Level, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# -- preflight -----------------------------------------------------------------------------
+def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
+    """Refuse anything that cannot succeed, before changing anything."""
+    ids.task_id(req.task_id)
+    to_version = ids.version(req.to_version)
+    task = ws.task(req.task_id)
+    current = ids.version(task.version or "") if task.version else None
+    if current is None:
+        raise BadInput(f"task {task.id} has no valid current version", "fix task_registry.json")
+    if req.from_version is not None and ids.version(req.from_version) != current:
+        raise Conflict(f"{task.id} is at {current}, not {ids.version(req.from_version)}",
+                       f"check `clawback status`, then pass --from {current} or leave it out")
+    if to_version == current:
+        raise BadInput(f"{task.id} is already at {to_version}",
+                       f"check it with `clawback verify-rollback --task {task.id} --expected {to_version}`")
+    check = verify_snapshot(ws, task.id, to_version)   # NotFound (exit 2) for an unknown version
+    if not check.ok or check.snapshot is None:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in check.failures)
+        raise VerificationFailed(f"snapshot {check.tag} does not verify ({failed})",
+                                 "it cannot be restored exactly; pick another version")
+    snap = check.snapshot
+    if snap.location != task.location:
+        raise Conflict(f"{task.id} moved from {snap.location} to {task.location} since {to_version}",
+                       "move it back, or restore that version by hand")
+    unset = missing_env_vars(snap)
+    if unset:
+        raise OperationFailed(f"{task.id} {to_version} needs environment variables that are not set: "
+                              f"{', '.join(unset)}", step="preflight",
+                              hint="set them where clawback runs (names only are recorded), then retry")
+    busy = ws.git.operation_in_progress()
+    if busy:
+        raise Conflict(f"{busy} is in progress in the workspace", "finish or abort it, then retry")
+    return Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
+                lock=deps.Lock.from_text(snap.python_lock), rollback_tag=_free_tag(ws, task.id, to_version, current),
+                reason=req.reason, created_at=utc_now(), creator=actor())
+
+
+def _free_tag(ws: Workspace, task_id: str, to_version: str, from_version: str) -> str:
+    taken = {t.name for t in ws.git.tags(f"refs/tags/{task_id}-v{to_version}-rollback-from-*")}
+    n = 1
+    while ids.rollback_tag(task_id, to_version, from_version, n) in taken:
+        n += 1
+    return ids.rollback_tag(task_id, to_version, from_version, n)
+
+
+def dry_run(plan: Plan) -> dict[str, object]:
+    """What a rollback would do, changing nothing."""
+    from tasks_lib.process import run_state
+
+    change = plan_restore(plan.ws.git, plan.scope, plan.snapshot.git_commit)
+    py = deps.env_root(plan.ws.state_dir, plan.task.id) / "current" / "bin" / "python"
+    have = deps.installed(py) if py.exists() and plan.task.settings.python == "venv" else ()
+    state = run_state(plan.ws, plan.task)
+    return {
+        "task": plan.task.id, "from": plan.from_version, "to": plan.to_version,
+        "tag": plan.rollback_tag, "files": change,
+        "packages_removed": sorted(set(have) - set(plan.lock.packages)),
+        "packages_added": sorted(set(plan.lock.packages) - set(have)),
+        "process": ("stop, then start the restored version" if state.running
+                    else "not running: it stays stopped" if state.running is False
+                    else "not managed by clawback"),
+    }
+
+
+# -- environment ---------------------------------------------------------------------------
+def prepare_environment(plan: Plan) -> deps.EnvInfo | None:
+    """Build (or find) the target's environment without using it yet."""
+    if plan.task.settings.python != "venv":
+        return None
+    return deps.ensure_env(plan.ws.ensure_state_dir(), plan.task.id, plan.lock,
+                           interpreter(plan.task), verify=True, switch=False)
+
+
+def switch_environment(plan: Plan, env: deps.EnvInfo | None, journal: Journal) -> Path | None:
+    mode = plan.task.settings.python
+    if mode == "none":
+        return None
+    if mode != "venv":
+        deps.install_pins(mode, plan.lock)
+        return Path(mode)
+    assert env is not None
+    state = plan.ws.state_dir
+    journal.add("switch_env", f"switch {plan.task.id}'s environment back", state_dir=str(state),
+                task=plan.task.id, target=_link(state, plan.task.id))
+    deps.switch_current(state, plan.task.id, env.path)
+    return env.python
+
+
+def _link(state: Path, task_id: str) -> str | None:
+    link = deps.env_root(state, task_id) / "current"
+    return str(link.parent / link.readlink()) if link.is_symlink() else None
+
+
+# -- files and registry --------------------------------------------------------------------
+def back_up(plan: Plan) -> Backup:
+    return backup(plan.ws.git, plan.scope, plan.task.id,
+                  f"clawback backup of {plan.task.id} {plan.from_version} before rollback to "
+                  f"{plan.to_version}", plan.ws.ensure_state_dir() / "tmp")
+
+
+def restore_files(plan: Plan, saved: Backup, journal: Journal) -> TreeChange:
+    journal.add("restore_tree", f"restore {plan.task.id}'s files from {saved.ref}",
+                location=plan.scope.location, state_paths=list(plan.scope.state_paths),
+                commit=saved.commit)
+    return restore_tree(plan.ws.git, plan.scope, plan.snapshot.git_commit)
+
+
+def restore_registry(plan: Plan, journal: Journal) -> None:
+    """The entry as the target version defined it, with history kept and this rollback added."""
+    reg = plan.ws.load_registry()
+    current = reg.entry(plan.task.id) or {}
+    entry = {k: v for k, v in plan.snapshot.registry_entry.items() if k not in registry.HISTORY_KEYS}
+    snapshots = [dict(s) for s in current.get("snapshots") or []]
+    for record in snapshots:
+        if record.get("version") == plan.from_version:
+            record["quarantined"] = True
+    entry["snapshots"] = snapshots
+    entry["rollback_history"] = [*(current.get("rollback_history") or []), {
+        "from_version": plan.from_version, "to_version": plan.to_version,
+        "rolled_back_at": plan.created_at, "reason": plan.reason, "tag": plan.rollback_tag,
+        "by": plan.creator,
+    }]
+    reg.set_entry(plan.task.id, entry)
+    journal.restore_file_on_undo(reg.path)
+    reg.save()
+
+
+# -- verify, commit ------------------------------------------------------------------------
+def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
+    """Levels 1-3 and readiness before start; a failure undoes the rollback."""
+    task = plan.ws.task(plan.task.id)
+    levels = [files_level(plan.ws, task, plan.snapshot), config_level(plan.ws, task, plan.snapshot)]
+    if python is not None or task.settings.smoke is not None:
+        levels.append(smoke_level(plan.ws, task, python or Path("python3")))
+    levels.append(readiness_level(plan.ws, task, plan.snapshot, python, should_run=False))
+    failed = [lv for lv in levels if not lv.ok]
+    if failed:
+        raise VerificationFailed(
+            "verification failed: " + "; ".join(f"level {lv.level} {lv.name}: {lv.detail}" for lv in failed),
+            "the rollback was undone; fix the cause (see the report) and retry")
+    return tuple(levels)
+
+
+def commit_and_tag(plan: Plan, journal: Journal) -> str:
+    ws = plan.ws
+    paths = [*Scope(ws.root, plan.scope.location, plan.scope.state_paths).live_files(ws.git),
+             *[p for p in ws.git.ls_files(plan.scope.location, untracked=False)
+               if plan.scope.owns(p) and not (ws.root / p).exists()],
+             registry.REGISTRY_FILE]
+    new = commit_journaled(ws, sorted(set(paths)), plan.commit_message, journal)
+    journal.add("delete_tag", f"delete tag {plan.rollback_tag}", name=plan.rollback_tag, commit=new)
+    ws.git.create_tag(plan.rollback_tag, new,
+                      f"{plan.commit_message}\n\nrestores {plan.snapshot.git_tag} "
+                      f"({plan.snapshot.git_commit}); the bad version's tag stays.\n")
+    return new
+
+
+# -- run control ---------------------------------------------------------------------------
+def stop(plan: Plan, journal: Journal) -> bool:
+    """Stop the task; remember to start it again if anything later fails. Returns was_running."""
+    from tasks_lib import process
+
+    result = process.stop(plan.ws, plan.task)
+    if result.was_running:
+        journal.add("start_task", f"start {plan.task.id} {plan.from_version} again", task=plan.task.id)
+    return result.was_running
+
+
+def start(plan: Plan, was_running: bool, python: Path | None, journal: Journal,
+          grace_s: float) -> int | None:
+    """Start the restored version only if the task was running; it must stay up ``grace_s``."""
+    from tasks_lib import process
+
+    if not was_running:
+        return None
+    task = plan.ws.task(plan.task.id)  # the restored entry: its run settings may differ
+    journal.add("stop_task", f"stop the restored {task.id}", task=task.id)
+    process.start(plan.ws, task, python)
+    state = process.wait_alive(plan.ws, task, grace_s)
+    if state.running is False:  # None: unknown (a command without a pidfile), not a failure
+        raise OperationFailed(f"{task.id} {plan.to_version} exited within {grace_s:g}s of starting "
+                              f"({state.detail})", step="start",
+                              hint=f"see .clawback/run/{task.id}.out for its output")
+    return state.pid
+
+
+def verify_live(ws: Workspace, task_id: str, expected: str) -> tuple[Level, ...]:
+    """All four levels against the live state (verify-rollback)."""
+    from tasks_lib.process import pidfile, run_state
+    from tasks_lib.verify import load_snapshot
+
+    task = ws.task(task_id)
+    _, parsed = load_snapshot(ws, task_id, ids.version(expected))
+    snap = parsed.snapshot
+    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
+    python = py if task.settings.python == "venv" and py.exists() else (
+        Path(task.settings.python) if task.settings.python not in ("venv", "none") else None)
+    should_run = task.settings.run.type == "process" and pidfile(ws, task).exists() \
+        or task.settings.run.type == "systemd" and bool(run_state(ws, task).running)
+    levels = [files_level(ws, task, snap), config_level(ws, task, snap)]
+    levels.append(smoke_level(ws, task, python or Path("python3")))
+    levels.append(readiness_level(ws, task, snap, python, should_run))
+    return tuple(levels)
