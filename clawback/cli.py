@@ -81,6 +81,23 @@ def cmd_rollback(args: argparse.Namespace) -> Outcome:
     return Outcome(EXIT_OK, result, render.rollback(result))
 
 
+def cmd_recover(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import rollback
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason))
+    from flows import runtime
+    from flows.recover import recover_flow, run_recover
+
+    result = runtime.run(recover_flow, run_recover, workspace=str(ws.root), task_id=args.task,
+                         target_version=args.target_version, reason=args.reason)
+    text = (render.rollback(result.rollback) + "\n"
+            + render.levels(args.task, result.rollback.to_version, result.levels)
+            + f"\ntime to recovery {result.seconds:.2f}s; report: {result.report}")
+    return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, text)
+
+
 def cmd_verify_rollback(args: argparse.Namespace) -> Outcome:
     from tasks_lib.rollback import verify_live
     from tasks_lib.workspace import Workspace
@@ -213,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     p.add_argument("--grace", type=float, default=2.0, metavar="SECONDS",
                    help="the restarted task must stay up this long (default 2)")
+
+    p = add("recover", cmd_recover,
+            "disaster recovery: back up, roll back, verify the live task at four levels, report")
+    p.add_argument("--task", required=True)
+    p.add_argument("--target-version", required=True, metavar="VERSION")
+    p.add_argument("--reason", default="")
 
     p = add("verify-rollback", cmd_verify_rollback,
             "the four verification levels (files, config, smoke, readiness) against the live task")

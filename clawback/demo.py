@@ -2,7 +2,8 @@
 
 A temporary git workspace with two tasks and a deleted one, tiny wheels built on the spot, and
 the real commands: init adopts 1.1.0, the agent ships 1.2.0 and then 1.3.0 with new dependencies,
-a plaintext secret is refused, both snapshots verify, and a moved tag is caught.
+a plaintext secret is refused, both snapshots verify, a moved tag is caught, and the running
+1.3.0 is rolled back to 1.2.0: new process, its packages, four-level verification.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any, TextIO
 from clawback import render
 from flows import runtime
 from flows.init import init_flow, run_init
+from flows.rollback import rollback_flow, run_rollback
 from flows.snapshot import run_snapshot, snapshot_flow
-from tasks_lib import sample
+from tasks_lib import deps, process, sample
 from tasks_lib.errors import ClawbackError, SecretsFound
 from tasks_lib.status import task_history, workspace_status
 from tasks_lib.verify import verify_snapshot
@@ -71,6 +73,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         wheels = sample.make_wheelhouse(base / "wheelhouse")
         os.environ.clear()
         os.environ.update(sample.offline_env(wheels, saved_env))
+        os.environ["TUSHARE_TOKEN"] = "demo-placeholder"  # the name T01 needs; a fake value
         root = sample.make_workspace(base / "workspace")
         ws = Workspace(root.resolve())
         story.result.workspace = str(root)
@@ -118,9 +121,23 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         r = story.step("tamper check: move tag T01-v1.2.0 to another commit -> detected",
                        lambda: _tamper(ws), expect_ok=False)
         story.say(f"   {r.message}" if isinstance(r, ClawbackError) else "   NOT DETECTED")
+        py = deps.env_root(ws.state_dir, "T01") / "current" / "bin" / "python"
+        state = story.step("start T01 1.3.0 (its own environment, a pidfile)",
+                           lambda: process.start(ws, ws.task("T01"), py))
+        if not isinstance(state, Exception):
+            story.say(f"   running pid {state.pid} with {', '.join(deps.installed(py))}")
+        r = story.step("rollback T01 1.3.0 -> 1.2.0 (stop, back up, restore, sync, verify, start)",
+                       lambda: runtime.run(rollback_flow, run_rollback, workspace=str(root),
+                                           task_id="T01", to_version="1.2.0",
+                                           reason="error rate 0.3 > 0.1", grace_s=1.0))
+        _show(story, r, render.rollback)
+        if not isinstance(r, Exception):
+            story.say(f"   new pid {r.pid} (was {getattr(state, 'pid', None)}); environment now: "
+                      f"{', '.join(deps.installed(py))}")
         story.say(render.status(workspace_status(ws)))
         story.say(render.history(task_history(ws, "T01")))
     finally:
+        _stop_all(base / "workspace")
         os.environ.clear()
         os.environ.update(saved_env)
         if not keep:
@@ -133,6 +150,18 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
                             f"{sum(s['seconds'] for s in story.result.steps):.1f}s in all; {where}\n"
                             + render.table(["step", "time", "result"], rows))
     return story.result
+
+
+def _stop_all(root: Path) -> None:
+    """Never leave a demo task running."""
+    if not (root / "task_registry.json").exists():
+        return
+    ws = Workspace(root.resolve())
+    for tid in ("T01", "T02"):
+        try:
+            process.stop(ws, ws.task(tid), timeout=3)
+        except ClawbackError:
+            pass  # best effort on the way out; the workspace is being removed
 
 
 def _show(story: _Story, value: Any, fn: Callable[[Any], str]) -> None:

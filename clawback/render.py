@@ -95,7 +95,8 @@ def history(h: Any) -> str:
         out.append("rollbacks:")
         for r in h.rollbacks:
             out.append(f"  {r.get('from_version', '?')} -> {r.get('to_version', r.get('version', '?'))}"
-                       f" at {r.get('rolled_back_at', r.get('at', '?'))}: {r.get('reason', r.get('subject', ''))}")
+                       f" at {r.get('rolled_back_at', r.get('at', '?'))}: {r.get('reason', r.get('subject', ''))}"
+                       f"{' (' + r['tag'] + ')' if r.get('tag') else ''}")
     if h.events:
         out.append("audit log:")
         for e in h.events[-20:]:

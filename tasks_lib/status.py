@@ -112,6 +112,8 @@ def task_history(ws: Workspace, task_id: str) -> TaskHistory:
             rollback_tags.append(row)
     versions.sort(key=lambda r: ids.Version.parse(r["version"]))
     rollbacks = [dict(r) for r in task.entry.get("rollback_history") or [] if isinstance(r, dict)]
+    recorded = {r.get("tag") for r in rollbacks}
+    rollback_tags = [t for t in rollback_tags if t["tag"] not in recorded]  # e.g. from another branch
     events = [{k: e.get(k) for k in ("ts", "actor", "action", "from", "to", "reason", "result",
                                      "duration_s")}
               for e in AuditLog(ws.state_dir).entries(task_id)]

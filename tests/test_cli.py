@@ -202,3 +202,27 @@ def test_start_and_stop_commands(adopted: Workspace) -> None:
         assert "was not running" in clawback("stop", "--task", "T02", "--workspace", root).stdout
     finally:
         process.stop(adopted, adopted.task("T02"), timeout=2)  # never leave it running
+
+
+def test_recover_reports_four_live_levels(story) -> None:
+    ws, old_pid = story
+    proc = clawback("recover", "--task", "T01", "--target-version", "1.2.0", "--json",
+                    "--workspace", str(ws.root))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["result"]
+    assert [lv["level"] for lv in doc["levels"]] == [1, 2, 3, 4] and all(lv["ok"] for lv in doc["levels"])
+    assert doc["rollback"]["pid"] != old_pid
+    report = Path(doc["report"]).read_text()
+    assert "Live verification after the restart" in report and "time to recovery" in report
+
+
+def test_rollback_without_a_reachable_prefect_api(story) -> None:
+    ws, _ = story
+    proc = clawback("rollback", "--task", "T01", "--to", "1.2.0", "--workspace", str(ws.root),
+                    env={"PREFECT_API_URL": "http://127.0.0.1:9/api", "CLAWBACK_ORCHESTRATOR": "prefect"})
+    assert proc.returncode == 0, proc.stderr
+    assert "unreachable" in proc.stderr and "without the orchestrator" in proc.stderr
+    from tasks_lib.audit import AuditLog
+
+    entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]
+    assert entry["action"] == "rollback" and entry["details"]["orchestrator"] == "none"
