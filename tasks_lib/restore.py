@@ -14,6 +14,7 @@ touched.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +76,11 @@ def backup(git: Git, scope: Scope, task_id: str, message: str, scratch: Path) ->
     index = scratch / f"backup-index.{os.getpid()}"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
-        git.run("read-tree", *([head] if head else ["--empty"]), env=env)
+        real_index = git.index_path()
+        if real_index.exists():  # its stat cache spares rehashing files that did not change
+            shutil.copyfile(real_index, index)
+        else:
+            git.run("read-tree", *([head] if head else ["--empty"]), env=env)
         present = set(files)
         at_head = git.ls_tree(head, scope.location) if head else {}
         gone = [p for p in at_head if scope.owns(p) and p not in present]
@@ -122,14 +127,35 @@ def restore_tree(git: Git, scope: Scope, commit: str) -> TreeChange:
 
 
 def _differing(git: Git, scope: Scope, target: dict[str, tuple[str, str]]):
-    """(path, git content) for every target file whose working copy differs (content or mode)."""
+    """(path, git content) for every target file whose working copy differs (content or mode).
+
+    A file whose index entry already has the target's blob and mode, and which git's stat check
+    finds unmodified against the index, is the same: it is not read at all."""
+    same = _clean_in_index(git, scope, target)
     by_oid: dict[str, list[str]] = {}
     for path, (_, oid) in target.items():
-        by_oid.setdefault(oid, []).append(path)
+        if path not in same:
+            by_oid.setdefault(oid, []).append(path)
     for oid, data in git.read_blobs(by_oid):
         for path in by_oid[oid]:
             if not _matches(scope.root / path, data, target[path][0]):
                 yield path, data
+
+
+def _clean_in_index(git: Git, scope: Scope, target: dict[str, tuple[str, str]]) -> set[str]:
+    staged: dict[str, tuple[str, str]] = {}
+    raw = git.run("ls-files", "-s", "-z", "--", scope.location).stdout
+    for rec in raw.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            mode, oid, stage = meta.decode().split(" ")
+            if stage == "0":
+                staged[path.decode("utf-8", "surrogateescape")] = (mode, oid)
+    git.run("update-index", "-q", "--refresh", check=False)  # settle racy stat entries
+    dirty = git.run("diff-files", "--name-only", "-z", "--", scope.location).stdout
+    modified = {p.decode("utf-8", "surrogateescape") for p in dirty.split(b"\0") if p}
+    return {p for p, mo in target.items()
+            if staged.get(p) == mo and p not in modified and (scope.root / p).exists()}
 
 
 def _matches(path: Path, data: bytes, mode: str) -> bool:

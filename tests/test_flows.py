@@ -32,8 +32,20 @@ def _api(coro_fn: Any) -> Any:
     return asyncio.run(go())
 
 
-def flow_run_of(run_id: str) -> tuple[str, list[str]]:
-    """(state of the flow run, names of its task runs in order)."""
+def flow_run_of(run_id: str, expect: int = 0) -> tuple[str, list[str]]:
+    """(state of the flow run, names of its task runs in order). Task runs reach the server
+    asynchronously (through its events pipeline), so wait up to 60 s for ``expect`` of them."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        state, tasks = _flow_run_once(run_id)
+        if len(tasks) >= expect or time.monotonic() > deadline:
+            return state, tasks
+        time.sleep(0.5)
+
+
+def _flow_run_once(run_id: str) -> tuple[str, list[str]]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
 
@@ -59,7 +71,7 @@ def test_init_and_snapshot_flows_run_as_prefect_task_runs(prefect_server: str, w
     assert result.tag == "T01-v1.2.0"
     entry = last_audit(ws)
     assert entry["details"]["orchestrator"] == "prefect"
-    state, tasks = flow_run_of(entry["details"]["flow_run_id"])
+    state, tasks = flow_run_of(entry["details"]["flow_run_id"], expect=9)
     assert state == "COMPLETED"
     assert tasks == ["validate", "scan-secrets", "bump-version", "lock-dependencies",
                      "sync-environment", "commit", "checksum", "tag", "export"]
@@ -161,7 +173,7 @@ def test_rollback_flow_runs_each_step_as_a_task_run(prefect_server: str, story) 
     assert result.pid and result.pid != old_pid
     entry = last_audit(ws)
     assert entry["action"] == "rollback" and entry["details"]["orchestrator"] == "prefect"
-    state, tasks = flow_run_of(entry["details"]["flow_run_id"])
+    state, tasks = flow_run_of(entry["details"]["flow_run_id"], expect=10)
     assert state == "COMPLETED"
     assert tasks == ["preflight", "prepare-environment", "stop", "back-up", "restore-files",
                      "restore-registry", "sync-dependencies", "verify", "commit-and-tag", "start"]
