@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,16 @@ def offline(monkeypatch: pytest.MonkeyPatch, wheelhouse: Path, uv_cache: Path) -
 def ws(tmp_path: Path, offline: dict[str, str]) -> Workspace:
     """The sample workspace: T01 1.1.0, T02 2.0.1 committed, T99 deleted, T01 state untracked."""
     return Workspace(sample.make_workspace(tmp_path / "ws").resolve())
+
+
+def failing_after(real: Callable[..., object], what: str) -> Callable[..., object]:
+    """Wrap a step so it does its work and then fails (fault injection by wrapping)."""
+
+    def wrapped(*args: object, **kw: object) -> object:
+        real(*args, **kw)
+        raise RuntimeError(f"injected failure after {what}")
+
+    return wrapped
 
 
 def git(ws: Workspace, *args: str) -> str:

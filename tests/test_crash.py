@@ -46,15 +46,10 @@ fs.run_snapshot(root, "T01", bump="minor", message="killed midway")
 '''
 
 
-@pytest.mark.parametrize("where", ["bump_version", "sync_environment", "inside-commit",
-                                   "commit_task", "checksum_files", "tag_snapshot"])
-def test_sigkill_midway_is_undone_by_the_next_operation(ws: Workspace, tmp_path: Path, where: str) -> None:
-    run_init(str(ws.root))
-    (ws.root / "tasks/T01/requirements.txt").write_text("clawdemo-signals>=1.1\n")
-    (ws.root / "tasks/T01/new.py").write_text("print('new')\n")
-    before = state_of(ws)
+def kill_child_at(code: str, where: str, ws: Workspace, tmp_path: Path) -> None:
+    """Run ``code`` in a child process until it reaches ``where``, then SIGKILL it."""
     script, marker = tmp_path / "child.py", tmp_path / "ready"
-    script.write_text(CHILD)
+    script.write_text(code)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     child = subprocess.Popen([sys.executable, str(script), where, str(marker), str(ws.root)],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -65,6 +60,16 @@ def test_sigkill_midway_is_undone_by_the_next_operation(ws: Workspace, tmp_path:
         time.sleep(0.05)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+
+
+@pytest.mark.parametrize("where", ["bump_version", "sync_environment", "inside-commit",
+                                   "commit_task", "checksum_files", "tag_snapshot"])
+def test_sigkill_midway_is_undone_by_the_next_operation(ws: Workspace, tmp_path: Path, where: str) -> None:
+    run_init(str(ws.root))
+    (ws.root / "tasks/T01/requirements.txt").write_text("clawdemo-signals>=1.1\n")
+    (ws.root / "tasks/T01/new.py").write_text("print('new')\n")
+    before = state_of(ws)
+    kill_child_at(CHILD, where, ws, tmp_path)
     assert interrupted(ws.state_dir, "T01-")
     half = state_of(ws)
     assert half["registry"] != before["registry"]  # every kill point is past the bump
@@ -97,18 +102,7 @@ def test_sigkill_mid_rollback_is_undone_and_the_old_version_runs_again(
 
     ws, _ = story
     before = world(ws)
-    script, marker = tmp_path / "child.py", tmp_path / "ready"
-    script.write_text(ROLLBACK_CHILD)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    child = subprocess.Popen([sys.executable, str(script), where, str(marker), str(ws.root)],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.communicate()[1].decode()[-2000:]
-        assert time.monotonic() < deadline, "child never reached the kill point"
-        time.sleep(0.05)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_child_at(ROLLBACK_CHILD, where, ws, tmp_path)
     assert world(ws) != before                                   # half-made: stopped at least
     (ws.root / "tasks/T01/logs/runs.jsonl").unlink(missing_ok=True)
     undo_interrupted(ws.root, ws.state_dir, "T01", AuditLog(ws.state_dir))

@@ -16,7 +16,7 @@ from tasks_lib.errors import BadInput, Conflict, NotFound, OperationFailed, Veri
 from tasks_lib.locks import task_lock
 from tasks_lib.manifest import parse_tag_message
 from tasks_lib.rollback import verify_live
-from tests.conftest import git, last_run_version, py, world
+from tests.conftest import failing_after, git, last_run_version, py, world
 
 
 def test_the_seed_story_is_exact_isolated_and_verified(story) -> None:
@@ -65,14 +65,8 @@ def test_failure_after_any_step_puts_everything_back(story, monkeypatch: pytest.
                                                      step_name: str) -> None:
     ws, _ = story
     before = world(ws)
-    real = getattr(fr, step_name)
-
-    def fail_after(*args: object, **kw: object) -> object:
-        real(*args, **kw)
-        raise RuntimeError(f"injected after {step_name}")
-
     with monkeypatch.context() as patched:
-        patched.setattr(fr, step_name, fail_after)
+        patched.setattr(fr, step_name, failing_after(getattr(fr, step_name), step_name))
         with pytest.raises(OperationFailed) as err:
             fr.run_rollback(str(ws.root), "T01", "1.2.0")
     assert "everything was put back" in err.value.message and err.value.exit_code == 1

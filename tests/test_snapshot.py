@@ -20,7 +20,7 @@ from tasks_lib.locks import task_lock
 from tasks_lib.manifest import parse_tag_message
 from tasks_lib.verify import verify_snapshot
 from tasks_lib.workspace import Workspace
-from tests.conftest import git
+from tests.conftest import failing_after, git
 
 
 def snap(ws: Workspace, **kw: object) -> fs.s.SnapshotResult:
@@ -154,14 +154,8 @@ def test_failure_after_any_step_leaves_no_half_version(
     (ws.root / "tasks/T01/new.py").write_text("print('new')\n")
     (ws.root / "tasks/T02/config.yaml").write_text("version: 2.0.1\n# unsaved\n")
     before = state_of(ws)
-    real = getattr(fs, step_name)
-
-    def fail_after(*args: object, **kw: object) -> object:
-        real(*args, **kw)
-        raise RuntimeError(f"injected failure after {step_name}")
-
     with monkeypatch.context() as patched:
-        patched.setattr(fs, step_name, fail_after)
+        patched.setattr(fs, step_name, failing_after(getattr(fs, step_name), step_name))
         with pytest.raises(RuntimeError, match="injected"):
             snap(ws, task_id="T01", bump="minor")
     assert state_of(ws) == before
