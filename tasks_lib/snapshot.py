@@ -18,6 +18,7 @@ from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
 from tasks_lib.manifest import FileEntry, Snapshot, sha256_hex
+from tasks_lib.verify import record_verified
 from tasks_lib.workspace import Task, Workspace
 
 
@@ -281,7 +282,9 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
 # -- tag, export, push ---------------------------------------------------------------------
 def tag(plan: Plan, snap: Snapshot, journal: Journal) -> str:
     journal.add("delete_tag", f"delete tag {plan.tag}", name=plan.tag, commit=snap.git_commit)
-    return plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
+    obj = plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
+    record_verified(plan.ws, plan.tag, obj)  # its checksums were just taken from git's content
+    return obj
 
 
 def export(ws: Workspace, snap: Snapshot) -> Path:

@@ -9,10 +9,12 @@ on the digest; the commit is still reachable from HEAD (a warning only).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tasks_lib import ids, registry
-from tasks_lib.audit import AuditLog
+from tasks_lib.audit import AuditLog, utc_now
 from tasks_lib.errors import NotFound, VerificationFailed
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.settings import is_state_path
@@ -55,7 +57,23 @@ def load_snapshot(ws: Workspace, task_id: str, version: str) -> tuple[str, Parse
     return tag, parse_tag_message(ws.git.tag_message(tag))
 
 
-def verify_snapshot(ws: Workspace, task_id: str, version: str) -> SnapshotVerification:
+def _cache_path(ws: Workspace, tag: str) -> Path:
+    return ws.state_dir / "verified" / f"{tag}.json"
+
+
+def _cached(ws: Workspace, tag: str, tag_object: str) -> str | None:
+    """When this exact tag object (content-addressed: manifest + commit) last verified in full."""
+    try:
+        data = json.loads(_cache_path(ws, tag).read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("verified_at") if data.get("tag_object") == tag_object else None
+
+
+def verify_snapshot(ws: Workspace, task_id: str, version: str, *,
+                    trust_cache: bool = False) -> SnapshotVerification:
+    """All checks. With ``trust_cache``, the file hashes of a tag object that already verified in
+    full here are not recomputed (a rollback hashes every restored file at level 1 anyway)."""
     ids.task_id(task_id)
     version = ids.version(version)
     tag = ids.version_tag(task_id, version)
@@ -84,14 +102,28 @@ def verify_snapshot(ws: Workspace, task_id: str, version: str) -> SnapshotVerifi
     checks.append(Check("tag points at recorded commit", target_ok,
                         "" if target_ok else
                         f"tag points at {str(info.commit)[:12]}, manifest records {snap.git_commit[:12]}"))
-    checks.append(_files_check(ws, snap))
+    when = _cached(ws, tag, info.object) if trust_cache and parsed.intact and target_ok else None
+    checks.append(Check("files match git content", True, f"verified in full at {when}")
+                  if when else _files_check(ws, snap))
     checks.append(_registry_check(ws, snap))
     checks.append(_audit_check(ws, snap, parsed.recorded_digest))
     reachable = git.run("merge-base", "--is-ancestor", snap.git_commit, "HEAD", check=False).returncode == 0
     checks.append(Check("commit reachable from HEAD", reachable,
                         "" if reachable else "history was rewritten or the branch moved elsewhere",
                         warning=True))
-    return SnapshotVerification(task_id, version, tag, tuple(checks), snap)
+    result = SnapshotVerification(task_id, version, tag, tuple(checks), snap)
+    if result.ok and not when:
+        record_verified(ws, tag, info.object)
+    return result
+
+
+def record_verified(ws: Workspace, tag: str, tag_object: str) -> None:
+    """Note that this tag object's files were just hashed from git's content and matched."""
+    if not ws.state_dir.is_dir():
+        return  # a clone that was never used with clawback: keep it untouched
+    cache = _cache_path(ws, tag)
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({"tag_object": tag_object, "verified_at": utc_now()}))
 
 
 def _files_check(ws: Workspace, snap: Snapshot) -> Check:

@@ -112,3 +112,19 @@ def test_unknown_version_is_not_found_with_known_versions(two_versions: Workspac
     with pytest.raises(NotFound) as err:
         verify_snapshot(two_versions, "T01", "9.9.9")
     assert err.value.exit_code == 2 and "1.1.0, 1.2.0" in (err.value.hint or "")
+
+
+def test_cached_full_verification_is_trusted_only_for_the_same_tag_object(two_versions: Workspace) -> None:
+    ws = two_versions
+    full = verify_snapshot(ws, "T01", "1.2.0")              # full check, recorded
+    assert full.ok and "verified in full" not in str(full.checks)
+    fast = verify_snapshot(ws, "T01", "1.2.0", trust_cache=True)
+    files = next(c for c in fast.checks if c.name == "files match git content")
+    assert fast.ok and files.detail.startswith("verified in full at")
+    # a re-made tag (new tag object) with an edited manifest is never taken from the cache
+    info = ws.git.tag_info("T01-v1.2.0")
+    assert info
+    retag(ws, "T01-v1.2.0", info.commit or "", _edit_manifest(ws.git.tag_message("T01-v1.2.0"),
+                                                              _flip_checksum, fix_digest=True))
+    forged = verify_snapshot(ws, "T01", "1.2.0", trust_cache=True)
+    assert not forged.ok and "files match git content" in {c.name for c in forged.failures}
