@@ -115,8 +115,8 @@ def cmd_start(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     task = ws.task(args.task)
-    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
-    state = process.start(ws, task, py if task.settings.python == "venv" and py.exists() else None)
+    py = deps.current_python(ws.state_dir, task.id) if task.settings.python == "venv" else None
+    state = process.start(ws, task, py)
     return Outcome(EXIT_OK, state, f"started {task.id} {task.version}" + (f" (pid {state.pid})" if state.pid else ""))
 
 

@@ -121,7 +121,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         r = story.step("tamper check: move tag T01-v1.2.0 to another commit -> detected",
                        lambda: _tamper(ws), expect_ok=False)
         story.say(f"   {r.message}" if isinstance(r, ClawbackError) else "   NOT DETECTED")
-        py = deps.env_root(ws.state_dir, "T01") / "current" / "bin" / "python"
+        py = deps.current_python(ws.state_dir, "T01")
         state = story.step("start T01 1.3.0 (its own environment, a pidfile)",
                            lambda: process.start(ws, ws.task("T01"), py))
         if not isinstance(state, Exception):

@@ -43,6 +43,7 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
         journal = Journal(ws.root, ws.state_dir, f"{task_id}-rollback",
                           {"action": "rollback", "task": task_id, "from": plan.from_version,
                            "to": plan.to_version, "tag": plan.rollback_tag})
+        saved = None
         with workspace_lock(ws.state_dir, "rollback"):
             try:
                 was_running = stop_task(plan, journal)
@@ -60,7 +61,7 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
                 audit.append("rollback", task=task_id, result="failed", from_version=plan.from_version,
                              to_version=plan.to_version, reason=reason or None,
                              duration_s=clock.elapsed, step=failed_step, error=str(exc),
-                             backup=locals().get("saved") and saved.ref, undone=journal.done,
+                             backup=saved.ref if saved else None, undone=journal.done,
                              not_undone=not_undone, **orchestration())
                 raise _failed_at(failed_step, exc, not_undone) from exc
     result = r.RollbackResult(

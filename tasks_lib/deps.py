@@ -42,6 +42,7 @@ __all__ = [
     "lock",
     "prune",
     "source_args",
+    "current_python",
     "switch_current",
     "uv_bin",
 ]
@@ -163,6 +164,12 @@ def _link_target(root: Path) -> Path | None:
     except OSError:
         return None
     return Path(os.path.normpath(root / target))
+
+
+def current_python(state_dir: Path, task_id: str) -> Path | None:
+    """The interpreter of the task's current environment, if it has one."""
+    py = env_root(state_dir, task_id) / CURRENT / "bin" / "python"
+    return py if py.exists() else None
 
 
 def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:

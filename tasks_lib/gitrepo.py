@@ -130,13 +130,6 @@ class Git:
             "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": f"{name}@{host}",
         }
 
-    def actor(self) -> str:
-        env = self.identity_env()
-        if env:
-            return f"{env['GIT_AUTHOR_NAME']} <{env['GIT_AUTHOR_EMAIL']}>"
-        ident = self.out("var", "GIT_AUTHOR_IDENT").strip()
-        return ident.rsplit(">", 1)[0] + ">" if ">" in ident else ident
-
     # -- files -----------------------------------------------------------------------------
     def ls_files(self, prefix: str, *, untracked: bool = True) -> list[str]:
         """Tracked (index) plus untracked, non-ignored files under ``prefix`` (repo-relative)."""
@@ -189,10 +182,6 @@ class Git:
         proc = self.run("cat-file", "blob", f"{rev}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
 
-    def status_paths(self, prefix: str) -> list[str]:
-        """Paths under ``prefix`` that differ from HEAD in index or working tree, or are untracked."""
-        return self.status_paths_in([prefix])
-
     def status_paths_many(self, prefixes: list[str]) -> list[str]:
         """Like ``status_paths`` for several directories in one git call."""
         if not prefixes:
@@ -224,7 +213,7 @@ class Git:
         """Commit the working-tree state of ``paths`` and nothing else; return (new, old) HEAD.
 
         Other staged or unstaged work in the repository is neither committed nor lost: the real
-        index gets ``paths`` staged (as a plain ``git add`` would), the commit is built from a
+        index gets ``paths`` staged (``update-index``, literal paths), the commit is built from a
         scratch copy of it with every other staged change reset to HEAD, and HEAD moves by a
         compare-and-swap so a concurrent commit is refused rather than overwritten.
         ``paths`` must all be in the index or present in the working tree.

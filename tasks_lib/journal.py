@@ -173,8 +173,7 @@ def _start_task(root: Path, a: dict[str, Any]) -> None:
     task = ws.task(a["task"])
     if process.run_state(ws, task).running:
         return
-    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
-    process.start(ws, task, py if py.exists() else None)
+    process.start(ws, task, deps.current_python(ws.state_dir, task.id))
 
 
 def _stop_task(root: Path, a: dict[str, Any]) -> None:

@@ -130,8 +130,8 @@ def dry_run(plan: Plan) -> dict[str, object]:
     from tasks_lib.process import run_state
 
     change = plan_restore(plan.ws.git, plan.scope, plan.snapshot.git_commit)
-    py = deps.env_root(plan.ws.state_dir, plan.task.id) / "current" / "bin" / "python"
-    have = deps.installed(py) if py.exists() and plan.task.settings.python == "venv" else ()
+    py = deps.current_python(plan.ws.state_dir, plan.task.id)
+    have = deps.installed(py) if py and plan.task.settings.python == "venv" else ()
     state = run_state(plan.ws, plan.task)
     return {
         "task": plan.task.id, "from": plan.from_version, "to": plan.to_version,
@@ -225,11 +225,8 @@ def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
 
 def commit_and_tag(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
-    paths = [*Scope(ws.root, plan.scope.location, plan.scope.state_paths).live_files(ws.git),
-             *[p for p in ws.git.ls_files(plan.scope.location, untracked=False)
-               if plan.scope.owns(p) and not (ws.root / p).exists()],
-             registry.REGISTRY_FILE]
-    new = commit_journaled(ws, sorted(set(paths)), plan.commit_message, journal)
+    paths = [p for p in ws.git.ls_files(plan.scope.location) if plan.scope.owns(p)]
+    new = commit_journaled(ws, [*paths, registry.REGISTRY_FILE], plan.commit_message, journal)
     journal.add("delete_tag", f"delete tag {plan.rollback_tag}", name=plan.rollback_tag, commit=new)
     ws.git.create_tag(plan.rollback_tag, new,
                       f"{plan.commit_message}\n\nrestores {plan.snapshot.git_tag} "
@@ -274,9 +271,9 @@ def verify_live(ws: Workspace, task_id: str, expected: str) -> tuple[Level, ...]
     task = ws.task(task_id)
     _, parsed = load_snapshot(ws, task_id, ids.version(expected))
     snap = parsed.snapshot
-    py = deps.env_root(ws.state_dir, task.id) / "current" / "bin" / "python"
-    python = py if task.settings.python == "venv" and py.exists() else (
-        Path(task.settings.python) if task.settings.python not in ("venv", "none") else None)
+    mode = task.settings.python
+    python = deps.current_python(ws.state_dir, task.id) if mode == "venv" else (
+        Path(mode) if mode != "none" else None)
     should_run = task.settings.run.type == "process" and pidfile(ws, task).exists() \
         or task.settings.run.type == "systemd" and bool(run_state(ws, task).running)
     levels = [files_level(ws, task, snap), config_level(ws, task, snap)]
