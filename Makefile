@@ -25,6 +25,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_snapshot.py
 	$(BIN)/python bench/bench_readonly.py
+	$(BIN)/python bench/bench_rollback.py
 
 venv: $(STAMP)
 

@@ -84,7 +84,7 @@ def _relink_envs(src: Path, root: Path) -> None:
 def prefect_cost(src: Path, work: Path) -> dict[str, float]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows import runtime
-    from flows.snapshot import run_snapshot, snapshot_flow
+    from flows.snapshot import run_snapshot
 
     runtime.quiet_defaults()
     from prefect import flow
@@ -106,7 +106,7 @@ def prefect_cost(src: Path, work: Path) -> dict[str, float]:
         shutil.copytree(src, root, symlinks=True)
         _relink_envs(src, root)
         t0 = time.perf_counter()
-        runtime.run(snapshot_flow, run_snapshot, workspace=str(root), task_id="T01", bump="minor")
+        runtime.run("snapshot", run_snapshot, workspace=str(root), task_id="T01", bump="minor")
         as_flow = time.perf_counter() - t0
     return {"server start + first flow": first, "trivial flow (warm)": warm,
             "snapshot as a flow (warm)": as_flow}

@@ -38,9 +38,9 @@ def cmd_init(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     from flows import runtime
-    from flows.init import init_flow, run_init
+    from flows.init import run_init
 
-    result = runtime.run(init_flow, run_init, workspace=str(ws.root))
+    result = runtime.run("init", run_init, workspace=str(ws.root))
     return Outcome(EXIT_OK if not result.failures else EXIT_FAILED, result, render.init(result))
 
 
@@ -55,9 +55,9 @@ def cmd_snapshot(args: argparse.Namespace) -> Outcome:
     plan = snapshot.prepare(ws, snapshot.SnapshotRequest(**{**params, "allow_secrets": tuple(args.allow_secret)}))
     snapshot.scan_secrets(plan)
     from flows import runtime
-    from flows.snapshot import run_snapshot, snapshot_flow
+    from flows.snapshot import run_snapshot
 
-    result = runtime.run(snapshot_flow, run_snapshot, workspace=str(ws.root), **params)
+    result = runtime.run("snapshot", run_snapshot, workspace=str(ws.root), **params)
     code = EXIT_FAILED if result.push_error else EXIT_OK
     return Outcome(code, result, render.snapshot(result))
 
@@ -73,9 +73,9 @@ def cmd_rollback(args: argparse.Namespace) -> Outcome:
         preview = rollback.dry_run(plan)
         return Outcome(EXIT_OK, preview, render.rollback_plan(preview))
     from flows import runtime
-    from flows.rollback import rollback_flow, run_rollback
+    from flows.rollback import run_rollback
 
-    result = runtime.run(rollback_flow, run_rollback, workspace=str(ws.root), task_id=args.task,
+    result = runtime.run("rollback", run_rollback, workspace=str(ws.root), task_id=args.task,
                          to_version=args.to, from_version=args.from_version, reason=args.reason,
                          grace_s=args.grace)
     return Outcome(EXIT_OK, result, render.rollback(result))
@@ -88,9 +88,9 @@ def cmd_recover(args: argparse.Namespace) -> Outcome:
     ws = Workspace.discover(args.workspace)
     rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason))
     from flows import runtime
-    from flows.recover import recover_flow, run_recover
+    from flows.recover import run_recover
 
-    result = runtime.run(recover_flow, run_recover, workspace=str(ws.root), task_id=args.task,
+    result = runtime.run("recover", run_recover, workspace=str(ws.root), task_id=args.task,
                          target_version=args.target_version, reason=args.reason)
     text = (render.rollback(result.rollback) + "\n"
             + render.levels(args.task, result.rollback.to_version, result.levels)
@@ -142,16 +142,30 @@ def cmd_verify_snapshot(args: argparse.Namespace) -> Outcome:
     return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.verification(result))
 
 
+STATUS_HELP = """An operation killed midway (SIGKILL, power loss) leaves its journal in .clawback/journal/.
+status tries that task's lock without waiting: if it is held, the operation is still running and
+is only reported; if it is free, its process is gone, and status undoes what it changed (files,
+registry, environment, commit, tag; restarts the old version if it was running), as the next
+snapshot or rollback would, and records it in the audit log. With --read-only it only reports.
+Exit 1 while an undo could not complete: its journal is kept as <name>.failed.json; fix what
+it names by hand, then delete it.
+
+"""
+
+
 def cmd_status(args: argparse.Namespace) -> Outcome:
     from tasks_lib.status import workspace_status
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    rows = workspace_status(ws)
     if args.task:
         ws.task(args.task, active=False)
+    rows = workspace_status(ws, repair=not args.read_only, only=args.task)
+    if args.task:
         rows = [r for r in rows if r.id == args.task]
-    return Outcome(EXIT_OK, {"workspace": str(ws.root), "tasks": rows}, render.status(rows))
+    problem = any(i.problem for r in rows for i in r.interrupted)  # an undo that could not complete
+    return Outcome(EXIT_FAILED if problem else EXIT_OK, {"workspace": str(ws.root), "tasks": rows},
+                   render.status(rows))
 
 
 def cmd_history(args: argparse.Namespace) -> Outcome:
@@ -253,8 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--version", required=True)
 
-    p = add("status", cmd_status, "every task: version, stable marks, running or not, drift")
+    p = add("status", cmd_status, "every task: version, stable marks, running or not, drift; "
+            "undoes operations that were killed midway")
     p.add_argument("--task", help="only this task")
+    p.add_argument("--read-only", action="store_true",
+                   help="only report operations that were killed midway; do not undo them")
+    p.epilog = STATUS_HELP + EXIT_CODES
 
     p = add("history", cmd_history, "a task's versions, tags, rollbacks: who, when, why")
     p.add_argument("--task", required=True)

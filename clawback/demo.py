@@ -19,9 +19,9 @@ from typing import Any, TextIO
 
 from clawback import render
 from flows import runtime
-from flows.init import init_flow, run_init
-from flows.rollback import rollback_flow, run_rollback
-from flows.snapshot import run_snapshot, snapshot_flow
+from flows.init import run_init
+from flows.rollback import run_rollback
+from flows.snapshot import run_snapshot
 from tasks_lib import deps, process, sample
 from tasks_lib.errors import ClawbackError, SecretsFound
 from tasks_lib.status import task_history, workspace_status
@@ -81,7 +81,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         story.say("Prefect: " + runtime.choose_mode().detail)
 
         r = story.step("init: adopt the workspace, tag what runs today (T01 1.1.0, T02 2.0.1)",
-                       lambda: runtime.run(init_flow, run_init, workspace=str(root)))
+                       lambda: runtime.run("init", run_init, workspace=str(root)))
         if not isinstance(r, Exception):
             story.say(render.init(r))
 
@@ -89,7 +89,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         (t01 / "signals.py").write_text("def score(bars):\n    return sum(bars) / len(bars)\n")
         r = story.step("snapshot 1.2.0: the agent adds signals.py (T02 has an uncommitted edit)",
                        lambda: _edit_t02_then(root, lambda: runtime.run(
-                           snapshot_flow, run_snapshot, workspace=str(root), task_id="T01",
+                           "snapshot", run_snapshot, workspace=str(root), task_id="T01",
                            bump="minor", message="新增竞价成交量指标")))
         _show(story, r, render.snapshot)
 
@@ -97,7 +97,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         (t01 / "main.py").write_text(sample.T01_MAIN.format(version="1.3.0").replace(
             "import clawdemo_signals", "import clawdemo_signals, clawdemo_risk"))
         r = story.step("snapshot 1.3.0: new dependencies (signals 1.1.0 + risk 0.1.0)",
-                       lambda: runtime.run(snapshot_flow, run_snapshot, workspace=str(root),
+                       lambda: runtime.run("snapshot", run_snapshot, workspace=str(root),
                                            task_id="T01", bump="minor",
                                            message="新增舆情分析模块"))
         _show(story, r, render.snapshot)
@@ -106,7 +106,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         original = cfg.read_text()
         cfg.write_text(original + "notify:\n  feishu_app_secret: s3cr3t-value\n")
         r = story.step("snapshot refused: a plaintext secret in config.yaml",
-                       lambda: runtime.run(snapshot_flow, run_snapshot, workspace=str(root),
+                       lambda: runtime.run("snapshot", run_snapshot, workspace=str(root),
                                            task_id="T01", message="oops"), expect_ok=False)
         if isinstance(r, SecretsFound):
             story.say(f"   refused (exit {r.exit_code}): {r.message}")
@@ -127,7 +127,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         if not isinstance(state, Exception):
             story.say(f"   running pid {state.pid} with {', '.join(deps.installed(py))}")
         r = story.step("rollback T01 1.3.0 -> 1.2.0 (stop, back up, restore, sync, verify, start)",
-                       lambda: runtime.run(rollback_flow, run_rollback, workspace=str(root),
+                       lambda: runtime.run("rollback", run_rollback, workspace=str(root),
                                            task_id="T01", to_version="1.2.0",
                                            reason="error rate 0.3 > 0.1", grace_s=1.0))
         _show(story, r, render.rollback)

@@ -82,7 +82,30 @@ def status(rows: list[Any]) -> str:
         drift = f"{len(r.drift)} file(s)" if r.drift else ("-" if r.status == "deleted" else "none")
         body.append([r.id, r.version or "-", r.status, "yes" if r.tagged else "no",
                      ",".join(r.stable) or "-", running, drift, r.note])
-    return table(["task", "version", "status", "tagged", "stable", "process", "drift", "note"], body)
+    out = [table(["task", "version", "status", "tagged", "stable", "process", "drift", "note"], body)]
+    found = [(r.id, i) for r in rows for i in r.interrupted]
+    if found:
+        out.append("\ninterrupted operations:")
+    for task_id, i in found:
+        versions = f" {i.from_version or '?'} -> {i.to_version or '?'}" if i.from_version or i.to_version else ""
+        writer = f" (pid {i.pid})" if i.pid else ""
+        out.append(f"  {task_id} {i.action}{versions}{writer}: {_OUTCOME.get(i.outcome, i.outcome)}")
+        out += [f"    put back: {d}" for d in i.undone]
+        out += [f"    NOT UNDONE: {d}" for d in i.not_undone]
+        out.append(f"    journal: {i.journal}")
+        if i.detail:
+            out.append(f"    {'next' if i.problem else 'note'}: {i.detail}")
+    return "\n".join(out)
+
+
+_OUTCOME = {
+    "undone": "its process was gone; undone now (everything it changed is put back)",
+    "undo-failed": "its process was gone; the undo COULD NOT COMPLETE",
+    "in-progress": "in progress (its task lock is held); left alone",
+    "deferred": "its process was gone, but the workspace stayed locked; not undone yet",
+    "interrupted": "interrupted; not undone",
+    "undo-failed-earlier": "an earlier undo COULD NOT COMPLETE",
+}
 
 
 def history(h: Any) -> str:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from prefect import flow
-
-from flows.artifacts import publish_markdown
 from flows.snapshot import run_snapshot
 from flows.steps import collect_timings, orchestration, step
 from tasks_lib import adopt, hooks
@@ -68,11 +65,6 @@ def run_init(workspace: str) -> InitResult:
                       dict(timings))
 
 
-@flow(name="init", log_prints=False)
-def init_flow(workspace: str) -> InitResult:
-    """Adopt a workspace into clawback (idempotent)."""
-    result = run_init(workspace)
+def render_init(result: InitResult) -> str:
     lines = [f"- {r.tag} (`{r.commit[:12]}`, {r.files} files)" for r in result.adopted]
-    publish_markdown("init", "# clawback init\n\n" + ("\n".join(lines) or "nothing to adopt"),
-                     "Workspace adoption")
-    return result
+    return "# clawback init\n\n" + ("\n".join(lines) or "nothing to adopt")

@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect import flow
-
 from flows.artifacts import publish_markdown
 from flows.rollback import render_report, run_rollback
 from flows.steps import step
@@ -54,9 +52,3 @@ def run_recover(workspace: str, task_id: str, target_version: str, reason: str =
                                   from_version=rolled.from_version, to_version=rolled.to_version,
                                   reason=reason or None, duration_s=seconds, report=str(path))
     return RecoveryResult(rolled, levels, seconds, str(Path(path)))
-
-
-@flow(name="recover", log_prints=False)
-def recover_flow(workspace: str, task_id: str, target_version: str, reason: str = "") -> RecoveryResult:
-    """Disaster recovery of one task: back up, roll back, verify live, report."""
-    return run_recover(workspace, task_id, target_version, reason)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import flow
-
 from flows.artifacts import publish_markdown
-from flows.steps import collect_timings, orchestration, step
+from flows.steps import collect_timings, exclusive, orchestration, step
 from tasks_lib import rollback as r
 from tasks_lib.audit import AuditLog, Stopwatch
 from tasks_lib.errors import ClawbackError, OperationFailed
@@ -36,8 +34,10 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
     audit = AuditLog(ws.ensure_state_dir())
     clock = Stopwatch()
     req = r.RollbackRequest(task_id, to_version, from_version, reason)
-    with task_lock(ws.state_dir, task_id, "rollback"), collect_timings() as timings:
-        undo_interrupted(ws.root, ws.state_dir, task_id, audit)
+    with task_lock(ws.state_dir, task_id, "rollback"), exclusive("rollback", task_id, ws.root), \
+            collect_timings() as timings:
+        with workspace_lock(ws.state_dir, "rollback"):  # the undo may rewrite the registry
+            undo_interrupted(ws.root, ws.state_dir, task_id, audit)
         plan = check(ws, req)
         env = prepare_environment(plan)
         journal = Journal(ws.root, ws.state_dir, f"{task_id}-rollback",
@@ -109,10 +109,3 @@ def write_report(ws: Workspace, res: r.RollbackResult) -> Path:
     publish_markdown(f"rollback-{res.task_id.lower()}", text,
                      f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")
     return path
-
-
-@flow(name="rollback", log_prints=False)
-def rollback_flow(workspace: str, task_id: str, to_version: str, from_version: str | None = None,
-                  reason: str = "", grace_s: float = 2.0) -> r.RollbackResult:
-    """Roll a task back to an earlier snapshot: files, config, registry, dependencies, process."""
-    return run_rollback(workspace, task_id, to_version, from_version, reason, grace_s)

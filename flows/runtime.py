@@ -88,8 +88,9 @@ def choose_mode() -> Mode:
     return Mode("none", f"Prefect API at {url} is unreachable ({problem})")
 
 
-def run(flow_obj: Any, plain: Callable[..., R], **params: Any) -> R:
-    """Run ``flow_obj(**params)`` under Prefect, or ``plain(**params)`` when it is unavailable."""
+def run(flow_name: str, plain: Callable[..., R], **params: Any) -> R:
+    """Run the flow ``flow_name`` (flows.prefect_flows) with ``params`` under Prefect, or the same
+    composition ``plain(**params)`` without it when the orchestrator is off or unreachable."""
     quiet_defaults()
     mode = choose_mode()
     if mode.kind == "none":
@@ -102,6 +103,8 @@ def run(flow_obj: Any, plain: Callable[..., R], **params: Any) -> R:
             return plain(**params)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from flows.prefect_flows import BY_NAME
+
     quiet_console()
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return flow_obj(**params)
+        return BY_NAME[flow_name](**params)

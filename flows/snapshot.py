@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prefect import flow
-
-from flows.artifacts import publish_markdown
 from flows.steps import collect_timings, orchestration, step
 from tasks_lib import snapshot as s
 from tasks_lib.audit import AuditLog, Stopwatch
@@ -85,23 +82,6 @@ def run_snapshot(
         exported=str(exported), pushed=pushed, push_error=push_error,
         warnings=tuple(warnings), timings=dict(timings),
     )
-
-
-@flow(name="snapshot", log_prints=False, validate_parameters=True)
-def snapshot_flow(
-    workspace: str,
-    task_id: str,
-    version: str | None = None,
-    bump: Literal["patch", "minor", "major"] | None = None,
-    message: str = "",
-    push: bool = False,
-    allow_secrets: list[str] | None = None,
-) -> s.SnapshotResult:
-    """Snapshot a task version: bump, lock dependencies, commit its paths, tag with a manifest."""
-    result = run_snapshot(workspace, task_id, version, bump, message, push, allow_secrets)
-    publish_markdown(f"snapshot-{task_id.lower()}", render_result(result),
-                     f"Snapshot {result.tag}")
-    return result
 
 
 def render_result(r: s.SnapshotResult) -> str:

@@ -2,23 +2,24 @@
 
 The same composition code then runs under Prefect (each step a task run with its retries, visible
 in the UI) and without it when the Prefect API is down (SPEC §8): the steps are identical, only
-the bookkeeping differs. Only TransientError is retried.
+the bookkeeping differs. Only TransientError is retried. Prefect is imported only once a flow run
+is under way (it is, by then), so a run without the orchestrator never pays for it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
-
-from tasks_lib.errors import TransientError
+from tasks_lib.errors import Conflict, TransientError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,12 +36,20 @@ def _transient_only(_task: Any, _run: Any, state: Any) -> bool:
     return False
 
 
+def _flow_run_context() -> Any:
+    if "prefect.context" not in sys.modules:  # no flow can be running without it
+        return None
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get()
+
+
 def in_flow_run() -> bool:
-    return FlowRunContext.get() is not None
+    return _flow_run_context() is not None
 
 
 def flow_run_id() -> str | None:
-    ctx = FlowRunContext.get()
+    ctx = _flow_run_context()
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
 
 
@@ -57,16 +66,28 @@ def collect_timings() -> Iterator[dict[str, float]]:
 
 def step(fn: Callable[P, R], *, name: str, retries: int = 0,
          retry_delay_seconds: float = 2) -> Callable[P, R]:
-    prefect_task = task(fn, name=name, retries=retries, retry_delay_seconds=retry_delay_seconds,
-                        retry_condition_fn=_transient_only, cache_policy=NO_CACHE,
-                        log_prints=False)
+    made: list[Any] = []
+
+    def as_task() -> Any:
+        if not made:
+            from prefect import task
+            from prefect.cache_policies import NO_CACHE
+
+            made.append(task(fn, name=name, retries=retries, retry_delay_seconds=retry_delay_seconds,
+                             retry_condition_fn=_transient_only, cache_policy=NO_CACHE,
+                             log_prints=False))
+        return made[0]
 
     @functools.wraps(fn)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         started = time.perf_counter()
         try:
             if in_flow_run():
-                return prefect_task(*args, **kwargs)
+                from prefect.utilities.annotations import quote
+
+                # quoted: Prefect would otherwise walk every argument (a Plan holds the whole
+                # manifest) looking for futures, ~0.1 s per step on a 200-file task
+                return as_task()(*map(quote, args), **{k: quote(v) for k, v in kwargs.items()})
             return _plain(fn, retries, retry_delay_seconds, *args, **kwargs)
         finally:
             found = _timings.get()
@@ -104,3 +125,37 @@ def orchestration() -> dict[str, str | None]:
     if in_flow_run():
         return {"orchestrator": "prefect", "flow_run_id": flow_run_id()}
     return {"orchestrator": "none", "why": _note.get() or "called directly"}
+
+
+@contextmanager
+def exclusive(kind: str, task_id: str, workspace_root: Path) -> Iterator[None]:
+    """Inside a flow run, also hold the Prefect global concurrency limit ``clawback-<kind>-<task>-
+    <workspace key>`` (limit 1, created first: a missing limit is silently ignored by Prefect), so
+    the server shows and enforces one such operation per task even across workers. Busy → exit 3.
+    Outside a flow run the task lock (tasks_lib.locks) alone guards."""
+    if not in_flow_run():
+        yield
+        return
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+    from prefect.concurrency.sync import concurrency
+
+    name = limit_name(kind, task_id, workspace_root)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    with ExitStack() as held:
+        try:
+            held.enter_context(concurrency(name, occupy=1, max_retries=0, strict=True))
+        except ConcurrencySlotAcquisitionError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423):
+                raise
+            raise Conflict(f"another {kind} of {task_id} holds the Prefect concurrency limit {name}",
+                           "wait for it to finish (see the Prefect UI), then retry") from None
+        yield
+
+
+def limit_name(kind: str, task_id: str, workspace_root: Path) -> str:
+    key = hashlib.sha256(f"{socket.gethostname()}:{workspace_root}".encode()).hexdigest()[:8]
+    return f"clawback-{kind}-{task_id}-{key}"

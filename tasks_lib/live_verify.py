@@ -92,7 +92,7 @@ def config_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
         problems.append(f"registry says {entry.get('version')}")
     elif registry.entry_checksum(entry) != snap.registry_checksum:
         problems.append("registry entry differs from the snapshot")
-    if ws.git.tag_info(snap.git_tag) is None:
+    if ws.git.rev(f"refs/tags/{snap.git_tag}") is None:  # one ref, not a listing of all tags
         problems.append(f"tag {snap.git_tag} missing")
     return Level(2, "config", not problems, "; ".join(problems) or f"config, registry and tag say {snap.version}")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from tasks_lib import ids
 from tasks_lib.audit import utc_now
 from tasks_lib.errors import Conflict
 
@@ -44,6 +45,7 @@ def _held(state_dir: Path, name: str, what: str, timeout: float, purpose: str) -
 
 @contextmanager
 def task_lock(state_dir: Path, task_id: str, purpose: str) -> Iterator[None]:
+    ids.task_id(task_id)  # a flow parameter from the UI reaches here unchecked: never a path
     with _held(state_dir, f"task-{task_id}", f"task {task_id}", 0, purpose):
         yield
 

@@ -30,6 +30,10 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "rollback_history": (list,),
 }
 _TYPE_NAMES = {str: "a string", type(None): "null", list: "a list"}
+# The top level and `tasks` are copies to edit; each entry below them is the parsed document's
+# own object, replaced by set_entry and never edited in place, so rendering recognises every
+# untouched entry by identity instead of comparing it (the cost stays that of the edited one).
+_SHARED_BELOW = 2
 
 
 def is_active(entry: dict[str, Any]) -> bool:
@@ -62,21 +66,57 @@ def snapshot_record(
     }
 
 
+class Parses:
+    """The last few registry texts parsed and validated, by content: reading a registry whose text
+    was seen before costs no parse. Keyed by the whole text, so it never answers for a file that
+    changed; one per Workspace object (one operation), never global."""
+
+    def __init__(self, keep: int = 3) -> None:
+        self._keep = keep
+        self._by_text: dict[tuple[str, str], tuple[jsonfmt.Document, Literal["list", "mapping"]]] = {}
+
+    def get(self, path: Path, text: str) -> tuple[jsonfmt.Document, Literal["list", "mapping"]] | None:
+        return self._by_text.get((str(path), text))
+
+    def put(self, path: Path, text: str, doc: jsonfmt.Document,
+            form: Literal["list", "mapping"]) -> None:
+        key = (str(path), text)
+        self._by_text.pop(key, None)
+        self._by_text[key] = (doc, form)
+        while len(self._by_text) > self._keep:
+            del self._by_text[next(iter(self._by_text))]  # the oldest
+
+
 class Registry:
     """A loaded registry. Edit entries with :meth:`entry` / :meth:`set_entry`, then :meth:`save`."""
 
-    def __init__(self, path: Path, text: str, expected_on_disk: bytes) -> None:
+    def __init__(self, path: Path, text: str, expected_on_disk: bytes,
+                 parses: Parses | None = None) -> None:
         self.path = path
         self.original_text = text
         self._on_disk = expected_on_disk
-        self._doc = jsonfmt.parse(text, str(path))
-        self._value: dict[str, Any] = self._doc.copy_value()
+        self._parses = parses
         self.form: Literal["list", "mapping"] = "list"
+        self._adopt(text)
+
+    def _adopt(self, text: str) -> None:
+        """Parse and validate ``text`` (or take an earlier validated parse of the same text)."""
+        known = self._parses.get(self.path, text) if self._parses is not None else None
+        if known is not None:
+            self._doc, self.form = known
+            self._value: dict[str, Any] = self._doc.copy_value(_SHARED_BELOW)
+            return
+        self._doc = jsonfmt.parse(text, str(self.path))
+        self._value = self._doc.copy_value(_SHARED_BELOW)
         self._check()
+        if self._parses is not None:
+            self._parses.put(self.path, text, self._doc, self.form)
 
     @classmethod
-    def load(cls, path: Path) -> Registry:
-        """Read ``path``. MalformedFile if it is missing, unreadable, not JSON or not a registry."""
+    def load(cls, path: Path, parses: Parses | None = None) -> Registry:
+        """Read ``path``. MalformedFile if it is missing, unreadable, not JSON or not a registry.
+
+        ``parses``: earlier parses to reuse when the file holds a text seen before."""
         path = Path(path)
         try:
             data = path.read_bytes()
@@ -97,12 +137,12 @@ class Registry:
                 f"{path}: not UTF-8 text (bad byte at offset {exc.start})",
                 "save the file as UTF-8 and re-run",
             ) from None
-        return cls(path, text, data)
+        return cls(path, text, data, parses)
 
     @classmethod
-    def from_text(cls, text: str, path: Path) -> Registry:
+    def from_text(cls, text: str, path: Path, parses: Parses | None = None) -> Registry:
         """A registry from ``text``, taken to be what ``path`` holds now (save() checks that)."""
-        return cls(Path(path), text, text.encode("utf-8"))
+        return cls(Path(path), text, text.encode("utf-8"), parses)
 
     # -- validation -------------------------------------------------------------------------
 
@@ -239,8 +279,7 @@ class Registry:
                 os.unlink(tmp)
         _fsync_dir(self.path.parent)
         self.original_text, self._on_disk = text, data
-        self._doc = jsonfmt.parse(text, str(self.path))
-        self._value = self._doc.copy_value()
+        self._adopt(text)  # the next load of this text (e.g. to verify it) finds it parsed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -151,7 +151,9 @@ def _clean_in_index(git: Git, scope: Scope, target: dict[str, tuple[str, str]]) 
             mode, oid, stage = meta.decode().split(" ")
             if stage == "0":
                 staged[path.decode("utf-8", "surrogateescape")] = (mode, oid)
-    git.run("update-index", "-q", "--refresh", check=False)  # settle racy stat entries
+    # settle racy stat entries of the task's paths only (update-index --refresh would lstat
+    # every file of every task); fails harmlessly when the task has no file in the index yet
+    git.run("add", "--refresh", "--", scope.location, check=False)
     dirty = git.run("diff-files", "--name-only", "-z", "--", scope.location).stdout
     modified = {p.decode("utf-8", "surrogateescape") for p in dirty.split(b"\0") if p}
     return {p for p, mo in target.items()

@@ -118,11 +118,16 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
 
 
 def _free_tag(ws: Workspace, task_id: str, to_version: str, from_version: str) -> str:
-    taken = {t.name for t in ws.git.tags(f"refs/tags/{task_id}-v{to_version}-rollback-from-*")}
+    """The first free of the rollback tag, ``-2``, ``-3``, …: candidates are looked up by name,
+    a few per git call (listing tags by pattern reads every loose tag of every task)."""
     n = 1
-    while ids.rollback_tag(task_id, to_version, from_version, n) in taken:
-        n += 1
-    return ids.rollback_tag(task_id, to_version, from_version, n)
+    while True:
+        names = [ids.rollback_tag(task_id, to_version, from_version, k) for k in range(n, n + 8)]
+        found = ws.git.object_ids([f"refs/tags/{name}" for name in names])
+        free = [name for name in names if found[f"refs/tags/{name}"] is None]
+        if free:
+            return free[0]
+        n += 8
 
 
 def dry_run(plan: Plan) -> dict[str, object]:
@@ -203,7 +208,7 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
         "by": plan.creator,
     }]
     reg.set_entry(plan.task.id, entry)
-    journal.restore_file_on_undo(reg.path)
+    journal.restore_entry_on_undo(reg.path, plan.task.id, current or None, reg.render())
     reg.save()
 
 

@@ -116,3 +116,21 @@ def offline_env(wheelhouse: Path, base: dict[str, str]) -> dict[str, str]:
     env.update({"UV_FIND_LINKS": str(wheelhouse), "UV_NO_INDEX": "1", "PIP_NO_INDEX": "1",
                 "PIP_CONFIG_FILE": "/dev/null"})
     return env
+
+
+def add_tasks(root: Path, n: int) -> None:
+    """``n`` more small tasks X000, X001, ... (no dependencies), committed: a crowded workspace."""
+    reg_path = root / "task_registry.json"
+    reg = json.loads(reg_path.read_text(encoding="utf-8"))
+    for i in range(n):
+        tid = f"X{i:03d}"
+        d = root / "tasks" / tid
+        d.mkdir(parents=True)
+        (d / "config.yaml").write_text("version: 1.0.0\n")
+        (d / "main.py").write_text("print(1)\n")
+        reg["tasks"].append({"id": tid, "version": "1.0.0", "status": "active",
+                             "location": f"tasks/{tid}", "entry_point": "main.py",
+                             "clawback": {"python": "none"}})
+    reg_path.write_text(json.dumps(reg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "more tasks")

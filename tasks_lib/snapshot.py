@@ -164,6 +164,7 @@ def write_version(plan: Plan, journal: Journal) -> None:
     reg = ws.load_registry()
     entry = reg.entry(task.id)
     assert entry is not None
+    before = reg.entry(task.id)
     entry["version"] = plan.version
     record = registry.snapshot_record(
         plan.version, plan.tag, f".clawback/snapshots/snapshot-{plan.tag}.yaml", plan.created_at,
@@ -171,7 +172,7 @@ def write_version(plan: Plan, journal: Journal) -> None:
     )
     entry["snapshots"] = [*(entry.get("snapshots") or []), record]
     reg.set_entry(task.id, entry)
-    journal.restore_file_on_undo(reg.path)
+    journal.restore_entry_on_undo(reg.path, task.id, before, reg.render())
     reg.save()
 
 

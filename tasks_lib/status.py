@@ -1,17 +1,60 @@
-"""status and history (read-only; no Prefect). A constant number of git calls for the whole
-workspace, so 100 tasks answer as fast as one."""
+"""status and history (no Prefect). A constant number of git calls for the whole workspace, so
+100 tasks answer as fast as one.
+
+status reads, with one exception: an operation killed midway leaves its journal in
+``.clawback/journal/``; with ``repair=True`` (the CLI's default) status tries that task's lock
+without waiting. Held: the operation is really running, and status only says so. Free: the writer
+is dead, and status undoes the journal as the next snapshot or rollback would (audited as
+``recover-interrupted``). With no journal, status takes no lock and does nothing extra.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 from tasks_lib import ids
 from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput
-from tasks_lib.journal import interrupted
+from tasks_lib.errors import BadInput, Conflict
+from tasks_lib.journal import Left, Recovery, left_behind, recover_interrupted
+from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.process import run_state
 from tasks_lib.workspace import Task, Workspace
+
+# how long status waits for the workspace lock (another task's snapshot or rollback is writing
+# git or the registry) before leaving an interrupted operation to the next status
+WORKSPACE_WAIT_S = 10.0
+
+# Interruption.outcome: what status found and did
+UNDONE = "undone"                      # writer gone; undone now
+UNDO_FAILED = "undo-failed"            # writer gone; some changes could not be put back
+IN_PROGRESS = "in-progress"            # the task lock is held: the operation is running
+DEFERRED = "deferred"                  # writer gone, but the workspace lock stayed busy
+INTERRUPTED = "interrupted"            # found and left alone (read-only)
+FAILED_EARLIER = "undo-failed-earlier"  # a .failed.json an earlier undo kept for a human
+PROBLEMS = (UNDO_FAILED, FAILED_EARLIER)
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """An operation on a task that did not finish, and what status did about it."""
+    action: str                        # rollback, snapshot
+    from_version: str | None
+    to_version: str | None
+    pid: int | None                    # the process that wrote the journal
+    outcome: str
+    journal: str                       # the journal file; for the failed outcomes, the kept one
+    undone: tuple[str, ...] = ()       # changes put back, newest first
+    not_undone: tuple[str, ...] = ()   # changes that could not be, with why
+    detail: str = ""
+
+    @property
+    def problem(self) -> bool:
+        return self.outcome in PROBLEMS
 
 
 @dataclass(frozen=True)
@@ -26,6 +69,7 @@ class TaskStatus:
     pid: int | None
     drift: tuple[str, ...]      # versioned files that differ from the current version's snapshot
     note: str = ""
+    interrupted: tuple[Interruption, ...] = ()
 
 
 def _marks(task: Task, key: str) -> tuple[str, ...]:
@@ -33,9 +77,15 @@ def _marks(task: Task, key: str) -> tuple[str, ...]:
                  if isinstance(s, dict) and s.get(key))
 
 
-def workspace_status(ws: Workspace) -> list[TaskStatus]:
-    git = ws.git
+def workspace_status(ws: Workspace, *, repair: bool = False,
+                     only: str | None = None) -> list[TaskStatus]:
+    """Every task's state. ``repair``: undo interrupted operations whose writer is gone first
+    (only ``only``'s, when given), so the rows show the state after the undo."""
     tasks = ws.tasks()
+    found = interruptions(ws, {only} if only else {t.id for t in tasks if t.active}, repair=repair)
+    if any(i.outcome in (UNDONE, UNDO_FAILED) for found_ in found.values() for i in found_):
+        tasks = ws.tasks()  # the undo may have put the registry back
+    git = ws.git
     tag_names = {t.name for t in git.tags()}
     active = [t for t in tasks if t.active]
     dirty: dict[str, list[str]] = {t.id: [] for t in active}
@@ -69,12 +119,101 @@ def workspace_status(ws: Workspace) -> list[TaskStatus]:
                           if not t.is_state(p) and p not in drift]
         rs = run_state(ws, t)
         note = "" if tagged else "current version not snapshotted"
-        if interrupted(ws.state_dir, f"{t.id}-"):
-            note = "an interrupted operation: the next snapshot of this task undoes it"
+        mine = tuple(found.get(t.id, ()))
+        if mine:
+            note = "; ".join(_note(i) for i in mine)
         out.append(TaskStatus(t.id, t.status, t.version, tagged, _marks(t, "stable"),
                               _marks(t, "quarantined"), rs.running, rs.pid, tuple(sorted(drift)),
-                              note or rs.detail))
+                              note or rs.detail, mine))
     return out
+
+
+# -- interrupted operations ----------------------------------------------------------------
+def interruptions(ws: Workspace, task_ids: Collection[str], *,
+                  repair: bool) -> dict[str, list[Interruption]]:
+    """Journals left in .clawback/journal/ by operations on ``task_ids`` (one directory listing;
+    nothing else when there are none), undone where their writer is gone if ``repair``."""
+    left = [j for j in left_behind(ws.state_dir) if j.task in task_ids]
+    if not left:
+        return {}
+    found: dict[str, list[Interruption]] = {}
+    live: dict[str, list[Left]] = {}
+    for j in left:
+        if not j.failed:
+            live.setdefault(j.task, []).append(j)
+    audit = AuditLog(ws.state_dir) if repair and live else None
+    for task_id, journals in live.items():
+        if audit is not None:
+            found[task_id] = _repair(ws, task_id, journals, audit)
+        else:
+            found[task_id] = [_found(j, IN_PROGRESS if _writer_alive(j) else INTERRUPTED,
+                                     _read_only_detail(j)) for j in journals]
+    for j in left:
+        if j.failed:
+            found.setdefault(j.task, []).append(_found(
+                j, FAILED_EARLIER, "an earlier undo could not complete; fix what it names by hand, "
+                                   "then delete this file"))
+    return found
+
+
+def _repair(ws: Workspace, task_id: str, journals: list[Left], audit: AuditLog) -> list[Interruption]:
+    action = str(journals[0].operation.get("action") or "operation")
+    purpose = f"status: undo an interrupted {action}"
+    try:
+        with task_lock(ws.state_dir, task_id, purpose):
+            try:
+                with workspace_lock(ws.state_dir, purpose, timeout=WORKSPACE_WAIT_S):
+                    recs = recover_interrupted(ws.root, ws.state_dir, task_id, audit,
+                                               found_by="status")
+            except Conflict as exc:
+                return [_found(j, DEFERRED, f"{exc.message}; run status again") for j in journals]
+    except Conflict as exc:  # the task lock: its operation is alive; leave everything alone
+        return [_found(j, IN_PROGRESS, exc.message) for j in journals]
+    pids = {str(j.path): j.pid for j in journals}
+    out = [_recovered(rec, pids.get(rec.journal)) for rec in recs]
+    handled = {rec.journal for rec in recs}
+    out += [_found(j, INTERRUPTED, "not undone: an earlier journal of this task could not be")
+            for j in journals if str(j.path) not in handled and j.path.exists()]
+    return out
+
+
+def _recovered(rec: Recovery, pid: int | None) -> Interruption:
+    op = rec.operation
+    return Interruption(str(op.get("action") or "operation"), op.get("from"), op.get("to"), pid,
+                        UNDO_FAILED if rec.failures else UNDONE, rec.kept_as or rec.journal,
+                        rec.undone, rec.failures,
+                        "fix what could not be undone by hand (see the git log and the audit log), "
+                        "then delete the kept journal" if rec.failures else
+                        "recorded in the audit log as recover-interrupted")
+
+
+def _found(j: Left, outcome: str, detail: str) -> Interruption:
+    op = j.operation
+    return Interruption(str(op.get("action") or "operation"), op.get("from"), op.get("to"), j.pid,
+                        outcome, str(j.path), detail=detail)
+
+
+def _writer_alive(j: Left) -> bool:
+    return j.pid is not None and j.host == socket.gethostname() and psutil.pid_exists(j.pid)
+
+
+def _read_only_detail(j: Left) -> str:
+    if _writer_alive(j):
+        return f"its process (pid {j.pid}) is alive: probably still running"
+    writer = f"its process (pid {j.pid})" if j.pid is not None else "its process"
+    return (f"{writer} is gone; `clawback status` without --read-only, or the next snapshot or "
+            f"rollback of {j.task}, undoes it")
+
+
+def _note(i: Interruption) -> str:
+    return {
+        UNDONE: f"interrupted {i.action} undone",
+        UNDO_FAILED: f"interrupted {i.action}: UNDO FAILED",
+        IN_PROGRESS: f"{i.action} in progress",
+        DEFERRED: f"interrupted {i.action}: not undone yet (workspace busy)",
+        INTERRUPTED: f"interrupted {i.action}: not undone",
+        FAILED_EARLIER: f"interrupted {i.action}: an earlier undo FAILED",
+    }.get(i.outcome, i.outcome)
 
 
 def _tag(t: Task) -> str | None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tasks_lib import ids, registry
 from tasks_lib.audit import AuditLog, utc_now
 from tasks_lib.errors import NotFound, VerificationFailed
+from tasks_lib.gitrepo import Git
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.settings import is_state_path
 from tasks_lib.workspace import Workspace
@@ -46,15 +48,45 @@ class SnapshotVerification:
         return [c for c in self.checks if not c.ok and not c.warning]
 
 
+@dataclass(frozen=True)
+class _Tag:
+    object: str      # the tag object (annotated) or what the tag names directly
+    annotated: bool
+    commit: str      # what an annotated tag points at (one level), else ``object``
+    message: str     # an annotated tag's message ("" otherwise)
+
+
+def _read_tag(git: Git, name: str) -> _Tag | None:
+    """One tag, read through its own ref in one git call: no listing of every tag (which reads
+    every loose tag file, so it grows with the number of tasks)."""
+    out = git.run("cat-file", "--batch", input=f"refs/tags/{name}\n".encode()).stdout
+    header, _, content = out.partition(b"\n")
+    fields = header.decode("utf-8", "surrogateescape").split(" ")
+    if len(fields) != 3 or not fields[2].isdigit():
+        return None  # "<name> missing"
+    oid, kind, size = fields
+    if kind != "tag":
+        return _Tag(oid, False, oid, "")
+    head, _, message = content[: int(size)].decode("utf-8", "surrogateescape").partition("\n\n")
+    target = next((line[7:] for line in head.split("\n") if line.startswith("object ")), "")
+    return _Tag(oid, True, target, message)
+
+
+def _not_found(ws: Workspace, task_id: str, tag: str) -> NotFound:
+    known = [t.version for t in (ids.parse_tag(i.name) for i in ws.git.tags(f"refs/tags/{task_id}-v*"))
+             if t and t.kind == "version" and t.task == task_id]
+    return NotFound(f"no snapshot {tag}", f"known versions of {task_id}: {', '.join(known) or 'none'}")
+
+
 def load_snapshot(ws: Workspace, task_id: str, version: str) -> tuple[str, Parsed]:
     """The parsed manifest of ``task_id`` at ``version`` (NotFound if there is no such tag)."""
     tag = ids.version_tag(task_id, version)
-    if ws.git.tag_info(tag) is None:
-        known = [t.version for t in (ids.parse_tag(i.name) for i in ws.git.tags(f"refs/tags/{task_id}-v*"))
-                 if t and t.kind == "version" and t.task == task_id]
-        raise NotFound(f"no snapshot {tag}",
-                       f"known versions of {task_id}: {', '.join(known) or 'none'}")
-    return tag, parse_tag_message(ws.git.tag_message(tag))
+    info = _read_tag(ws.git, tag)
+    if info is None:
+        raise _not_found(ws, task_id, tag)
+    if not info.annotated:  # as before: the manifest parser says what is wrong
+        return tag, parse_tag_message(ws.git.tag_message(tag))
+    return tag, parse_tag_message(info.message)
 
 
 def _cache_path(ws: Workspace, tag: str) -> Path:
@@ -79,16 +111,15 @@ def verify_snapshot(ws: Workspace, task_id: str, version: str, *,
     tag = ids.version_tag(task_id, version)
     git = ws.git
     checks: list[Check] = []
-    info = git.tag_info(tag)
+    info = _read_tag(git, tag)
     if info is None:
-        load_snapshot(ws, task_id, version)  # raises NotFound with the known versions
-    assert info is not None
+        raise _not_found(ws, task_id, tag)
     checks.append(Check("tag annotated", info.annotated,
                         "" if info.annotated else "a lightweight tag carries no manifest"))
     if not info.annotated:
         return SnapshotVerification(task_id, version, tag, tuple(checks))
     try:
-        parsed = parse_tag_message(git.tag_message(tag))
+        parsed = parse_tag_message(info.message)
     except VerificationFailed as exc:
         checks.append(Check("manifest readable", False, exc.message))
         return SnapshotVerification(task_id, version, tag, tuple(checks))
@@ -160,7 +191,8 @@ def _registry_check(ws: Workspace, snap: Snapshot) -> Check:
     raw = ws.git.show_file(snap.git_commit, registry.REGISTRY_FILE)
     if raw is None:
         return Check("registry entry matches", False, "task_registry.json missing at the commit")
-    entry = registry.Registry.from_text(raw.decode("utf-8"), ws.registry_path).entry(snap.task_id)
+    entry = registry.Registry.from_text(raw.decode("utf-8"), ws.registry_path,
+                                        ws.registry_parses).entry(snap.task_id)
     if entry is None:
         return Check("registry entry matches", False, f"{snap.task_id} missing from the registry")
     actual = registry.entry_checksum(entry)
@@ -168,9 +200,28 @@ def _registry_check(ws: Workspace, snap: Snapshot) -> Check:
     return Check("registry entry matches", ok, "" if ok else "registry entry differs from the manifest")
 
 
+def _naming(log: AuditLog, tag: str) -> list[dict[str, Any]]:
+    """The audit entries whose line names ``tag``: only those are decoded (the log grows with
+    every operation on every task). Entries are written by json.dumps, which never escapes
+    the ASCII characters a tag is made of."""
+    needle, found = json.dumps(tag), []
+    try:
+        with log.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if needle in line:
+                    try:
+                        found.append(json.loads(line))
+                    except ValueError:
+                        continue
+    except FileNotFoundError:
+        return []
+    return found
+
+
 def _audit_check(ws: Workspace, snap: Snapshot, recorded: str | None) -> Check:
-    logged = [e for e in AuditLog(ws.state_dir).entries(snap.task_id)
-              if e.get("action") == "snapshot" and e.get("result") in ("ok", "pushed-failed")
+    logged = [e for e in _naming(AuditLog(ws.state_dir), snap.git_tag)
+              if e.get("task") == snap.task_id
+              and e.get("action") == "snapshot" and e.get("result") in ("ok", "pushed-failed")
               and (e.get("details") or {}).get("tag") == snap.git_tag]
     if not logged:
         return Check("audit log agrees", True, "not recorded here (clone or other machine)",

@@ -7,7 +7,7 @@ exported snapshots, scratch files. Layout in docs/design.md.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,10 @@ class Task:
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    # registry texts this object has parsed, by content: the many reads of one operation parse
+    # each version of the file once, and a changed file is parsed again (never stale)
+    registry_parses: registry.Parses = field(default_factory=registry.Parses, init=False,
+                                             repr=False, compare=False)
 
     @classmethod
     def discover(cls, given: str | os.PathLike[str] | None = None) -> Workspace:
@@ -92,7 +96,7 @@ class Workspace:
         return self.state_dir
 
     def load_registry(self) -> registry.Registry:
-        return registry.Registry.load(self.registry_path)
+        return registry.Registry.load(self.registry_path, self.registry_parses)
 
     def tasks(self, reg: registry.Registry | None = None) -> list[Task]:
         """Every registry entry (deleted ones included), in file order."""

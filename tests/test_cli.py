@@ -126,6 +126,19 @@ def test_read_only_commands_do_not_import_prefect(adopted: Workspace, argv: list
     assert proc.returncode == 0, proc.stderr
 
 
+def test_commands_without_the_orchestrator_do_not_import_prefect(adopted: Workspace) -> None:
+    """CLAWBACK_ORCHESTRATOR=none (or an API that is down) must not pay ~2 s for Prefect."""
+    root = str(adopted.root)
+    code = ("import sys; from clawback.cli import main; "
+            f"assert main(['snapshot', '--task', 'T01', '--workspace', {root!r}]) == 0; "
+            f"assert main(['rollback', '--task', 'T01', '--to', '1.1.0', '--workspace', {root!r}]) == 0; "
+            "assert 'prefect' not in sys.modules, 'prefect imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env={**os.environ, "CLAWBACK_ORCHESTRATOR": "none", "TUSHARE_TOKEN": "x"})
+    assert proc.returncode == 0, proc.stderr
+    assert adopted.task("T01").version == "1.1.0"
+
+
 def test_help_lists_exit_codes() -> None:
     proc = clawback("snapshot", "--help")
     assert proc.returncode == 0 and "3  refused because of a conflict" in proc.stdout

@@ -109,3 +109,33 @@ def test_sigkill_mid_rollback_is_undone_and_the_old_version_runs_again(
     assert world(ws) == before
     assert last_run_version(ws) == "1.3.0"                       # the old version runs again
     assert process.run_state(ws, ws.task("T01")).running
+
+
+@pytest.mark.parametrize("operation", ["rollback", "snapshot"])
+def test_undo_after_a_kill_keeps_registry_changes_made_meanwhile(
+        story, tmp_path: Path, operation: str) -> None:
+    """Between the kill and the undo, someone edits T02's registry entry (uncommitted): the undo
+    puts back T01's entry only, and T02's edit is kept."""
+    import json
+
+    from tasks_lib.registry import Registry
+
+    ws, _ = story
+    reg_path = ws.root / "task_registry.json"
+    t01_before = Registry.load(reg_path).entry("T01")
+    if operation == "rollback":
+        kill_child_at(ROLLBACK_CHILD, "sync_dependencies", ws, tmp_path)
+    else:
+        kill_child_at(CHILD, "sync_environment", ws, tmp_path)
+    assert Registry.load(reg_path).entry("T01") != t01_before    # the killed run changed it
+    reg = Registry.load(reg_path)
+    t02 = reg.entry("T02")
+    t02["description"] = "edited by the operator meanwhile"
+    reg.set_entry("T02", t02)
+    reg.save()
+
+    undo_interrupted(ws.root, ws.state_dir, "T01", AuditLog(ws.state_dir))
+    after = Registry.load(reg_path)
+    assert after.entry("T01") == t01_before
+    assert after.entry("T02")["description"] == "edited by the operator meanwhile"
+    json.loads(reg_path.read_text())                                # still one valid document

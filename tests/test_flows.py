@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import flows.snapshot as fs
-from flows.init import init_flow
+from flows.prefect_flows import init_flow, snapshot_flow
 from tasks_lib.audit import AuditLog
 from tasks_lib.workspace import Workspace
 from tests.conftest import git
@@ -67,7 +67,7 @@ def test_init_and_snapshot_flows_run_as_prefect_task_runs(prefect_server: str, w
     init = init_flow(str(ws.root))
     assert {r.tag for r in init.adopted} == {"T01-v1.1.0", "T02-v2.0.1"}
     (ws.root / "tasks/T01/signals.py").write_text("x = 1\n")
-    result = fs.snapshot_flow(str(ws.root), "T01", bump="minor", message="via prefect")
+    result = snapshot_flow(str(ws.root), "T01", bump="minor", message="via prefect")
     assert result.tag == "T01-v1.2.0"
     entry = last_audit(ws)
     assert entry["details"]["orchestrator"] == "prefect"
@@ -102,7 +102,7 @@ def test_failure_inside_a_flow_run_is_undone(prefect_server: str, ws: Workspace,
 
     monkeypatch.setattr(fs, "tag_snapshot", broken_tag)
     with pytest.raises(RuntimeError):
-        fs.snapshot_flow(str(ws.root), "T01", bump="minor")
+        snapshot_flow(str(ws.root), "T01", bump="minor")
     assert git(ws, "rev-parse", "HEAD") == head
     assert (ws.root / "task_registry.json").read_bytes() == registry
     assert ws.git.tag_info("T01-v1.2.0") is None
@@ -166,7 +166,7 @@ def test_prefect_yaml_entrypoints_are_flows() -> None:
 
 
 def test_rollback_flow_runs_each_step_as_a_task_run(prefect_server: str, story) -> None:
-    from flows.rollback import rollback_flow
+    from flows.prefect_flows import rollback_flow
 
     ws, old_pid = story
     result = rollback_flow(str(ws.root), "T01", "1.2.0", reason="via prefect")
@@ -185,3 +185,34 @@ def test_rollback_flow_runs_each_step_as_a_task_run(prefect_server: str, story) 
 
     arts = _api(by_key)
     assert arts and "1.3.0 -> 1.2.0" in str(arts[0].data)
+
+
+def test_rollback_holds_a_prefect_concurrency_limit_per_task(prefect_server: str, story) -> None:
+    """Created before use (a missing limit is silently ignored by Prefect); while someone else holds
+    it, a rollback of the same task is refused with exit 3 and changes nothing."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    from flows.prefect_flows import rollback_flow
+    from flows.steps import limit_name
+    from tasks_lib.errors import Conflict, exit_code_for
+
+    ws, old_pid = story
+    name = limit_name("rollback", "T01", ws.root)
+    registry = (ws.root / "task_registry.json").read_bytes()
+    head = git(ws, "rev-parse", "HEAD")
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    with concurrency(name, occupy=1, strict=True):     # another worker's rollback of T01
+        with pytest.raises(Conflict) as refused:
+            rollback_flow(str(ws.root), "T01", "1.2.0")
+    assert exit_code_for(refused.value) == 3 and name in str(refused.value)
+    assert (ws.root / "task_registry.json").read_bytes() == registry
+    assert git(ws, "rev-parse", "HEAD") == head
+    assert ws.task("T01").version == "1.3.0"
+
+    result = rollback_flow(str(ws.root), "T01", "1.2.0")   # released: it proceeds
+    assert result.to_version == "1.2.0"
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(name)
+    assert limit.limit == 1 and limit.active_slots == 0

@@ -28,6 +28,7 @@ from tasks_lib.errors import (
 from tasks_lib.registry import (
     HISTORY_KEYS,
     REGISTRY_FILE,
+    Parses,
     Registry,
     entry_checksum,
     is_active,
@@ -406,6 +407,36 @@ def test_save_is_atomic_and_rebases(tmp_path: Path) -> None:
     reg.set_entry("T01", entry)
     reg.save()  # a second save after the first works (state re-based on the written file)
     assert path.read_text(encoding="utf-8") == SPEC_EXAMPLE
+
+
+def test_parses_are_reused_by_content_and_never_stale(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, ODD_TEXTS["indent2"])
+    parsed: list[str] = []
+    real_parse = jsonfmt.parse
+    monkeypatch.setattr(jsonfmt, "parse", lambda text, source="<json>": (
+        parsed.append(text), real_parse(text, source))[1])
+    parses = Parses()
+    a, b = Registry.load(path, parses), Registry.load(path, parses)
+    assert len(parsed) == 1  # the same text: parsed once
+    entry = a.entry("T01")
+    assert entry is not None
+    entry["version"] = "1.4.0"
+    entry["snapshots"].append({"version": "1.4.0"})
+    a.set_entry("T01", entry)
+    assert b.entry("T01")["version"] == "1.3.0" and b.render() == ODD_TEXTS["indent2"]
+    after, t02 = a.render(), '"id": "T02"'
+    assert after[after.index(t02):] == ODD_TEXTS["indent2"][ODD_TEXTS["indent2"].index(t02):]
+    a.save()
+    c = Registry.load(path, parses)  # the text a wrote: known already
+    assert len(parsed) == 2 and c.entry("T01")["version"] == "1.4.0"
+    assert c.render() == path.read_text(encoding="utf-8")
+    with pytest.raises(Conflict):
+        b.save()  # b read the file before a wrote it: still refused
+    path.write_text(ODD_TEXTS["indent2"].replace("0.1.0", "0.1.1"), encoding="utf-8")
+    d = Registry.load(path, parses)  # changed behind our back: parsed again, never stale
+    assert len(parsed) == 3 and d.entry("T02")["version"] == "0.1.1"
+    assert d.entry("T01")["version"] == "1.3.0"
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
