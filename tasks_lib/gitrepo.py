@@ -209,22 +209,33 @@ class Git:
         return [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
 
     # -- committing only some paths ---------------------------------------------------------
-    def commit_paths(self, paths: list[str], message: str, scratch: Path) -> tuple[str, str | None]:
+    def commit_paths(self, paths: list[str], message: str, scratch: Path,
+                     contents: Mapping[str, bytes] | None = None) -> tuple[str, str | None]:
         """Commit the working-tree state of ``paths`` and nothing else; return (new, old) HEAD.
 
         Other staged or unstaged work in the repository is neither committed nor lost: the real
         index gets ``paths`` staged (``update-index``, literal paths), the commit is built from a
         scratch copy of it with every other staged change reset to HEAD, and HEAD moves by a
         compare-and-swap so a concurrent commit is refused rather than overwritten.
-        ``paths`` must all be in the index or present in the working tree.
+        ``paths`` must all be in the index or present in the working tree. ``contents``: files
+        committed (and staged) with the given bytes instead of the working tree's, which keeps
+        whatever else the working-tree file holds as an unstaged change.
         """
         old = self.head()
         if self.branch() is None and old is not None:
             raise Conflict("HEAD is detached", "check out your branch (git switch main), then retry")
         base = old or self.empty_tree()
         scratch.mkdir(parents=True, exist_ok=True)
+        given = dict(contents or {})
         # literal paths, stat-aware, no pathspec matching (which is quadratic in the path count)
-        self.run("update-index", "--add", "--remove", "-z", "--stdin", input=_nul(paths))
+        self.run("update-index", "--add", "--remove", "-z", "--stdin",
+                 input=_nul([p for p in paths if p not in given]))
+        for path, data in given.items():
+            oid = self.out("hash-object", "-w", "--stdin", input=data).strip()
+            staged = self.out("ls-files", "-s", "-z", "--", path).split(" ", 1)
+            mode = staged[0] if staged[0] in ("100644", "100755") else "100644"
+            self.run("update-index", "--add", "--cacheinfo", f"{mode},{oid},{path}")
+        paths = [*paths, *(p for p in given if p not in paths)]
         tmp_index = scratch / f"index.{os.getpid()}"
         shutil.copyfile(self.index_path(), tmp_index)
         try:

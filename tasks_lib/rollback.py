@@ -231,7 +231,7 @@ def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
 def commit_and_tag(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
     paths = [p for p in ws.git.ls_files(plan.scope.location) if plan.scope.owns(p)]
-    new = commit_journaled(ws, [*paths, registry.REGISTRY_FILE], plan.commit_message, journal)
+    new = commit_journaled(ws, paths, plan.commit_message, journal, task_id=plan.task.id)
     journal.add("delete_tag", f"delete tag {plan.rollback_tag}", name=plan.rollback_tag, commit=new)
     ws.git.create_tag(plan.rollback_tag, new,
                       f"{plan.commit_message}\n\nrestores {plan.snapshot.git_tag} "

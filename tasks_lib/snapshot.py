@@ -222,12 +222,34 @@ def versioned_paths(ws: Workspace, task: Task) -> list[str]:
 
 def commit(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
-    paths = [*versioned_paths(ws, plan.task), registry.REGISTRY_FILE]
-    return commit_journaled(ws, paths, plan.commit_message, journal)
+    return commit_journaled(ws, versioned_paths(ws, plan.task), plan.commit_message, journal,
+                            task_id=plan.task.id)
 
 
-def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Journal) -> str:
-    """``commit_paths`` with its undo recorded first: the index as it was, then HEAD."""
+def committed_registry(ws: Workspace, task_id: str) -> bytes | None:
+    """The registry to commit for ``task_id``: HEAD's, with only that task's entry taken from the
+    working tree, so another task's uncommitted registry edit stays uncommitted (and in the
+    working tree). None (commit the working file) when HEAD has no registry or lacks the task."""
+    head_bytes = ws.git.show_file("HEAD", registry.REGISTRY_FILE)
+    if head_bytes is None:
+        return None
+    work = ws.load_registry()
+    try:
+        head = registry.Registry.from_text(head_bytes.decode("utf-8"), ws.registry_path,
+                                           ws.registry_parses)
+    except (UnicodeDecodeError, MalformedFile):
+        return None
+    entry = work.entry(task_id)
+    if entry is None or head.entry(task_id) is None or head.form != work.form:
+        return None
+    head.set_entry(task_id, entry)
+    return head.render().encode("utf-8")
+
+
+def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Journal,
+                     task_id: str | None = None) -> str:
+    """``commit_paths`` with its undo recorded first: the index as it was, then HEAD. With
+    ``task_id``, the registry is committed too, with only that task's entry changed."""
     index = ws.git.index_path()
     scratch = ws.ensure_state_dir() / "tmp"
     saved_index = scratch / f"index-before-{journal.name}"
@@ -236,7 +258,14 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
         journal.add("restore_index", "restore the git index", saved=str(saved_index))
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
     journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None, message=message)
-    new, _ = ws.git.commit_paths(paths, message, scratch)
+    contents: dict[str, bytes] = {}
+    if task_id is not None:
+        blob = committed_registry(ws, task_id)
+        if blob is None:
+            paths = [*paths, registry.REGISTRY_FILE]
+        else:
+            contents[registry.REGISTRY_FILE] = blob
+    new, _ = ws.git.commit_paths(paths, message, scratch, contents)
     journal.update_last(new=new)
     return new
 

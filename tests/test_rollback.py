@@ -134,3 +134,34 @@ def test_a_task_that_was_not_running_stays_stopped(story) -> None:
     r = fr.run_rollback(str(ws.root), "T01", "1.2.0")
     assert not r.was_running and r.pid is None
     assert process.run_state(ws, ws.task("T01")).running is False
+
+
+@pytest.mark.parametrize("operation", ["rollback", "snapshot"])
+def test_another_tasks_uncommitted_registry_edit_stays_uncommitted(story, operation: str) -> None:
+    """The commit takes HEAD's registry with only T01's entry changed: the operator's pending edit
+    of T02's entry is neither committed with T01 nor lost from the working tree."""
+    from flows.rollback import run_rollback
+    from flows.snapshot import run_snapshot
+    from tasks_lib.registry import Registry
+
+    ws, _ = story
+    reg_path = ws.root / "task_registry.json"
+    reg = Registry.load(reg_path)
+    t02 = reg.entry("T02")
+    t02["description"] = "pending edit, not committed"
+    reg.set_entry("T02", t02)
+    reg.save()
+    head_t02 = Registry.from_text(git(ws, "show", "HEAD:task_registry.json"), reg_path).entry("T02")
+
+    if operation == "rollback":
+        run_rollback(str(ws.root), "T01", "1.2.0")
+    else:
+        (ws.root / "tasks/T01/extra.py").write_text("x = 1\n")
+        run_snapshot(str(ws.root), "T01", bump="patch")
+    committed = Registry.from_text(git(ws, "show", "HEAD:task_registry.json"), reg_path)
+    work = Registry.load(reg_path)
+    assert committed.entry("T02") == head_t02                        # not swept into T01's commit
+    assert work.entry("T02")["description"] == "pending edit, not committed"   # not lost
+    assert committed.entry("T01") == work.entry("T01")                # T01's change is committed
+    assert git(ws, "diff", "--name-only").split() == ["task_registry.json"]   # still pending
+    assert git(ws, "diff", "--cached", "--name-only").split() == []
