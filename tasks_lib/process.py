@@ -4,7 +4,7 @@
 id), output appended to ``.clawback/run/<TASK>.out``. The pidfile ``.clawback/run/<TASK>.json``
 records pid, create time, argv, start time and version; a pid whose create time differs by more
 than a second is somebody else's (PID reuse) and is never signalled. ``stop`` TERMs the group,
-waits, then KILLs what remains.
+waits, then KILLs what remains (both in tasks_lib/pidfiles.py).
 
 Zombies: ``start`` does not wait for the long-lived child; a daemon thread blocks in
 ``Popen.wait`` to reap it whenever it exits, for as long as this (possibly long-lived) Python
@@ -23,35 +23,23 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from tasks_lib.errors import BadInput, Conflict, OperationFailed
+from tasks_lib.pidfiles import (
+    POLL_S,
+    RunState,
+    StopResult,
+    pidfile_state,
+    stop_pidfile,
+)
 from tasks_lib.workspace import Task, Workspace
 
-CREATE_TIME_TOLERANCE_S = 1.0
 COMMAND_TIMEOUT_S = 60.0
 SYSTEMCTL_TIMEOUT_S = 120.0
-_KILL_WAIT_S = 5.0
-_POLL_S = 0.05
 _TAIL_LINES = 10
-
-
-@dataclass(frozen=True)
-class RunState:
-    running: bool | None   # None: not managed by clawback (run.type none) or unknown
-    pid: int | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class StopResult:
-    was_running: bool
-    pid: int | None
-    how: str          # "term" | "kill" | "systemd" | "command" | "not-running" | "unmanaged"
-    detail: str = ""
 
 
 def pidfile(ws: Workspace, task: Task) -> Path:
@@ -63,72 +51,6 @@ def pidfile(ws: Workspace, task: Task) -> Path:
 def output_log(ws: Workspace, task: Task) -> Path:
     """Where a started task's stdout/stderr (and its start/stop commands' output) are appended."""
     return ws.state_dir / "run" / f"{task.id}.out"
-
-
-def read_pidfile(path: Path) -> tuple[int, float | None] | None:
-    try:
-        raw = path.read_text().strip()
-    except OSError:
-        return None
-    try:
-        data = json.loads(raw)
-        if isinstance(data, dict):
-            return int(data["pid"]), float(data["create_time"])
-        return int(data), None
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _owned(path: Path) -> tuple[int | None, psutil.Process | None, str]:
-    """(pid, the live process the pidfile names or None, why not). A plain-pid pidfile has no
-    create time; then the process must not have started after the pidfile was written."""
-    rec = read_pidfile(path)
-    if rec is None:
-        return None, None, "no pidfile"
-    pid, created = rec
-    if pid <= 1:
-        return pid, None, f"pidfile names pid {pid}; ignored"
-    try:
-        proc = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return pid, None, "process gone"
-    try:
-        started = proc.create_time()
-        if created is None:
-            created = path.stat().st_mtime
-            reused = started > created + CREATE_TIME_TOLERANCE_S
-        else:
-            reused = abs(started - created) > CREATE_TIME_TOLERANCE_S
-        if reused:
-            return pid, None, f"pid {pid} now belongs to another process (not signalled)"
-        if not _alive(proc):
-            return pid, None, "exited (zombie)"
-        return pid, proc, ""
-    except psutil.NoSuchProcess:
-        return pid, None, "process gone"
-    except psutil.AccessDenied:  # cannot verify; stopping it will fail loudly, not silently
-        return pid, proc, "running (other user)"
-    except OSError:
-        return pid, None, "pidfile vanished"
-
-
-def _alive(proc: psutil.Process) -> bool:
-    """Running and not a zombie; a zombie child of ours is reaped on the way."""
-    try:
-        if proc.status() != psutil.STATUS_ZOMBIE:
-            return proc.is_running()
-        if proc.ppid() == os.getpid():
-            os.waitpid(proc.pid, os.WNOHANG)
-    except (psutil.NoSuchProcess, ChildProcessError):
-        pass
-    except psutil.AccessDenied:
-        return True
-    return False
-
-
-def _pidfile_state(path: Path) -> RunState:
-    pid, proc, why = _owned(path)
-    return RunState(proc is not None, pid, why)
 
 
 def run_state(ws: Workspace, task: Task) -> RunState:
@@ -144,7 +66,7 @@ def run_state(ws: Workspace, task: Task) -> RunState:
         return RunState(state == "active", detail=f"{run.unit}: {state}")
     if run.type == "command" and not run.pidfile:
         return RunState(None, detail="no run.pidfile: state unknown")
-    return _pidfile_state(pidfile(ws, task))
+    return pidfile_state(pidfile(ws, task))
 
 
 def wait_alive(ws: Workspace, task: Task, grace_s: float) -> RunState:
@@ -163,7 +85,7 @@ def wait_alive(ws: Workspace, task: Task, grace_s: float) -> RunState:
         seen = seen or bool(state.running)
         if time.monotonic() >= deadline:
             return state
-        time.sleep(min(_POLL_S * 2, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(POLL_S * 2, max(0.0, deadline - time.monotonic())))
 
 
 # --- start -------------------------------------------------------------------------------------
@@ -292,14 +214,14 @@ def stop(ws: Workspace, task: Task, *, timeout: float = 10.0) -> StopResult:
         return StopResult(bool(was and was.running), None, "systemd", was.detail if was else "")
     if run.type == "command":
         return _stop_command(ws, task, timeout)
-    return _stop_pidfile(pidfile(ws, task), timeout)
+    return stop_pidfile(pidfile(ws, task), timeout)
 
 
 def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
     run = task.settings.run
     if run.stop is None:
         if run.pidfile:
-            return _stop_pidfile(pidfile(ws, task), timeout)
+            return stop_pidfile(pidfile(ws, task), timeout)
         raise BadInput(f"task {task.id}: run.type command has neither run.stop nor run.pidfile",
                        "add clawback.run.stop (an argv) or run.pidfile to task_registry.json")
     before = run_state(ws, task)
@@ -314,88 +236,8 @@ def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
             raise OperationFailed(f"task {task.id}: run.stop succeeded but pid {before.pid} is "
                                   f"still running after {timeout:g} s", step="stop",
                                   hint="fix the stop command, or stop the process by hand")
-        time.sleep(_POLL_S)
+        time.sleep(POLL_S)
     return StopResult(True, before.pid, "command")
-
-
-def _stop_pidfile(path: Path, timeout: float) -> StopResult:
-    pid, proc, why = _owned(path)
-    if proc is None or pid is None:
-        path.unlink(missing_ok=True)
-        return StopResult(False, pid, "not-running", why)
-    if pid == os.getpid():
-        raise OperationFailed(f"pidfile {path} names this clawback process ({pid})",
-                              step="stop", hint=f"remove {path}; it is not a task's pidfile")
-    group = pid if _pgid(pid) == pid and os.getpgrp() != pid else None
-    members = _members(proc, group)
-    _signal(members, group, signal.SIGTERM)
-    alive = _wait_gone(members, timeout)
-    how = "term"
-    if alive:
-        how = "kill"
-        _signal(alive, group, signal.SIGKILL)
-        alive = _wait_gone(alive, _KILL_WAIT_S)
-        if alive:
-            pids = ", ".join(str(p.pid) for p in alive)
-            raise OperationFailed(f"pid(s) {pids} survived SIGKILL for {_KILL_WAIT_S:g} s",
-                                  step="stop", hint="a process stuck in the kernel (state D); "
-                                  "check `ps -o pid,stat,cmd -p " + pids + "`")
-    path.unlink(missing_ok=True)
-    detail = f"{len(members)} process(es) ended" + (
-        f"; SIGKILL after {timeout:g} s" if how == "kill" else "")
-    return StopResult(True, pid, how, detail)
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
-
-
-def _members(proc: psutil.Process, group: int | None) -> list[psutil.Process]:
-    """The process, its descendants, and (if it leads its group) every process in the group."""
-    found = {proc.pid: proc}
-    try:
-        found.update((c.pid, c) for c in proc.children(recursive=True))
-    except psutil.Error:
-        pass
-    if group is not None:
-        for other in psutil.process_iter():
-            if other.pid not in found and _pgid(other.pid) == group:
-                found[other.pid] = other
-    return list(found.values())
-
-
-def _signal(procs: Sequence[psutil.Process], group: int | None, sig: int) -> None:
-    """Signal the group (if we lead it) and every listed process outside it."""
-    try:
-        if group is not None:
-            try:
-                os.killpg(group, sig)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            if group is None or _pgid(p.pid) != group:
-                try:
-                    p.send_signal(sig)
-                except psutil.NoSuchProcess:
-                    pass
-    except (PermissionError, psutil.AccessDenied) as exc:
-        raise OperationFailed(f"not allowed to signal the task's processes: {exc}", step="stop",
-                              hint="stop it as the user that runs it") from exc
-
-
-def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait up to ``timeout`` s for every process to exit (zombies count as exited: their
-    parent may not reap them promptly); the ones still alive."""
-    deadline = time.monotonic() + timeout
-    alive = list(procs)
-    while True:
-        alive = [p for p in alive if _alive(p)]
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(_POLL_S)
 
 
 # --- commands ----------------------------------------------------------------------------------
