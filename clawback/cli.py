@@ -86,7 +86,8 @@ def cmd_recover(args: argparse.Namespace) -> Outcome:
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason))
+    rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason,
+                                                    repair=True))
     from flows import runtime
     from flows.recover import run_recover
 
@@ -248,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recover", cmd_recover,
             "disaster recovery: back up, roll back, verify the live task at four levels, report")
     p.add_argument("--task", required=True)
-    p.add_argument("--target-version", required=True, metavar="VERSION")
+    p.add_argument("--target-version", required=True, metavar="VERSION",
+                   help="an earlier version, or the current one to repair a damaged task in place "
+                        "(files, registry entry and environment restored from its snapshot)")
     p.add_argument("--reason", default="")
 
     p = add("verify-rollback", cmd_verify_rollback,

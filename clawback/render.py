@@ -150,7 +150,9 @@ def rollback(r: Any) -> str:
     f = r.files
     proc = f"restarted (pid {r.pid})" if r.was_running else "was not running: left stopped"
     return "\n".join([
-        f"rollback {r.task_id} {r.from_version} -> {r.to_version}: tag {r.tag} (commit {r.commit[:12]})",
+        (f"repair {r.task_id} {r.to_version} from its snapshot" if r.from_version == r.to_version
+         else f"rollback {r.task_id} {r.from_version} -> {r.to_version}")
+        + f": tag {r.tag} (commit {r.commit[:12]})",
         f"  files: {len(f.changed)} changed, {len(f.added)} restored, {len(f.removed)} removed",
         f"  packages: {', '.join(r.packages) or '(none)'}   process: {proc}",
         f"  backup of what was there: {r.backup_ref}",

@@ -32,7 +32,8 @@ class RecoveryResult:
 
 def run_recover(workspace: str, task_id: str, target_version: str, reason: str = "") -> RecoveryResult:
     clock = Stopwatch()
-    rolled = run_rollback(workspace, task_id, target_version, reason=reason or "disaster recovery")
+    rolled = run_rollback(workspace, task_id, target_version, reason=reason or "disaster recovery",
+                          repair=True)
     ws = Workspace.discover(workspace)
     levels = verify_live(ws, task_id, rolled.to_version)
     seconds = clock.elapsed

@@ -28,12 +28,13 @@ start_task = step(r.start, name="start")
 
 
 def run_rollback(workspace: str, task_id: str, to_version: str, from_version: str | None = None,
-                 reason: str = "", grace_s: float = 2.0) -> r.RollbackResult:
-    """Roll one task back to an earlier version, exactly, and nothing else."""
+                 reason: str = "", grace_s: float = 2.0, repair: bool = False) -> r.RollbackResult:
+    """Roll one task back to an earlier version, exactly, and nothing else. ``repair``: the
+    current version may be the target (recover restores a damaged task over itself)."""
     ws = Workspace.discover(workspace)
     audit = AuditLog(ws.ensure_state_dir())
     clock = Stopwatch()
-    req = r.RollbackRequest(task_id, to_version, from_version, reason)
+    req = r.RollbackRequest(task_id, to_version, from_version, reason, repair)
     with task_lock(ws.state_dir, task_id, "rollback"), exclusive("rollback", task_id, ws.root), \
             collect_timings() as timings:
         with workspace_lock(ws.state_dir, "rollback"):  # the undo may rewrite the registry

@@ -37,6 +37,7 @@ class RollbackRequest:
     to_version: str
     from_version: str | None = None
     reason: str = ""
+    repair: bool = False      # recover: the current version may be restored over itself
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,15 @@ class Plan:
         return Scope(self.ws.root, self.task.location or "", self.snapshot.state_paths)
 
     @property
+    def repair(self) -> bool:
+        """The current version restored over itself (recover of a damaged task)."""
+        return self.from_version == self.to_version
+
+    @property
     def commit_message(self) -> str:
         why = f": {self.reason.strip().splitlines()[0]}" if self.reason.strip() else ""
+        if self.repair:
+            return f"{self.task.id} v{self.to_version}: repaired from its snapshot{why}"
         return f"{self.task.id} v{self.to_version}: rollback from v{self.from_version}{why}"
 
 
@@ -90,9 +98,11 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     if req.from_version is not None and ids.version(req.from_version) != current:
         raise Conflict(f"{task.id} is at {current}, not {ids.version(req.from_version)}",
                        f"check `clawback status`, then pass --from {current} or leave it out")
-    if to_version == current:
+    if to_version == current and not req.repair:
         raise BadInput(f"{task.id} is already at {to_version}",
-                       f"check it with `clawback verify-rollback --task {task.id} --expected {to_version}`")
+                       f"check it with `clawback verify-rollback --task {task.id} --expected {to_version}`; "
+                       f"repair it in place with `clawback recover --task {task.id} --target-version "
+                       f"{to_version}`")
     # NotFound (exit 2) for an unknown version; file hashes trusted from an earlier full check
     # of this very tag object, since level 1 hashes every restored file against the manifest
     check = verify_snapshot(ws, task.id, to_version, trust_cache=True)
@@ -199,7 +209,7 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
     entry = {k: v for k, v in plan.snapshot.registry_entry.items() if k not in registry.HISTORY_KEYS}
     snapshots = [dict(s) for s in current.get("snapshots") or []]
     for record in snapshots:
-        if record.get("version") == plan.from_version:
+        if record.get("version") == plan.from_version and not plan.repair:
             record["quarantined"] = True
     entry["snapshots"] = snapshots
     entry["rollback_history"] = [*(current.get("rollback_history") or []), {

@@ -239,3 +239,41 @@ def test_rollback_without_a_reachable_prefect_api(story) -> None:
 
     entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]
     assert entry["action"] == "rollback" and entry["details"]["orchestrator"] == "none"
+
+
+def test_recover_to_the_current_version_repairs_it_in_place(story) -> None:
+    """Damaged files, a stray file and a missing package under the running 1.3.0: `rollback` to
+    the same version is refused (pointing at recover); `recover` restores all of it exactly,
+    restarts the task, keeps state and the damage (in the backup), and quarantines nothing."""
+    from tasks_lib import deps
+    from tasks_lib.registry import Registry
+    from tests.conftest import last_run_version, py
+
+    ws, old_pid = story
+    root, t01 = str(ws.root), ws.root / "tasks/T01"
+    good = {p.name: p.read_bytes() for p in t01.iterdir() if p.is_file()}
+    packages = deps.installed(py(ws))
+    state = (t01 / "state/positions.json").read_bytes()
+    (t01 / "main.py").write_text("raise SystemExit('damaged')\n")
+    (t01 / "stray.py").write_text("x = 1\n")
+    subprocess.run([deps.uv_bin(), "pip", "uninstall", "-q", "--python", str(py(ws)), "clawdemo-risk"],
+                   check=True)
+    assert deps.installed(py(ws)) != packages
+
+    refused = clawback("rollback", "--task", "T01", "--to", "1.3.0", "--workspace", root)
+    assert refused.returncode == 2 and "recover --task T01 --target-version 1.3.0" in refused.stderr
+    proc = clawback("recover", "--task", "T01", "--target-version", "1.3.0", "--json", "--workspace", root)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["result"]
+    assert all(lv["ok"] for lv in doc["levels"]) and len(doc["levels"]) == 4
+    assert {p.name: p.read_bytes() for p in t01.iterdir() if p.is_file()} == good
+    assert (t01 / "state/positions.json").read_bytes() == state
+    assert deps.installed(py(ws)) == packages
+    assert doc["rollback"]["pid"] != old_pid and last_run_version(ws) == "1.3.0"
+    assert "damaged" in git(ws, "show", f"{doc['rollback']['backup_ref']}:tasks/T01/main.py")
+    entry = Registry.load(ws.registry_path).entry("T01")
+    assert entry["version"] == "1.3.0"
+    assert not any(s.get("quarantined") for s in entry["snapshots"] if s["version"] == "1.3.0")
+    last = entry["rollback_history"][-1]
+    assert (last["from_version"], last["to_version"]) == ("1.3.0", "1.3.0")
+    assert "repaired from its snapshot" in git(ws, "log", "-1", "--format=%s")
