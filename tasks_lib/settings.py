@@ -40,6 +40,10 @@ class HealthSettings:
     window_minutes: int = 60
     min_samples: int = 10
     threshold: float = 0.1
+    # a log file instead of JSON lines (either set): a line matching total_pattern (default:
+    # any line with a leading timestamp) is a run, failed if it matches error_pattern
+    error_pattern: str | None = None
+    total_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class TaskSettings:
             "python": self.python,
             "smoke": list(self.smoke) if isinstance(self.smoke, tuple) else self.smoke,
             "smoke_timeout_s": self.smoke_timeout_s,
-            "health": dict(self.health.__dict__),
+            "health": {k: v for k, v in self.health.__dict__.items() if v is not None},
             "environment_variables": list(self.environment_variables),
             "state_paths": list(self.state_paths),
         }
@@ -123,6 +127,19 @@ def _number(value: Any, task_id: str, key: str, lo: float, hi: float, integer: b
     return value
 
 
+def _pattern(value: Any, task_id: str, key: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        ok = isinstance(value, str) and bool(value) and re.compile(value) is not None
+    except re.error:
+        ok = False
+    if not ok:
+        raise BadInput(f"{_where(task_id, key)} must be a regular expression",
+                       'e.g. "ERROR|Traceback" (Python re syntax, searched in each line)')
+    return value
+
+
 def parse(task_id: str, raw: Any) -> TaskSettings:
     """Settings from a registry entry's ``clawback`` value (None or absent: all defaults)."""
     if raw is None:
@@ -175,7 +192,12 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
                             "health.min_samples", 1, 1_000_000, integer=True),
         threshold=_number(health_raw.get("threshold", dh.threshold), task_id,
                           "health.threshold", 0, 1),
+        error_pattern=_pattern(health_raw.get("error_pattern"), task_id, "health.error_pattern"),
+        total_pattern=_pattern(health_raw.get("total_pattern"), task_id, "health.total_pattern"),
     )
+    if health.total_pattern is not None and health.error_pattern is None:
+        raise BadInput(f"{_where(task_id, 'health.error_pattern')} is required with total_pattern",
+                       'e.g. "error_pattern": "ERROR|Traceback"')
     env_names = raw.get("environment_variables", [])
     if not isinstance(env_names, list) or not all(
         isinstance(n, str) and _ENV_NAME.match(n) for n in env_names

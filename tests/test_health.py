@@ -1,0 +1,420 @@
+"""Health source reading and verdicts (tasks_lib/health.py): real files in tmp_path, no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks_lib import health, health_source
+from tasks_lib import settings as task_settings
+from tasks_lib.errors import BadInput
+from tasks_lib.settings import HealthSettings
+from tasks_lib.workspace import Task
+
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=1)
+
+
+def ts(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(minutes_ago: float, ok: bool = True, error: str | None = None,
+        version: str | None = None) -> dict:
+    rec: dict = {"ts": ts(NOW - timedelta(minutes=minutes_ago)), "ok": ok}
+    if error is not None:
+        rec["error"] = error
+    if version is not None:
+        rec["version"] = version
+    return rec
+
+
+def write(path: Path, records: list[dict | str | bytes]) -> Path:
+    """Oldest first, as a task appends them; strings/bytes are written as raw lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        for rec in records:
+            if isinstance(rec, bytes):
+                fh.write(rec + b"\n")
+            elif isinstance(rec, str):
+                fh.write(rec.encode() + b"\n")
+            else:
+                fh.write(json.dumps(rec).encode() + b"\n")
+    return path
+
+
+def evaluate(path: Path, *, version: str | None = "1.0.0", since: datetime = SINCE,
+             min_samples: int = 10, threshold: float = 0.1, **kw) -> health.HealthResult:
+    hs = HealthSettings(min_samples=min_samples, threshold=threshold)
+    return health.evaluate(path, task_id="T01", version=version, health=hs, since=since, **kw)
+
+
+def runs_oldest_first(n_ok: int, n_fail: int, error: str = "boom") -> list[dict]:
+    """n_ok + n_fail runs inside the last hour, failures interleaved, oldest first."""
+    n = n_ok + n_fail
+    recs = [run(50 - i * 40 / max(n, 1), ok=i >= n_fail, error=None if i >= n_fail else error)
+            for i in range(n)]
+    return recs
+
+
+# -- verdict boundaries -----------------------------------------------------------------------
+def test_min_samples_boundary(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    write(p, runs_oldest_first(0, 9))
+    r = evaluate(p)
+    assert (r.verdict, r.samples, r.failures) == ("inconclusive", 9, 9)
+    assert "fewer than 10" in r.detail
+    write(p, runs_oldest_first(0, 10))
+    r = evaluate(p)
+    assert (r.verdict, r.samples, r.failures, r.rate) == ("breach", 10, 10, 1.0)
+
+
+def test_threshold_boundary_exactly_threshold_is_not_a_breach(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    write(p, runs_oldest_first(9, 1))
+    assert evaluate(p).verdict == "healthy"          # 1/10 == 0.1
+    write(p, runs_oldest_first(27, 3))
+    assert evaluate(p).verdict == "healthy"          # 3/30 == 0.1
+    write(p, runs_oldest_first(17, 2))
+    assert evaluate(p).verdict == "breach"           # 2/19 > 0.1
+    write(p, runs_oldest_first(989, 111))
+    assert evaluate(p).verdict == "breach"           # 111/1100 just above 0.1
+    write(p, runs_oldest_first(7, 3))
+    assert evaluate(p, threshold=0.3).verdict == "healthy"   # 3/10 == 0.3 despite float noise
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples=st.integers(0, 2000), data=st.data(),
+       threshold=st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.3, 0.7, 1.0]),
+       min_samples=st.integers(1, 50))
+def test_judge_is_exact(samples: int, data: st.DataObject, threshold: float, min_samples: int) -> None:
+    from fractions import Fraction
+
+    failures = data.draw(st.integers(0, samples))
+    verdict = health.judge(samples, failures, threshold, min_samples)
+    if samples < min_samples or samples == 0:
+        assert verdict == "inconclusive"
+    elif Fraction(failures, samples) > Fraction(str(threshold)):
+        assert verdict == "breach"
+    else:
+        assert verdict == "healthy"
+
+
+# -- only the current version since it started ------------------------------------------------
+def test_only_runs_of_the_current_version_count(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    recs = [run(40 - i * 0.1, ok=False, error="old bug", version="1.3.0") for i in range(30)]
+    recs += [run(20 - i * 0.1, ok=True, version="1.4.0") for i in range(10)]
+    recs += [run(5, ok=True)]  # no version field: counted
+    write(p, recs)
+    r = evaluate(p, version="1.4.0")
+    assert (r.verdict, r.samples, r.failures, r.top_errors) == ("healthy", 11, 0, ())
+    assert "30 run(s) of other versions not counted" in r.detail
+    r = evaluate(p, version="1.3.0")
+    assert (r.verdict, r.samples, r.failures) == ("breach", 31, 30)
+
+
+def test_only_runs_since_the_version_started_count(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    recs = [run(50 - i * 0.1, ok=False, error="before") for i in range(30)]  # no version field
+    recs += [run(10 - i * 0.1, ok=True) for i in range(12)]
+    write(p, recs)
+    assert evaluate(p).verdict == "breach"
+    r = evaluate(p, since=(NOW - timedelta(minutes=15)).replace(tzinfo=None))  # naive: UTC
+    assert (r.verdict, r.samples, r.failures) == ("healthy", 12, 0)
+    assert r.window_start == NOW - timedelta(minutes=15)
+
+
+def test_a_run_exactly_at_since_counts(tmp_path: Path) -> None:
+    p = write(tmp_path / "runs.jsonl", [run(61, ok=False), run(60, ok=False), run(1)])
+    r = evaluate(p, min_samples=1)
+    assert (r.samples, r.failures) == (2, 1)
+
+
+def test_version_started_at_from_snapshots_and_rollbacks() -> None:
+    entry = {
+        "snapshots": [
+            {"version": "1.2.0", "created_at": "2026-11-01T00:00:00Z"},
+            {"version": "1.3.0", "created_at": "2026-11-10T00:00:00Z"},
+            {"version": "1.2.0", "created_at": "not a time"},
+        ],
+        "rollback_history": [
+            {"from_version": "1.3.0", "to_version": "1.2.0", "rolled_back_at": "2026-11-20T08:00:00Z"},
+            {"from_version": "1.2.0", "to_version": "1.3.0", "rolled_back_at": "2026-11-05T00:00:00Z"},
+        ],
+    }
+    assert health.version_started_at(entry, "1.2.0") == datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert health.version_started_at(entry, "1.3.0") == datetime(2026, 11, 10, tzinfo=UTC)
+    assert health.version_started_at(entry, "9.9.9") is None
+    assert health.version_started_at({}, "1.2.0") is None
+
+
+def test_window_start_is_the_later_of_window_and_version_start() -> None:
+    assert health.window_start(NOW, 60, None) == SINCE
+    assert health.window_start(NOW, 60, NOW - timedelta(hours=3)) == SINCE
+    assert health.window_start(NOW, 60, NOW - timedelta(minutes=5)) == NOW - timedelta(minutes=5)
+
+
+def make_task(entry: dict, clawback: dict | None = None, location: str | None = "tasks/T01") -> Task:
+    return Task(id="T01", version=entry.get("version"), status="active", location=location,
+                config_file="config.yaml", entry_point="main.py", entry=entry,
+                settings=task_settings.parse("T01", clawback))
+
+
+def test_check_task_uses_settings_and_the_version_start(tmp_path: Path) -> None:
+    started = NOW - timedelta(minutes=20)
+    entry = {"id": "T01", "version": "1.4.0",
+             "snapshots": [{"version": "1.4.0", "created_at": ts(started)}]}
+    task = make_task(entry, {"health": {"source": "logs/out.jsonl", "window_minutes": 60,
+                                        "min_samples": 5, "threshold": 0.2}})
+    recs = [run(40 - i * 0.1, ok=False, error="prev") for i in range(20)]  # before 1.4.0 started
+    recs += [run(15 - i, ok=i != 0, error="new") for i in range(5)]
+    write(tmp_path / "tasks/T01/logs/out.jsonl", recs)
+    r = health.check_task(tmp_path, task, now=NOW)
+    assert (r.verdict, r.samples, r.failures) == ("healthy", 5, 1)   # 1/5 == 0.2
+    assert (r.threshold, r.min_samples, r.window_start) == (0.2, 5, started)
+    assert r.version == "1.4.0" and r.task_id == "T01" and r.source == "logs/out.jsonl"
+    assert r.as_dict()["window_start"] == ts(started)
+    with pytest.raises(BadInput):
+        health.check_task(tmp_path, make_task(entry, location=None), now=NOW)
+
+
+# -- reading only the window ------------------------------------------------------------------
+def test_large_file_reads_only_the_window(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    old = (json.dumps(run(600, ok=False, error="old failure " + "x" * 40)) + "\n").encode()
+    window = [run(30 - i * 0.01, ok=i % 4 != 0, error="recent") for i in range(300)]
+    window_bytes = b"".join((json.dumps(r) + "\n").encode() for r in window)
+    with p.open("wb") as fh:
+        block = old * 10_000
+        while fh.tell() < 50 * 1024 * 1024:
+            fh.write(block)
+        fh.write(window_bytes)
+    assert p.stat().st_size > 50 * 1024 * 1024
+    bs = 64 * 1024
+    r = evaluate(p, block_size=bs)
+    assert (r.samples, r.failures, r.verdict) == (300, 75, "breach")
+    # the window plus at most one partial block before it and the one extra block
+    assert r.bytes_read <= len(window_bytes) + 2 * bs
+    w = health_source.read_window(p, SINCE, block_size=bs)
+    assert w.bytes_read == r.bytes_read and w.lines_read < 300 + 2 * bs // len(old) + 2
+    # a smaller block reads less: cost follows the lines read, not the file
+    assert evaluate(p, block_size=4096).bytes_read <= len(window_bytes) + 2 * 4096
+
+
+def test_out_of_order_lines_near_the_boundary_are_tolerated(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    recs: list[dict] = [run(120 + i) for i in range(200)][::-1]
+    recs += [run(59), run(61), run(58, ok=False, error="late writer")]  # 61 min: outside window
+    recs += [run(50 - i * 0.1) for i in range(20)]
+    write(p, recs)
+    # with small blocks the run written after an older one is still found (one extra block)
+    r = evaluate(p, block_size=256, min_samples=1)
+    assert (r.samples, r.failures) == (22, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(minutes=st.lists(st.floats(0, 120, allow_nan=False), max_size=60),
+       oks=st.lists(st.booleans(), min_size=60, max_size=60),
+       garbage=st.lists(st.integers(0, 59), max_size=5),
+       block_size=st.integers(1, 700))
+def test_block_size_does_not_change_the_result(tmp_path_factory: pytest.TempPathFactory,
+                                              minutes: list[float], oks: list[bool],
+                                              garbage: list[int], block_size: int) -> None:
+    minutes = sorted(minutes, reverse=True)  # oldest first
+    lines: list[dict | str] = [run(m, ok=oks[i], error=f"e{i % 3}") for i, m in enumerate(minutes)]
+    for g in sorted(set(garbage), reverse=True):
+        if g <= len(lines) and (g == len(lines) or health_source.parse_ts(lines[g]["ts"]) >= SINCE):
+            lines.insert(g, "{not json")
+    p = write(tmp_path_factory.mktemp("h") / "runs.jsonl", lines)
+    expected = [m for m in minutes if NOW - timedelta(minutes=m) >= SINCE]
+    whole = evaluate(p, block_size=10**9, min_samples=1)
+    small = evaluate(p, block_size=block_size, min_samples=1)
+    assert whole.samples == small.samples == len(expected)
+    assert (whole.failures, whole.unreadable, whole.top_errors) == \
+        (small.failures, small.unreadable, small.top_errors)
+
+
+# -- malformed, missing, unreadable -----------------------------------------------------------
+def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    write(p, [
+        "garbage before the window is not counted", run(200, ok=False),
+        run(50), "{broken json", "[1, 2]", '{"ts": "2026-11-29T11:30:00Z"}',
+        '{"ts": "yesterday", "ok": true}', '{"ts": "2026-11-29T11:30:00Z", "ok": "yes"}',
+        b"\xff\xfe not utf-8", '{"ts": "0001-01-01T00:00:00+01:00", "ok": true}',
+        "", "   ", run(40, ok=False, error="real"), run(30),
+    ])
+    with p.open("ab") as fh:
+        fh.write(b'{"ts": "2026-11-29T11:59:59Z", "o')  # being written right now
+    r = evaluate(p, min_samples=1)
+    assert (r.samples, r.failures, r.unreadable) == (3, 1, 7)
+    assert "7 unreadable line(s)" in r.detail
+
+
+def test_blank_lines_and_crlf_endings_are_fine(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    p.write_bytes(b"".join((json.dumps(run(50 - i)) + ("\r\n" if i % 2 else "\n")
+                            + ("\n  \n" if i % 5 == 0 else "")).encode() for i in range(30)))
+    r = evaluate(p)
+    assert (r.samples, r.failures, r.unreadable, r.verdict) == (30, 0, 0, "healthy")
+
+
+def test_an_oversized_line_is_unreadable_not_loaded(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    write(p, [run(50), "x" * (health_source.MAX_LINE + 10), run(40, ok=False), run(30)])
+    r = evaluate(p, min_samples=1, block_size=4096)
+    assert (r.samples, r.failures, r.unreadable) == (3, 1, 1)
+
+
+def test_missing_file_is_inconclusive_not_an_error(tmp_path: Path) -> None:
+    r = evaluate(tmp_path / "logs" / "runs.jsonl")
+    assert (r.verdict, r.samples, r.rate, r.unreadable) == ("inconclusive", 0, None, 0)
+    assert not r.unhealthy
+
+
+def test_empty_file_is_inconclusive(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    p.write_bytes(b"")
+    assert evaluate(p).verdict == "inconclusive"
+
+
+def test_unreadable_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path / "runs.jsonl", runs_oldest_first(0, 20))
+    p.chmod(0)
+    try:
+        if os.access(p, os.R_OK):  # root reads anything: the kernel's refusal, as it would come
+            real_open = os.open
+
+            def refuse(path: Any, *args: Any, **kwargs: Any) -> int:
+                if Path(path) == p:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real_open(path, *args, **kwargs)
+
+            monkeypatch.setattr(os, "open", refuse)
+        result = evaluate(p).as_dict()
+    finally:
+        monkeypatch.undo()
+        p.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert (result["verdict"], result["samples"], result["failures"]) == ("error", 0, 0)
+    assert "cannot be read" in result["detail"] and "Permission denied" in result["detail"]
+
+
+def test_a_path_through_a_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("a file where the directory should be\n")
+    r = evaluate(tmp_path / "logs" / "runs.jsonl")
+    assert r.verdict == "error" and r.unhealthy
+
+
+def test_a_directory_or_fifo_is_an_error(tmp_path: Path) -> None:
+    d = tmp_path / "runs.jsonl"
+    d.mkdir()
+    r = evaluate(d)
+    assert r.verdict == "error" and "directory" in r.detail
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    r = evaluate(fifo)  # opened without blocking: never hangs on a FIFO without a writer
+    assert r.verdict == "error" and "not a regular file" in r.detail
+
+
+# -- top errors and secrets -------------------------------------------------------------------
+def test_top_errors_most_frequent_first_ties_to_the_most_recent(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    recs = []
+    recs += [run(50 - i * 0.1, ok=False, error="timeout") for i in range(5)]
+    recs += [run(40 - i * 0.1, ok=False, error="rare older") for i in range(1)]
+    recs += [run(35 - i * 0.1, ok=False, error="KeyError: 'close'") for i in range(3)]
+    recs += [run(30 - i * 0.1, ok=False, error="rare newer") for i in range(1)]
+    recs += [run(25 - i * 0.1, ok=False) for i in range(2)]
+    recs += [run(20, ok=False, error="  multi\n  line   error ")]
+    recs += [run(10 - i * 0.1, ok=False, error="E" * 500) for i in range(1)]
+    write(p, recs)
+    r = evaluate(p)
+    assert [(e.message, e.count) for e in r.top_errors] == [
+        ("timeout", 5), ("KeyError: 'close'", 3), (health.NO_MESSAGE, 2)]
+    long = health.top_errors([("E" * 500, 1)])[0].message
+    assert len(long) <= health.ERROR_CHARS and long.endswith("…")
+    assert health.top_errors([(" multi\n  line ", 1)])[0].message == "multi line"
+    singles = health.top_errors([(m, 1) for m in ("newest", "mid", "oldest", "x")])
+    assert [e.message for e in singles] == ["newest", "mid", "oldest"]
+    merged = health.top_errors([("a", 1), ("token=9f8e7d6c5b4a39281706f5e4d3c2b1a0", 2),
+                                ("token=0a1b2c3d4e5f60718293a4b5c6d7e8f9", 2)])
+    assert [(e.message, e.count) for e in merged] == [("token=****", 4), ("a", 1)]
+
+
+def test_secrets_in_error_messages_are_masked(tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    url_err = "cannot connect to postgresql://trader:S3cr3tPassw0rd@db.internal:5432/q"
+    tok_err = "auth failed: api_key=9f8e7d6c5b4a39281706f5e4d3c2b1a0 rejected"
+    padded = "x" * 185 + " https://bot:Hunter2Hunter2@example.com/feed"  # cut falls in the URL
+    write(p, [run(30, ok=False, error=url_err), run(29, ok=False, error=tok_err),
+              run(28, ok=False, error=padded)])
+    r = evaluate(p, min_samples=1)
+    text = json.dumps(r.as_dict())
+    for secret in ("S3cr3tPassw0rd", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "Hunter2", "S3cr", "Hunt"):
+        assert secret not in text
+    messages = {e.message for e in r.top_errors}
+    assert "cannot connect to postgresql://****@db.internal:5432/q" in messages
+    assert "auth failed: api_key=**** rejected" in messages
+    assert health.mask_message("window=60 retries: 3") == "window=60 retries: 3"
+
+
+# -- the log-file source (error/total patterns) -----------------------------------------------
+def log_ts(minutes_ago: float) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S,123")
+
+
+def test_log_file_with_an_error_pattern(tmp_path: Path) -> None:
+    p = write(tmp_path / "tasks/T01/logs/app.log", [
+        f"{log_ts(90)} ERROR before the window",
+        *[f"{log_ts(50 - i)} INFO tick {i}" for i in range(8)],
+        f"{log_ts(30)} ERROR fetch failed: https://bot:Hunter2Hunter2@api.example.com/x",
+        "Traceback (most recent call last):",            # continuation lines are not runs
+        '  File "main.py", line 3, in <module>',
+        f"[{log_ts(20)}] ERROR fetch failed: https://bot:Hunter2Hunter2@api.example.com/x",
+    ])
+    task = make_task({"id": "T01", "version": "1.0.0"},
+                     {"health": {"source": "logs/app.log", "error_pattern": r"\bERROR\b",
+                                 "min_samples": 5}})
+    r = health.check_task(tmp_path, task, now=NOW)
+    assert (r.samples, r.failures, r.unreadable, r.verdict) == (10, 2, 0, "breach")
+    assert [(e.message, e.count) for e in r.top_errors] == [
+        ("ERROR fetch failed: https://****@api.example.com/x", 2)]
+    assert "Hunter2" not in json.dumps(r.as_dict()) and p.exists()
+
+
+def test_log_file_with_total_and_error_patterns(tmp_path: Path) -> None:
+    p = write(tmp_path / "app.log", [
+        f"{log_ts(40)} run finished ok",
+        f"{log_ts(39)} heartbeat",                       # not a run
+        f"{log_ts(38)} run finished FAILED: timeout",
+        "run finished ok (no timestamp)",                # a run line without time: unreadable
+        f"{log_ts(37)}Z run finished ok",
+    ])
+    hs = task_settings.parse("T01", {"health": {"source": "app.log", "total_pattern": "run finished",
+                                                "error_pattern": "FAILED"}}).health
+    r = health.evaluate(p, task_id="T01", version="1.0.0", health=hs, since=SINCE)
+    assert (r.samples, r.failures, r.unreadable) == (3, 1, 1)
+    assert r.top_errors[0].message == "run finished FAILED: timeout"
+
+
+@pytest.mark.parametrize("bad", [
+    {"error_pattern": "("}, {"error_pattern": ""}, {"error_pattern": 3},
+    {"total_pattern": "run"},                           # total without error
+])
+def test_log_pattern_settings_are_validated(bad: dict) -> None:
+    with pytest.raises(BadInput):
+        task_settings.parse("T01", {"health": bad})
+
+
+def test_default_health_settings_render_as_before() -> None:
+    assert task_settings.parse("T01", None).as_dict()["health"] == {
+        "source": "logs/runs.jsonl", "window_minutes": 60, "min_samples": 10, "threshold": 0.1}
