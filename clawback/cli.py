@@ -178,6 +178,35 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
     return Outcome(EXIT_OK, result, render.history(result))
 
 
+def cmd_health(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import ids
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    if args.task is not None:
+        ws.task(ids.task_id(args.task))  # unknown or hostile: exit 2 before Prefect starts
+    from flows import runtime
+    from flows.health import run_health
+
+    result = runtime.run("health", run_health, workspace=str(ws.root), task_id=args.task)
+    return Outcome(EXIT_FAILED if result.unhealthy else EXIT_OK, result, render.health(result))
+
+
+def cmd_promote(args: argparse.Namespace) -> Outcome:
+    from tasks_lib import ids
+    from tasks_lib.workspace import Workspace
+
+    ws = Workspace.discover(args.workspace)
+    ws.task(ids.task_id(args.task))
+    version = ids.version(args.version)
+    from flows import runtime
+    from flows.promote import run_promote
+
+    result = runtime.run("promote", run_promote, workspace=str(ws.root), task_id=args.task,
+                         version=version, force=args.force, reason=args.reason)
+    return Outcome(EXIT_OK, result, render.promote(result))
+
+
 def cmd_hook(args: argparse.Namespace) -> Outcome:
     from tasks_lib.hooks import staged_secrets
     from tasks_lib.workspace import Workspace
@@ -279,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("history", cmd_history, "a task's versions, tags, rollbacks: who, when, why")
     p.add_argument("--task", required=True)
+
+    p = add("health", cmd_health,
+            "error rate of each task's current version (breach above the threshold with enough "
+            "runs), process, files, packages, env vars; exit 1 if any task is unhealthy")
+    p.add_argument("--task", help="one task (default: every active task)")
+
+    p = add("promote", cmd_promote,
+            "mark a version stable: automatic rollback only targets stable, non-quarantined versions")
+    p.add_argument("--task", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--force", action="store_true",
+                   help="promote a quarantined version (one rolled back from), lifting the quarantine")
+    p.add_argument("--reason", default="")
 
     p = add("hook", cmd_hook, "the checks the git hooks installed by init run")
     p.add_argument("name", choices=["pre-commit"])

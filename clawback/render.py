@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 
 def jsonable(value: Any) -> Any:
+    own = getattr(value, "as_dict", None)
+    if callable(own) and not isinstance(value, type):  # a result that says how it is shown
+        return jsonable(own())
+    if isinstance(value, datetime):
+        return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if f.repr or f.name != "snapshot"}
@@ -106,6 +112,26 @@ _OUTCOME = {
     "interrupted": "interrupted; not undone",
     "undo-failed-earlier": "an earlier undo COULD NOT COMPLETE",
 }
+
+
+def health(run: Any) -> str:
+    from tasks_lib.checkup import table_rows
+
+    rows = table_rows(run.results)
+    out = [table(list(rows[0]), [list(r.values()) for r in rows]) if rows else "no active tasks"]
+    for r in run.results:
+        for e in r.rate.top_errors:
+            out.append(f"  {r.task_id} error x{e.count}: {e.message}")
+    bad = ", ".join(run.unhealthy)
+    out.append(f"unhealthy: {bad}" if bad else "all healthy or inconclusive")
+    return "\n".join(out)
+
+
+def promote(r: Any) -> str:
+    if r.commit is None:
+        return f"{r.task_id} {r.version} is stable already; nothing changed"
+    lifted = " (quarantine lifted)" if r.lifted_quarantine else ""
+    return f"{r.task_id} {r.version} marked stable{lifted}: commit {r.commit[:12]}"
 
 
 def history(h: Any) -> str:

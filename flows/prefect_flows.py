@@ -12,7 +12,9 @@ from typing import Literal
 from prefect import flow
 
 from flows.artifacts import publish_markdown
+from flows.health import HealthRun, run_health
 from flows.init import InitResult, render_init, run_init
+from flows.promote import PromoteResult, run_promote
 from flows.recover import RecoveryResult, run_recover
 from flows.rollback import run_rollback
 from flows.snapshot import render_result, run_snapshot
@@ -57,5 +59,18 @@ def recover_flow(workspace: str, task_id: str, target_version: str, reason: str 
     return run_recover(workspace, task_id, target_version, reason)
 
 
+@flow(name="health", log_prints=False)
+def health_flow(workspace: str, task_id: str | None = None) -> HealthRun:
+    """Error rate of each task's current version, process, files, packages, env vars."""
+    return run_health(workspace, task_id)
+
+
+@flow(name="promote", log_prints=False)
+def promote_flow(workspace: str, task_id: str, version: str, force: bool = False,
+                 reason: str = "") -> PromoteResult:
+    """Mark a task's version stable (a target for automatic rollback)."""
+    return run_promote(workspace, task_id, version, force, reason)
+
+
 BY_NAME = {"init": init_flow, "snapshot": snapshot_flow, "rollback": rollback_flow,
-           "recover": recover_flow}
+           "recover": recover_flow, "health": health_flow, "promote": promote_flow}

@@ -216,3 +216,20 @@ def test_rollback_holds_a_prefect_concurrency_limit_per_task(prefect_server: str
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(name)
     assert limit.limit == 1 and limit.active_slots == 0
+
+
+def test_health_flow_publishes_a_table_artifact(prefect_server: str, story) -> None:
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    from flows.prefect_flows import health_flow
+
+    ws, _ = story
+    run = health_flow(str(ws.root))
+    assert [r.task_id for r in run.results] == ["T01", "T02"]
+
+    async def by_key(client: Any) -> Any:
+        return await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=["health"])))
+
+    arts = _api(by_key)
+    assert arts and arts[0].type == "table" and "T01" in str(arts[0].data)
