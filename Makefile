@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_snapshot.py
 	$(BIN)/python bench/bench_readonly.py
 	$(BIN)/python bench/bench_rollback.py
+	$(BIN)/python bench/bench_health.py
 
 venv: $(STAMP)
 

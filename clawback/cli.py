@@ -188,7 +188,8 @@ def cmd_health(args: argparse.Namespace) -> Outcome:
     from flows import runtime
     from flows.health import run_health
 
-    result = runtime.run("health", run_health, workspace=str(ws.root), task_id=args.task)
+    result = runtime.run("health", run_health, workspace=str(ws.root), task_id=args.task,
+                         auto_rollback=args.auto_rollback, min_interval_minutes=args.min_interval)
     return Outcome(EXIT_FAILED if result.unhealthy else EXIT_OK, result, render.health(result))
 
 
@@ -313,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
             "error rate of each task's current version (breach above the threshold with enough "
             "runs), process, files, packages, env vars; exit 1 if any task is unhealthy")
     p.add_argument("--task", help="one task (default: every active task)")
+    p.add_argument("--auto-rollback", action="store_true",
+                   help="roll a breached task back to its newest stable, non-quarantined older "
+                        "version; escalate when there is none or one ran within --min-interval")
+    p.add_argument("--min-interval", type=float, default=60, metavar="MINUTES",
+                   help="at most one automatic rollback per task in this time (default 60)")
 
     p = add("promote", cmd_promote,
             "mark a version stable: automatic rollback only targets stable, non-quarantined versions")

@@ -122,6 +122,10 @@ def health(run: Any) -> str:
     for r in run.results:
         for e in r.rate.top_errors:
             out.append(f"  {r.task_id} error x{e.count}: {e.message}")
+    for a in run.actions:
+        what = (f"rolled back {a.from_version} -> {a.to_version}" if a.action == "rolled-back"
+                else "ESCALATED")
+        out.append(f"  {a.task_id}: {what}: {a.detail}")
     bad = ", ".join(run.unhealthy)
     out.append(f"unhealthy: {bad}" if bad else "all healthy or inconclusive")
     return "\n".join(out)

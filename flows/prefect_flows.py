@@ -60,9 +60,11 @@ def recover_flow(workspace: str, task_id: str, target_version: str, reason: str 
 
 
 @flow(name="health", log_prints=False)
-def health_flow(workspace: str, task_id: str | None = None) -> HealthRun:
-    """Error rate of each task's current version, process, files, packages, env vars."""
-    return run_health(workspace, task_id)
+def health_flow(workspace: str, task_id: str | None = None, auto_rollback: bool = False,
+                min_interval_minutes: float = 60) -> HealthRun:
+    """Error rate of each task's current version, process, files, packages, env vars; with
+    auto_rollback, a breach rolls the task back to its newest stable version (or escalates)."""
+    return run_health(workspace, task_id, auto_rollback, min_interval_minutes)
 
 
 @flow(name="promote", log_prints=False)
