@@ -203,9 +203,7 @@ def big_tree(base: Path, files: int, mb: int, repeat: int) -> None:
     ours, floors = [], []
     for i in range(repeat):
         a = base / f"big-ours-{i}"
-        shutil.copytree(src, a, symlinks=True)
-        _relink(src, a)
-        ws = Workspace(a.resolve())
+        ws = _copy(src, a)
         start(ws)
         os.sync()
         t0 = time.perf_counter()
@@ -213,9 +211,7 @@ def big_tree(base: Path, files: int, mb: int, repeat: int) -> None:
         ours.append(time.perf_counter() - t0)
         process.stop(ws, ws.task("T01"), timeout=3)
         b = base / f"big-floor-{i}"
-        shutil.copytree(src, b, symlinks=True)
-        _relink(src, b)
-        wsb = Workspace(b.resolve())
+        wsb = _copy(src, b)
         start(wsb)
         os.sync()
         t0 = time.perf_counter()
@@ -235,6 +231,13 @@ def big_tree(base: Path, files: int, mb: int, repeat: int) -> None:
     print(f"  clawback rollback (no orchestrator):        {o:.2f}s   ratio {o / f:.2f}x (target <= 1.5x)")
 
 
+def _copy(src: Path, dest: Path) -> Workspace:
+    """An identical copy of a bench workspace whose environment links still resolve."""
+    shutil.copytree(src, dest, symlinks=True)
+    _relink(src, dest)
+    return Workspace(dest.resolve())
+
+
 def _relink(src: Path, root: Path) -> None:
     for link in (root / ".clawback" / "envs").glob("*/current"):
         target = (src / ".clawback" / "envs" / link.parent.name / os.readlink(link)).resolve()
@@ -251,9 +254,7 @@ def scaling(base: Path, repeat: int) -> None:
     runs: dict[int, list[tuple[float, dict[str, float]]]] = {1: [], 200: []}
     for i in range(repeat):
         for n, src in sources.items():
-            copy = base / f"scale-{n}-run{i}"
-            shutil.copytree(src, copy, symlinks=True)
-            _relink(src, copy)
+            copy = _copy(src, base / f"scale-{n}-run{i}").root
             t0 = time.perf_counter()
             r = run_rollback(str(copy), "T01", "1.2.0")
             runs[n].append((time.perf_counter() - t0, r.timings))

@@ -179,12 +179,11 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_health(args: argparse.Namespace) -> Outcome:
-    from tasks_lib import ids
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     if args.task is not None:
-        ws.task(ids.task_id(args.task))  # unknown or hostile: exit 2 before Prefect starts
+        ws.task(args.task)  # unknown or hostile: exit 2 before Prefect starts
     from flows import runtime
     from flows.health import run_health
 
@@ -198,7 +197,7 @@ def cmd_promote(args: argparse.Namespace) -> Outcome:
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    ws.task(ids.task_id(args.task))
+    ws.task(args.task)
     version = ids.version(args.version)
     from flows import runtime
     from flows.promote import run_promote

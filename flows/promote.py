@@ -23,15 +23,11 @@ class PromoteResult:
 
 
 def _mark(ws: Workspace, task_id: str, version: str, force: bool, reason: str) -> PromoteResult:
+    ws.task(task_id)  # unknown or inactive: the usual NotFound / BadInput
     reg = ws.load_registry()
-    before = reg.entry(task_id)
-    if before is None:
-        ws.task(task_id)  # NotFound with the usual message
-        raise AssertionError("unreachable")
+    before = reg.entry(task_id) or {}
     after = stable.promoted(before, task_id, version, force=force, when=utc_now(), by=actor())
-    mine = [r for r in before.get("snapshots") or [] if isinstance(r, dict)
-            and str(r.get("version")) == version]
-    if any(r.get("stable") for r in mine) and not any(r.get("quarantined") for r in mine):
+    if stable.is_stable(before, version):
         return PromoteResult(task_id, version, None, False)
     journal = Journal(ws.root, ws.state_dir, f"{task_id}-promote",
                       {"action": "promote", "task": task_id, "to": version})
@@ -46,7 +42,7 @@ def _mark(ws: Workspace, task_id: str, version: str, force: bool, reason: str) -
     except BaseException:
         journal.undo()
         raise
-    return PromoteResult(task_id, version, commit, any(r.get("quarantined") for r in mine))
+    return PromoteResult(task_id, version, commit, version in stable.quarantined(before))
 
 
 mark_stable = step(_mark, name="mark-stable")

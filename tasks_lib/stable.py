@@ -19,7 +19,7 @@ def promoted(entry: dict[str, Any], task_id: str, version: str, *, force: bool =
     rolled back from) is refused (exit 3) unless ``force``, which also lifts the quarantine."""
     version = ids.version(version)
     new = copy.deepcopy(entry)
-    records = [r for r in new.get("snapshots") or [] if isinstance(r, dict)]
+    records = _records(new)
     mine = [r for r in records if str(r.get("version")) == version]
     if not mine:
         known = ", ".join(str(r.get("version")) for r in records) or "none"
@@ -39,19 +39,33 @@ def promoted(entry: dict[str, Any], task_id: str, version: str, *, force: bool =
     return new
 
 
+def _records(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in entry.get("snapshots") or [] if isinstance(r, dict)]
+
+
+def quarantined(entry: dict[str, Any]) -> set[str]:
+    """Versions with a quarantined snapshot record (rolled back from)."""
+    return {str(r.get("version")) for r in _records(entry) if r.get("quarantined")}
+
+
+def is_stable(entry: dict[str, Any], version: str) -> bool:
+    """Marked stable and not quarantined."""
+    return version not in quarantined(entry) and any(
+        r.get("stable") and str(r.get("version")) == version for r in _records(entry))
+
+
 def rollback_target(entry: dict[str, Any], current: str) -> str | None:
     """The newest stable, non-quarantined version older than ``current``; None if there is none."""
     now = ids.Version.parse(current)
-    best: ids.Version | None = None
-    for r in entry.get("snapshots") or []:
-        if not isinstance(r, dict) or not r.get("stable") or r.get("quarantined"):
+    bad = quarantined(entry)
+    older: list[ids.Version] = []
+    for r in _records(entry):
+        if not r.get("stable") or str(r.get("version")) in bad:
             continue
         try:
             v = ids.Version.parse(str(r.get("version")))
         except BadInput:  # a malformed record is never a target
             continue
-        quarantined_elsewhere = any(isinstance(o, dict) and o.get("quarantined")
-                                    and str(o.get("version")) == str(v) for o in entry["snapshots"])
-        if v < now and not quarantined_elsewhere and (best is None or v > best):
-            best = v
-    return str(best) if best else None
+        if v < now:
+            older.append(v)
+    return str(max(older)) if older else None
