@@ -188,7 +188,9 @@ def cmd_health(args: argparse.Namespace) -> Outcome:
     from flows.health import run_health
 
     result = runtime.run("health", run_health, workspace=str(ws.root), task_id=args.task,
-                         auto_rollback=args.auto_rollback, min_interval_minutes=args.min_interval)
+                         auto_rollback=args.auto_rollback, min_interval_minutes=args.min_interval,
+                         promote_after=args.promote_after,
+                         errors_before_alert=args.errors_before_alert)
     return Outcome(EXIT_FAILED if result.unhealthy else EXIT_OK, result, render.health(result))
 
 
@@ -228,6 +230,13 @@ def cmd_demo(args: argparse.Namespace) -> Outcome:
 
 
 # -- parser --------------------------------------------------------------------------------
+def _count(text: str) -> int:
+    """A whole number of at least 0 (argparse turns the error into exit 2 with usage)."""
+    if not text.isdigit() or len(text) > 6:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 999999, got {text!r}")
+    return int(text)
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS,
@@ -318,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "version; escalate when there is none or one ran within --min-interval")
     p.add_argument("--min-interval", type=float, default=60, metavar="MINUTES",
                    help="at most one automatic rollback per task in this time (default 60)")
+    p.add_argument("--promote-after", type=_count, default=0, metavar="K",
+                   help="mark the running version stable after K consecutive healthy checks "
+                        "(inconclusive ones do not break the streak; default 0: never)")
+    p.add_argument("--errors-before-alert", type=_count, default=3, metavar="N",
+                   help="escalate (audit entry and alert) when the health source could not be "
+                        "read N checks in a row (default 3)")
 
     p = add("promote", cmd_promote,
             "mark a version stable: automatic rollback only targets stable, non-quarantined versions")

@@ -4,6 +4,11 @@ A temporary git workspace with two tasks and a deleted one, tiny wheels built on
 the real commands: init adopts 1.1.0, the agent ships 1.2.0 and then 1.3.0 with new dependencies,
 a plaintext secret is refused, both snapshots verify, a moved tag is caught, and the running
 1.3.0 is rolled back to 1.2.0: new process, its packages, four-level verification.
+
+Then (clawback/demo_health.py) 1.2.0, healthy in production, is promoted to stable; the agent
+releases 1.4.0 with a bug, one run in three fails and the failures pile up in the health source;
+the health check finds the breach, rolls T01 back to the newest stable version 1.2.0 on its own
+(1.4.0 quarantined, a new process) and alerts a local ``json://`` sink, whose alert is shown.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from clawback import render
+from clawback.demo_health import continue_story
 from flows import runtime
 from flows.init import run_init
 from flows.rollback import run_rollback
@@ -134,6 +140,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         if not isinstance(r, Exception):
             story.say(f"   new pid {r.pid} (was {getattr(state, 'pid', None)}); environment now: "
                       f"{', '.join(deps.installed(py))}")
+        continue_story(story, ws)
         story.say(render.status(workspace_status(ws)))
         story.say(render.history(task_history(ws, "T01")))
     finally:

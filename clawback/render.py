@@ -114,6 +114,16 @@ _OUTCOME = {
 }
 
 
+_ACTION_WORDS = {
+    "rolled-back": "rolled back {a.from_version} -> {a.to_version}",
+    "rollback-running": "rollback {a.from_version} -> {a.to_version} still running",
+    "escalated": "ESCALATED",
+    "source-errors": "ESCALATED (health source unreadable)",
+    "promoted": "promoted {a.to_version} to stable",
+    "promote-skipped": "not promoted",
+}
+
+
 def health(run: Any) -> str:
     from tasks_lib.checkup import table_rows
 
@@ -123,9 +133,10 @@ def health(run: Any) -> str:
         for e in r.rate.top_errors:
             out.append(f"  {r.task_id} error x{e.count}: {e.message}")
     for a in run.actions:
-        what = (f"rolled back {a.from_version} -> {a.to_version}" if a.action == "rolled-back"
-                else "ESCALATED")
-        out.append(f"  {a.task_id}: {what}: {a.detail}")
+        what = _ACTION_WORDS.get(a.action, a.action).format(a=a)
+        alerted = f" [alert {a.alerted}]" if a.alerted else ""
+        link = f" ({a.run_url})" if a.run_url else ""
+        out.append(f"  {a.task_id}: {what}: {a.detail}{link}{alerted}")
     bad = ", ".join(run.unhealthy)
     out.append(f"unhealthy: {bad}" if bad else "all healthy or inconclusive")
     return "\n".join(out)

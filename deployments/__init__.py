@@ -1,5 +1,8 @@
-"""What serves the deployments of prefect.yaml on one machine (server, work pool, worker).
+"""What serves clawback's deployments on one machine.
 
-The one-command `clawback serve` arrives with the deployments issue; until then prefect.yaml is
-deployed with `prefect deploy --all` against a running server and served by a process worker.
+``python -m deployments.serve --workspace DIR`` serves the health (scheduled, automatic rollback
+on), rollback, recover and snapshot flows from one process against the Prefect server in
+``PREFECT_API_URL``. The one-command ``clawback serve`` (server, work pool, worker) arrives with
+the deployments issue; prefect.yaml can also be deployed with ``prefect deploy --all`` and served
+by a process worker.
 """

@@ -61,10 +61,16 @@ def recover_flow(workspace: str, task_id: str, target_version: str, reason: str 
 
 @flow(name="health", log_prints=False)
 def health_flow(workspace: str, task_id: str | None = None, auto_rollback: bool = False,
-                min_interval_minutes: float = 60) -> HealthRun:
-    """Error rate of each task's current version, process, files, packages, env vars; with
-    auto_rollback, a breach rolls the task back to its newest stable version (or escalates)."""
-    return run_health(workspace, task_id, auto_rollback, min_interval_minutes)
+                min_interval_minutes: float = 60, promote_after: int = 0,
+                errors_before_alert: int = 3,
+                rollback_via: Literal["auto", "deployment", "direct"] = "auto",
+                wait_s: float = 300.0) -> HealthRun:
+    """Error rate of each task's current version, process, files, packages, env vars. With
+    auto_rollback a breach rolls the task back to its newest stable version (through the rollback
+    deployment when the server has it), or escalates; promote_after consecutive healthy checks mark
+    a version stable (0: never); errors_before_alert unreadable checks in a row escalate."""
+    return run_health(workspace, task_id, auto_rollback, min_interval_minutes, promote_after,
+                      errors_before_alert, rollback_via, wait_s)
 
 
 @flow(name="promote", log_prints=False)

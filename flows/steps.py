@@ -157,5 +157,9 @@ def exclusive(kind: str, task_id: str, workspace_root: Path) -> Iterator[None]:
 
 
 def limit_name(kind: str, task_id: str, workspace_root: Path) -> str:
-    key = hashlib.sha256(f"{socket.gethostname()}:{workspace_root}".encode()).hexdigest()[:8]
-    return f"clawback-{kind}-{task_id}-{key}"
+    return f"clawback-{kind}-{task_id}-{workspace_key(workspace_root)}"
+
+
+def workspace_key(workspace_root: str | Path) -> str:
+    """8 hex characters naming this workspace on this host (limits and idempotency keys)."""
+    return hashlib.sha256(f"{socket.gethostname()}:{workspace_root}".encode()).hexdigest()[:8]

@@ -19,7 +19,8 @@ measuring are never failures of the task.
 
 The alternative source "a log file with error/total patterns" is ``health_source.LogPatterns``, chosen
 by the health settings ``error_pattern`` (and optional ``total_pattern``); it reuses the same
-backward reader. Prefect flow-run states as a source are not here (they need the Prefect API).
+backward reader. Prefect flow-run states (``"source": "prefect"`` with ``flow``) are read over the
+Prefect REST API by tasks_lib/health_prefect.py and judged the same way (:func:`evaluate_prefect`).
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tasks_lib import health_prefect
 from tasks_lib.errors import BadInput
 from tasks_lib.secret_values import mask_credentials, secret_assignment
-from tasks_lib.settings import HealthSettings
+from tasks_lib.settings import PREFECT_SOURCE, HealthSettings
 
 if TYPE_CHECKING:
     from tasks_lib.workspace import Task
 from tasks_lib.health_source import (
     BLOCK_SIZE,
     LinesParser,
+    WindowRead,
     iso,
     parse_ts,
     parser_for,
@@ -177,14 +180,42 @@ def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
         window = read_window(path, since, version=version, block_size=block_size,
                              parse=parse or parser_for(health))
     except FileNotFoundError:
-        return HealthResult(**base, verdict="inconclusive", samples=0, failures=0, rate=None,
-                            top_errors=(), unreadable=0,
-                            detail=f"no health source yet ({health.source} does not exist)")
+        return _unmeasured(base, "inconclusive",
+                           f"no health source yet ({health.source} does not exist)")
     except OSError as exc:
         why = exc.strerror or str(exc)
-        return HealthResult(**base, verdict="error", samples=0, failures=0, rate=None,
-                            top_errors=(), unreadable=0,
-                            detail=f"health source {health.source} cannot be read: {mask_message(why)}")
+        return _unmeasured(base, "error",
+                           f"health source {health.source} cannot be read: {mask_message(why)}")
+    return _judge_window(window, base, health)
+
+
+def evaluate_prefect(*, task_id: str, version: str | None, health: HealthSettings,
+                     since: datetime, page_size: int = health_prefect.PAGE_SIZE) -> HealthResult:
+    """Judge the Prefect flow runs of ``health.flow`` (source "prefect",
+    tasks_lib/health_prefect.py) like a file's runs. Never raises for the source: no flow of
+    that name yet is ``inconclusive``, an API that cannot be read (or no PREFECT_API_URL) is
+    ``error`` with a detail saying what to do."""
+    since = utc(since)
+    base = dict(task_id=task_id, version=version, threshold=health.threshold,
+                min_samples=health.min_samples, window_start=since,
+                source=health_prefect.describe(health.flow, health.tags))
+    try:
+        window = health_prefect.read_window(health.flow or "", since, tags=health.tags,
+                                            version=version, page_size=page_size)
+    except health_prefect.NoSuchFlow as exc:
+        return _unmeasured(base, "inconclusive", f"no health source yet ({exc})")
+    except health_prefect.SourceError as exc:
+        return _unmeasured(base, "error", str(exc))  # masked, says what to do
+    return _judge_window(window, base, health)
+
+
+def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str) -> HealthResult:
+    return HealthResult(**base, verdict=verdict, samples=0, failures=0, rate=None,
+                        top_errors=(), unreadable=0, detail=detail)
+
+
+def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
+    since: datetime = base["window_start"]
     samples, failures = window.samples, window.failures
     rate = failures / samples if samples else None
     verdict = judge(samples, failures, health.threshold, health.min_samples)
@@ -216,6 +247,8 @@ def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | N
     now = now or datetime.now(UTC)
     started = version_started_at(task.entry, task.version) if task.version else None
     since = window_start(now, health.window_minutes, started)
+    if health.source == PREFECT_SOURCE:
+        return evaluate_prefect(task_id=task.id, version=task.version, health=health, since=since)
     path = Path(ws_root) / task.location / health.source
     return evaluate(path, task_id=task.id, version=task.version, health=health, since=since,
                     block_size=block_size)

@@ -22,6 +22,7 @@ DEFAULT_STATE_PATHS: tuple[str, ...] = (
 RunType = Literal["process", "systemd", "command", "none"]
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
 _UNIT = re.compile(r"[A-Za-z0-9@._:\\-]+\Z", re.ASCII)
+PREFECT_SOURCE = "prefect"  # health.source naming Prefect flow-run states, not a file
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class HealthSettings:
     # any line with a leading timestamp) is a run, failed if it matches error_pattern
     error_pattern: str | None = None
     total_pattern: str | None = None
+    # source "prefect" (PREFECT_SOURCE): the terminal states of the runs of the Prefect flow
+    # named ``flow`` (required then), only runs carrying every tag in ``tags`` (None: any run)
+    flow: str | None = None
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,34 @@ def _pattern(value: Any, task_id: str, key: str) -> str | None:
     return value
 
 
+_PREFECT_EXAMPLE = '"health": {"source": "prefect", "flow": "t01-daily", "tags": ["t01"]}'
+
+
+def _flow_name(value: Any, task_id: str, prefect: bool) -> str | None:
+    if not prefect:
+        if value is not None:
+            raise BadInput(f'{_where(task_id, "health.flow")} applies only to source "prefect"',
+                           f"remove it, or read flow run states: {_PREFECT_EXAMPLE}")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f'{_where(task_id, "health.flow")} is required for source "prefect": '
+                       "the name of the Prefect flow whose runs are the task's runs",
+                       f"e.g. {_PREFECT_EXAMPLE}")
+    return value.strip()
+
+
+def _tags(value: Any, task_id: str, prefect: bool) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not prefect:
+        raise BadInput(f'{_where(task_id, "health.tags")} applies only to source "prefect"',
+                       f"remove it, or read flow run states: {_PREFECT_EXAMPLE}")
+    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+        raise BadInput(f"{_where(task_id, 'health.tags')} must be a list of tag names",
+                       'e.g. "tags": ["t01", "production"] (a run must carry all of them)')
+    return tuple(dict.fromkeys(value)) or None
+
+
 def parse(task_id: str, raw: Any) -> TaskSettings:
     """Settings from a registry entry's ``clawback`` value (None or absent: all defaults)."""
     if raw is None:
@@ -184,8 +217,10 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     if not isinstance(health_raw, dict):
         raise BadInput(f"{_where(task_id, 'health')} must be an object", "see SPEC §5")
     dh = HealthSettings()
+    source = health_raw.get("source", dh.source)
+    prefect = source == PREFECT_SOURCE
     health = HealthSettings(
-        source=_rel(health_raw.get("source", dh.source), task_id, "health.source") or dh.source,
+        source=source if prefect else _rel(source, task_id, "health.source") or dh.source,
         window_minutes=_number(health_raw.get("window_minutes", dh.window_minutes), task_id,
                                "health.window_minutes", 1, 100_000, integer=True),
         min_samples=_number(health_raw.get("min_samples", dh.min_samples), task_id,
@@ -194,10 +229,15 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
                           "health.threshold", 0, 1),
         error_pattern=_pattern(health_raw.get("error_pattern"), task_id, "health.error_pattern"),
         total_pattern=_pattern(health_raw.get("total_pattern"), task_id, "health.total_pattern"),
+        flow=_flow_name(health_raw.get("flow"), task_id, prefect),
+        tags=_tags(health_raw.get("tags"), task_id, prefect),
     )
     if health.total_pattern is not None and health.error_pattern is None:
         raise BadInput(f"{_where(task_id, 'health.error_pattern')} is required with total_pattern",
                        'e.g. "error_pattern": "ERROR|Traceback"')
+    if prefect and health.error_pattern is not None:
+        raise BadInput(f"{_where(task_id, 'health.error_pattern')} applies to a log file, not to "
+                       'source "prefect"', "remove the patterns, or set source to the log file")
     env_names = raw.get("environment_variables", [])
     if not isinstance(env_names, list) or not all(
         isinstance(n, str) and _ENV_NAME.match(n) for n in env_names

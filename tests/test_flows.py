@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -147,6 +148,16 @@ def test_demo_passes(prefect_server: str) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo passed" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+    # issue 4: promote 1.2.0, a buggy 1.4.0, the health check rolls it back and alerts the sink
+    assert "T01 1.2.0 marked stable" in proc.stdout
+    assert re.search(r"T01\s+1\.4\.0\s+breach", proc.stdout), proc.stdout[-3000:]
+    assert "T01 error x" in proc.stdout and "KeyError: 'close' in signals.score" in proc.stdout
+    assert "T01: rolled back 1.4.0 -> 1.2.0" in proc.stdout
+    assert "alert received by the local sink (json://127.0.0.1:" in proc.stdout
+    assert "title: clawback: T01 rolled back 1.4.0 → 1.2.0" in proc.stdout
+    assert re.search(r"T01 1\.2\.0: new pid \d+ \(was \d+\); quarantined: 1\.3\.0, 1\.4\.0",
+                     proc.stdout)
+    assert "UNEXPECTED" not in proc.stdout
     assert "s3cr3t-value" not in proc.stdout + proc.stderr
 
 

@@ -1,0 +1,87 @@
+"""End to end on a real ``prefect server start`` (issue 4 item 5): the served, scheduled health
+deployment finds a breach of T01 1.3.0, hands it to the rollback deployment exactly once, the task
+runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → restored time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clawback.sink import http_sink
+from flows.promote import run_promote
+from tasks_lib import process
+from tasks_lib.audit import AuditLog
+from tests.prefect_cli import Api, running_server, stop_group
+from tests.test_health_cli import runs
+
+REPO = Path(__file__).resolve().parent.parent
+INTERVAL_S = 10
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(what: str, check, timeout_s: float, every: float = 0.5):  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def test_scheduled_health_rolls_a_breach_back_once_through_the_deployment(story, tmp_path) -> None:
+    ws, old_pid = story
+    run_promote(str(ws.root), "T01", "1.2.0")
+    log = ws.root / "tasks/T01/logs/runs.jsonl"
+    with running_server(tmp_path / "prefect") as url, http_sink() as (sink_url, alerts):
+        api = Api(url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(PREFECT_API_URL=url, PREFECT_RUNNER_POLL_FREQUENCY="1",
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false", CLAWBACK_NOTIFY_URLS=sink_url,
+                   PREFECT_HOME=str(tmp_path / "serve-home"))
+        served = subprocess.Popen(
+            [sys.executable, "-m", "deployments.serve", "--workspace", str(ws.root),
+             "--health-interval", str(INTERVAL_S)], cwd=REPO, env=env, start_new_session=True,
+            stdout=(tmp_path / "serve.log").open("wb"), stderr=subprocess.STDOUT)
+        try:
+            wait_for("a first health run", lambda: api.finished("health/health"), 120)
+            assert not api.runs("rollback/rollback")                  # nothing to do yet
+            breach_at = time.monotonic()
+            runs(log, ok=0, failed=15, version="1.3.0", error="broker refused the order")
+
+            def restored() -> bool:
+                task = ws.task("T01")
+                state = process.run_state(ws, task)
+                return task.version == "1.2.0" and state.running and state.pid != old_pid
+
+            wait_for("T01 restored to 1.2.0", restored, INTERVAL_S + 120, every=0.2)
+            took = time.monotonic() - breach_at
+            print(f"\nbreach written -> T01 running 1.2.0: {took:.1f} s "
+                  f"(health interval {INTERVAL_S} s, target <= {INTERVAL_S + 15} s)")
+            # more health runs come and go: still exactly one rollback for this breach
+            seen = len(api.finished("health/health"))
+            wait_for("two more health runs", lambda: len(api.finished("health/health")) >= seen + 2,
+                     4 * INTERVAL_S + 60)
+        finally:
+            stop_group(served)
+            serve_log = (tmp_path / "serve.log").read_text(errors="replace")
+        rollbacks = api.runs("rollback/rollback")
+        assert [r["state_type"] for r in rollbacks] == ["COMPLETED"], serve_log[-3000:]
+        assert rollbacks[0]["parameters"]["to_version"] == "1.2.0"
+    t01 = ws.load_registry().entry("T01")
+    automatic = [h for h in t01["rollback_history"] if h["reason"].startswith("automatic:")]
+    assert len(automatic) == 1 and automatic[0]["from_version"] == "1.3.0"
+    assert any(s.get("quarantined") for s in t01["snapshots"] if s["version"] == "1.3.0")
+    assert len(alerts) == 1, alerts
+    assert "T01" in alerts[0]["title"] and "1.2.0" in alerts[0]["title"]
+    assert "broker refused the order" in alerts[0]["message"]
+    assert "/runs/flow-run/" in alerts[0]["message"]                 # the rollback run's link
+    sent = [e for e in AuditLog(ws.state_dir).entries("T01") if e["action"] == "alert"]
+    assert [e["result"] for e in sent] == ["sent"]
+    assert "127.0.0.1" not in str(sent)                                # targets by label only
