@@ -121,6 +121,8 @@ _ACTION_WORDS = {
     "source-errors": "ESCALATED (health source unreadable)",
     "promoted": "promoted {a.to_version} to stable",
     "promote-skipped": "not promoted",
+    "held": "held (escalated before)",
+    "released": "hold released",
 }
 
 

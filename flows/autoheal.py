@@ -25,8 +25,7 @@ from tasks_lib.audit import AuditLog
 from tasks_lib.checkup import TaskHealth
 from tasks_lib.errors import ClawbackError
 from tasks_lib.health import version_started_at
-from tasks_lib.health_source import iso
-from tasks_lib.verdicts import Record, error_streak, healthy_streak
+from tasks_lib.verdicts import Record, VerdictLog, breach_id, error_streak, healthy_streak
 from tasks_lib.workspace import Workspace
 
 RollbackVia = Literal["auto", "deployment", "direct"]
@@ -60,7 +59,11 @@ def respond(ws: Workspace, results: tuple[TaskHealth, ...],
     if policy.auto_rollback:
         breached = [r for r in results if r.rate.verdict == "breach" and r.rate.version]
         actions += _roll_back(ws, breached, policy)
+    log = VerdictLog(ws.ensure_state_dir())
     for r in results:
+        if r.verdict == "healthy" and log.release(r.task_id):
+            actions.append(Action(r.task_id, "released", r.rate.version, None,
+                                  "healthy again: the escalated breach is over"))
         past = history.get(r.task_id, [])
         if policy.promote_after > 0 and r.verdict == "healthy" and r.rate.version and \
                 healthy_streak(past, r.rate.version) >= policy.promote_after:
@@ -76,20 +79,31 @@ def _roll_back(ws: Workspace, breached: list[TaskHealth], policy: Policy) -> lis
     actions, planned = [], []
     reg = ws.load_registry()
     now = datetime.now(UTC)
+    log = VerdictLog(ws.ensure_state_dir())
     for r in breached:
         entry = reg.entry(r.task_id) or {}
+        if str(entry.get("version")) != r.rate.version:
+            continue  # changed since it was checked (a rollback just finished): judge it next time
+        breach = breach_id(r.task_id, r.rate.version or "?",
+                           version_started_at(entry, r.rate.version or ""))
+        held = log.held(r.task_id)
+        if held and held["breach"] == breach:
+            actions.append(Action(r.task_id, "held", r.rate.version, held.get("target"),
+                                  f"escalated at {held.get('at')} ({held.get('why')}); held until "
+                                  "the operator acts or the task is healthy again"))
+            continue
         decision = autorollback.decide(entry, "breach", r.rate.version, now, policy.min_interval)
         if decision.action == "rollback" and decision.target:
-            planned.append((r, decision.target, entry))
+            planned.append((r, decision.target, breach))
         else:
-            actions.append(_escalate(ws, r, decision.target, decision.why))
+            actions.append(_escalate(ws, r, decision.target, decision.why, breach=breach))
     if not planned:
         return actions
     handed, why_not = _via_deployment(policy.rollback_via)
     if handed:
         return actions + _hand_to_deployment(ws, planned, policy.wait_s)
-    for r, target, _entry in planned:
-        actions.append(_roll_back_here(ws, r, target, why_not))
+    for r, target, breach in planned:
+        actions.append(_roll_back_here(ws, r, target, why_not, breach))
     return actions
 
 
@@ -110,7 +124,7 @@ def _reason(r: TaskHealth) -> str:
                                    r.rate.failures, r.rate.version or "?")
 
 
-def _roll_back_here(ws: Workspace, r: TaskHealth, target: str, note: str) -> Action:
+def _roll_back_here(ws: Workspace, r: TaskHealth, target: str, note: str, breach: str) -> Action:
     current = r.rate.version
     link = _own_run_url()
     try:
@@ -118,7 +132,7 @@ def _roll_back_here(ws: Workspace, r: TaskHealth, target: str, note: str) -> Act
                             reason=_reason(r))
     except Exception as exc:  # noqa: BLE001 - any failure of the rollback is escalated
         return _escalate(ws, r, target, f"the automatic rollback to {target} failed: {exc}",
-                         kind="auto-rollback-failed", link=link)
+                         kind="auto-rollback-failed", link=link, breach=breach)
     detail = f"rolled back to {done.to_version} (tag {done.tag}); {current} quarantined"
     if note:
         detail += f" (ran in the health flow: {note})"
@@ -126,15 +140,13 @@ def _roll_back_here(ws: Workspace, r: TaskHealth, target: str, note: str) -> Act
                      r, "auto-rollback")
 
 
-def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, dict]],
+def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, str]],
                         wait_s: float) -> list[Action]:
     from flows import trigger
 
     started = []
-    for r, target, entry in planned:
-        begun = version_started_at(entry, r.rate.version or "")
-        key = trigger.breach_key(str(ws.root), r.task_id, r.rate.version or "?",
-                                 iso(begun) if begun else "unknown")
+    for r, target, breach in planned:
+        key = trigger.breach_key(str(ws.root), breach)
         params = {"workspace": str(ws.root), "task_id": r.task_id, "to_version": target,
                   "from_version": r.rate.version, "reason": _reason(r)}
         started.append((r, target, trigger.start_rollback(params, key)))
@@ -143,6 +155,7 @@ def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, dict
     actions = [Action(r.task_id, "rollback-running", r.rate.version, target,
                       f"an earlier health run already started rollback flow run {run.name} for "
                       "this breach", run.url) for r, target, run in started if not run.ours]
+    breaches = {r.task_id: breach for r, _, breach in planned}
     for r, target, run in mine:
         end = states[run.flow_run_id]
         current = r.rate.version
@@ -154,7 +167,8 @@ def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, dict
         elif end.final:
             actions.append(_escalate(
                 ws, r, target, f"the automatic rollback flow run {run.name} ended {end.state}: "
-                f"{end.message}", kind="auto-rollback-failed", link=run.url))
+                f"{end.message}", kind="auto-rollback-failed", link=run.url,
+                breach=breaches[r.task_id]))
         else:
             act = Action(r.task_id, "rollback-running", current, target,
                          f"rollback flow run {run.name} to {target} is still {end.state} after "
@@ -163,9 +177,10 @@ def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, dict
     return actions
 
 
-def _escalate(ws: Workspace, r: TaskHealth, target: str | None, why: str,
+def _escalate(ws: Workspace, r: TaskHealth, target: str | None, why: str, *, breach: str,
               kind: notify.Kind = "escalation", link: str | None = None) -> Action:
     current, task = r.rate.version, r.task_id
+    VerdictLog(ws.ensure_state_dir()).hold(task, breach, why, target, datetime.now(UTC))
     AuditLog(ws.ensure_state_dir()).append(
         "escalate", task=task, result="escalated", from_version=current, to_version=target,
         reason=why, error_rate=r.rate.rate, samples=r.rate.samples, **orchestration())
@@ -205,7 +220,7 @@ def _source_errors(ws: Workspace, r: TaskHealth, streak: int) -> Action:
 # -- alerts ----------------------------------------------------------------------------------
 def _alerting(ws: Workspace, act: Action, r: TaskHealth, kind: notify.Kind,
               options: tuple[str, ...] = ()) -> Action:
-    urls = notify.notify_urls()
+    urls = notify.notify_urls(extra=notify.workspace_urls(ws.state_dir))
     if not urls:
         return act
     alert = notify.Alert(

@@ -35,8 +35,9 @@ class Finished:
     final: bool
 
 
-def breach_key(workspace_root: str, task_id: str, version: str, started: str) -> str:
-    return f"clawback-breach-{workspace_key(workspace_root)}-{task_id}-{version}-{started}"
+def breach_key(workspace_root: str, breach: str) -> str:
+    """The idempotency key of a breach (tasks_lib.verdicts.breach_id) in this workspace."""
+    return f"clawback-breach-{workspace_key(workspace_root)}-{breach}"
 
 
 def deployment_usable(name: str = ROLLBACK_DEPLOYMENT) -> tuple[bool, str]:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 ENV_VAR = "CLAWBACK_NOTIFY_URLS"
 TOP_ERRORS = 3
+WORKSPACE_FILE = "notify-urls"
 MIN_SECRET_CHARS = 4  # shorter secret values cannot be told from ordinary words and numbers
 SCRUBBED_LOGGERS = ("apprise", "urllib3.connectionpool")
 
@@ -53,6 +55,19 @@ def notify_urls(environ: Mapping[str, str] | None = None, extra: Iterable[str] =
     raw = (os.environ if environ is None else environ).get(ENV_VAR, "")
     urls = [u.strip(", ") for u in _SPLIT.split(raw)] + [u.strip() for u in extra]
     return tuple(dict.fromkeys(u for u in urls if u))
+
+
+def workspace_urls(state_dir: os.PathLike[str] | str) -> tuple[str, ...]:
+    """The workspace's own apprise URLs: ``<state dir>/notify-urls`` (git-ignored, like the rest
+    of the state directory, so a token never reaches a commit), one or more per line, ``#``
+    comments allowed. None when the file does not exist."""
+    try:
+        text = (Path(state_dir) / WORKSPACE_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    lines = (line.split("#", 1)[0] if line.lstrip().startswith("#") else line
+             for line in text.splitlines())
+    return notify_urls({ENV_VAR: " ".join(lines)})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ measurement, the way canary analysis counts consecutive successes and failures:
   different version, breaks it.
 - **measurement errors**: ``N`` consecutive ``error`` verdicts (the source could not be read)
   escalate once, when the streak reaches ``N``; they never trigger a rollback.
+- **the hold**: a breach that was escalated (no target, the hourly limit, a failed rollback) is
+  recorded in ``<task>.hold.json`` with its :func:`breach_id`; later checks of the same breach
+  hold quietly instead of escalating and alerting again. A healthy verdict ends the episode and
+  releases the hold; another version (or the same one started again) is another breach.
 
 The history is machine-local tool state (the state directory is git-ignored): it says what this
 machine measured. Lines are short single ``write`` calls in append mode; the file is trimmed to
@@ -21,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tasks_lib import ids
 from tasks_lib.health_source import iso, parse_ts
@@ -83,6 +88,40 @@ class VerdictLog:
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_bytes(b"".join(lines))
         os.replace(tmp, path)
+
+
+    # -- the hold: one escalation per breach -------------------------------------------------
+    def hold_path(self, task_id: str) -> Path:
+        return self.dir / f"{ids.task_id(task_id)}.hold.json"
+
+    def held(self, task_id: str) -> dict[str, Any] | None:
+        """The escalation this task is held at: ``{breach, at, why, target}``; None if none."""
+        try:
+            doc = json.loads(self.hold_path(task_id).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) and isinstance(doc.get("breach"), str) else None
+
+    def hold(self, task_id: str, breach: str, why: str, target: str | None, now: datetime) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.hold_path(task_id)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"breach": breach, "at": iso(now), "why": why, "target": target}),
+                       encoding="utf-8")
+        os.replace(tmp, path)
+
+    def release(self, task_id: str) -> bool:
+        try:
+            self.hold_path(task_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def breach_id(task_id: str, version: str, started: datetime | None) -> str:
+    """What names one breach: the task, its version and when that version last started, so
+    the same version released or rolled back to again later is a new breach."""
+    return f"{task_id}-{version}-{iso(started) if started else 'unknown'}"
 
 
 def _parse(raw: bytes) -> Record | None:

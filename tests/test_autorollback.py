@@ -77,3 +77,41 @@ def test_breach_rolls_back_once_then_escalates(story) -> None:
     assert ws.task("T01").version == "1.2.0"                              # held, not ping-ponged
     last = list(AuditLog(ws.state_dir).entries("T01"))[-1]
     assert last["action"] == "escalate" and last["to"] == "1.1.0"
+
+    # the same breach is escalated once: later checks hold quietly, no new audit entry or alert
+    held = clawback("health", "--auto-rollback", "--json", "--workspace", str(ws.root))
+    action = json.loads(held.stdout)["result"]["actions"][0]
+    assert action["action"] == "held" and "held until the operator acts" in action["detail"]
+    assert list(AuditLog(ws.state_dir).entries("T01"))[-1]["hash"] == last["hash"]
+    runs(ws.root / "tasks/T01/logs/runs.jsonl", ok=300, failed=0, version="1.2.0")  # healthy again
+    healthy = clawback("health", "--auto-rollback", "--json", "--workspace", str(ws.root))
+    assert [a["action"] for a in json.loads(healthy.stdout)["result"]["actions"]] == ["released"]
+
+
+def test_a_failed_automatic_rollback_is_undone_escalated_and_alerted(story, monkeypatch) -> None:
+    import flows.promote as fp
+    import flows.rollback as fr
+    from clawback.sink import http_sink
+    from flows.health import run_health
+    from tests.conftest import failing_after, world
+
+    ws, _ = story
+    fp.run_promote(str(ws.root), "T01", "1.2.0")
+    runs(ws.root / "tasks/T01/logs/runs.jsonl", ok=0, failed=15, version="1.3.0",
+         error="token=abcd1234secret rejected")
+    before = world(ws)
+    monkeypatch.setattr(fr, "verify", failing_after(fr.verify, "verify"))
+    with http_sink() as (url, got):
+        (ws.state_dir / "notify-urls").write_text(f"# the ops channel\n{url}\n")
+        run = run_health(str(ws.root), "T01", auto_rollback=True)
+    (action,) = run.actions
+    assert (action.action, action.from_version, action.to_version) == ("escalated", "1.3.0", "1.2.0")
+    assert "the automatic rollback to 1.2.0 failed" in action.detail and action.alerted == "sent"
+    assert world(ws) == before                                          # everything put back
+    assert ws.task("T01").version == "1.3.0"
+    (alert,) = got
+    assert alert["title"].startswith("clawback: T01 automatic rollback 1.3.0 → 1.2.0 FAILED")
+    assert "clawback rollback --task T01 --to 1.2.0" in alert["message"]
+    assert "abcd1234secret" not in json.dumps(alert) and "hold:" in alert["message"]
+    tail = [e["action"] for e in AuditLog(ws.state_dir).entries("T01")][-3:]
+    assert tail == ["rollback", "escalate", "alert"]

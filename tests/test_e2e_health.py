@@ -5,16 +5,18 @@ runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → rest
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from clawback.sink import http_sink
 from flows.promote import run_promote
-from tasks_lib import process
+from tasks_lib import deps, process
 from tasks_lib.audit import AuditLog
 from tests.prefect_cli import Api, running_server, stop_group
 from tests.test_health_cli import runs
@@ -35,44 +37,60 @@ def wait_for(what: str, check, timeout_s: float, every: float = 0.5):  # noqa: A
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
-def test_scheduled_health_rolls_a_breach_back_once_through_the_deployment(story, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    with running_server(tmp_path_factory.mktemp("prefect")) as url:
+        yield url
+
+
+@contextmanager
+def serving(ws_root: Path, url: str, tmp: Path, **extra_env: str):
+    """``python -m deployments.serve`` for the workspace; stopped by its pid group afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=url, PREFECT_RUNNER_POLL_FREQUENCY="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(tmp / "serve-home"),
+               **extra_env)
+    log = tmp / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deployments.serve", "--workspace", str(ws_root),
+         "--health-interval", str(INTERVAL_S)], cwd=REPO, env=env, start_new_session=True,
+        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        yield lambda: log.read_text(errors="replace")[-3000:]
+    finally:
+        stop_group(proc)
+
+
+def count_grows(api: Api, deployment: str, by: int):  # noqa: ANN201
+    seen = len(api.finished(deployment))
+    return lambda: len(api.finished(deployment)) >= seen + by
+
+
+def test_scheduled_health_rolls_a_breach_back_once_through_the_deployment(story, server, tmp_path) -> None:
     ws, old_pid = story
     run_promote(str(ws.root), "T01", "1.2.0")
     log = ws.root / "tasks/T01/logs/runs.jsonl"
-    with running_server(tmp_path / "prefect") as url, http_sink() as (sink_url, alerts):
-        api = Api(url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_API_URL=url, PREFECT_RUNNER_POLL_FREQUENCY="1",
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false", CLAWBACK_NOTIFY_URLS=sink_url,
-                   PREFECT_HOME=str(tmp_path / "serve-home"))
-        served = subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--workspace", str(ws.root),
-             "--health-interval", str(INTERVAL_S)], cwd=REPO, env=env, start_new_session=True,
-            stdout=(tmp_path / "serve.log").open("wb"), stderr=subprocess.STDOUT)
-        try:
-            wait_for("a first health run", lambda: api.finished("health/health"), 120)
-            assert not api.runs("rollback/rollback")                  # nothing to do yet
-            breach_at = time.monotonic()
-            runs(log, ok=0, failed=15, version="1.3.0", error="broker refused the order")
+    with http_sink() as (sink_url, alerts), \
+            serving(ws.root, server, tmp_path, CLAWBACK_NOTIFY_URLS=sink_url) as serve_log:
+        api = Api(server)
+        wait_for("a first health run", lambda: api.finished("health/health"), 120)
+        assert not api.runs("rollback/rollback")                      # nothing to do yet
+        breach_at = time.monotonic()
+        runs(log, ok=0, failed=15, version="1.3.0", error="broker refused the order")
 
-            def restored() -> bool:
-                task = ws.task("T01")
-                state = process.run_state(ws, task)
-                return task.version == "1.2.0" and state.running and state.pid != old_pid
+        def restored() -> bool:
+            task = ws.task("T01")
+            state = process.run_state(ws, task)
+            return task.version == "1.2.0" and state.running and state.pid != old_pid
 
-            wait_for("T01 restored to 1.2.0", restored, INTERVAL_S + 120, every=0.2)
-            took = time.monotonic() - breach_at
-            print(f"\nbreach written -> T01 running 1.2.0: {took:.1f} s "
-                  f"(health interval {INTERVAL_S} s, target <= {INTERVAL_S + 15} s)")
-            # more health runs come and go: still exactly one rollback for this breach
-            seen = len(api.finished("health/health"))
-            wait_for("two more health runs", lambda: len(api.finished("health/health")) >= seen + 2,
-                     4 * INTERVAL_S + 60)
-        finally:
-            stop_group(served)
-            serve_log = (tmp_path / "serve.log").read_text(errors="replace")
+        wait_for("T01 restored to 1.2.0", restored, INTERVAL_S + 120, every=0.2)
+        took = time.monotonic() - breach_at
+        print(f"\nbreach written -> T01 running 1.2.0: {took:.1f} s "
+              f"(health interval {INTERVAL_S} s, target <= {INTERVAL_S + 15} s)")
+        # more health runs come and go: still exactly one rollback for this breach
+        wait_for("two more health runs", count_grows(api, "health/health", 2), 4 * INTERVAL_S + 60)
         rollbacks = api.runs("rollback/rollback")
-        assert [r["state_type"] for r in rollbacks] == ["COMPLETED"], serve_log[-3000:]
+        assert [r["state_type"] for r in rollbacks] == ["COMPLETED"], serve_log()
         assert rollbacks[0]["parameters"]["to_version"] == "1.2.0"
     t01 = ws.load_registry().entry("T01")
     automatic = [h for h in t01["rollback_history"] if h["reason"].startswith("automatic:")]
@@ -85,3 +103,34 @@ def test_scheduled_health_rolls_a_breach_back_once_through_the_deployment(story,
     sent = [e for e in AuditLog(ws.state_dir).entries("T01") if e["action"] == "alert"]
     assert [e["result"] for e in sent] == ["sent"]
     assert "127.0.0.1" not in str(sent)                                # targets by label only
+
+
+def test_a_rollback_run_that_fails_is_escalated_once_and_the_task_keeps_running(
+        story, server, tmp_path) -> None:
+    ws, old_pid = story
+    run_promote(str(ws.root), "T01", "1.2.0")
+    envs = deps.env_root(ws.state_dir, "T01")
+    current = (envs / "current").resolve()
+    for built in envs.iterdir():                       # 1.2.0's environment must be built again,
+        if built.is_dir() and not built.is_symlink() and built != current:
+            shutil.rmtree(built)
+    empty = tmp_path / "no-wheels"                     # from a package source that has nothing
+    empty.mkdir()
+    with http_sink() as (sink_url, alerts), serving(
+            ws.root, server, tmp_path, CLAWBACK_NOTIFY_URLS=sink_url,
+            UV_FIND_LINKS=str(empty)) as serve_log:
+        api = Api(server)
+        before = len(api.runs("rollback/rollback"))
+        wait_for("a first health run", count_grows(api, "health/health", 1), 120)
+        runs(ws.root / "tasks/T01/logs/runs.jsonl", ok=0, failed=15, version="1.3.0")
+        wait_for("the alert", lambda: alerts, INTERVAL_S + 180)
+        wait_for("two more health runs", count_grows(api, "health/health", 2), 4 * INTERVAL_S + 60)
+        failed = api.runs("rollback/rollback")[: len(api.runs("rollback/rollback")) - before]
+        assert [r["state_type"] for r in failed] == ["FAILED"], serve_log()
+    assert len(alerts) == 1, alerts                                      # held: alerted once
+    assert "automatic rollback 1.3.0 → 1.2.0 FAILED" in alerts[0]["title"]
+    assert "clawback rollback --task T01 --to 1.2.0" in alerts[0]["message"]
+    task = ws.task("T01")
+    assert task.version == "1.3.0" and process.run_state(ws, task).pid == old_pid  # untouched
+    escalations = [e for e in AuditLog(ws.state_dir).entries("T01") if e["action"] == "escalate"]
+    assert len(escalations) == 1

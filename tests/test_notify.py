@@ -25,6 +25,7 @@ from tasks_lib.notify import (
     notify_urls,
     render,
     send,
+    workspace_urls,
 )
 
 PASSWORD = "Pw4alertsXq9"
@@ -242,6 +243,12 @@ def test_notify_urls_split_on_commas_whitespace_and_newlines() -> None:
         "json://h/a", "mailto://u:p@h?to=a@x.com,b@x.com", "feishu://tok", "lark://t2",
         "gotify://g/t")
     assert notify_urls({}) == () and notify_urls({"CLAWBACK_NOTIFY_URLS": " , \n"}) == ()
+
+
+def test_workspace_urls_come_from_the_git_ignored_state_dir(tmp_path: Path) -> None:
+    assert workspace_urls(tmp_path) == ()
+    (tmp_path / "notify-urls").write_text("# ops channel\nfeishu://tok#x\n\n  json://h/a, lark://t\n")
+    assert workspace_urls(tmp_path) == ("feishu://tok#x", "json://h/a", "lark://t")
 
 
 @pytest.mark.parametrize(("kind", "title"), [
