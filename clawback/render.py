@@ -166,8 +166,9 @@ def history(h: Any) -> str:
     if h.events:
         out.append("audit log:")
         for e in h.events[-20:]:
-            out.append(f"  {e['ts']} {e['actor']} {e['action']} {e.get('from') or ''}"
-                       f"{' -> ' if e.get('to') else ''}{e.get('to') or ''} {e['result']}"
+            frm, to = e.get("from"), e.get("to")
+            versions = f"{frm} -> {to}" if frm and to else (frm or to or "")
+            out.append(f"  {e['ts']} {e['actor']} {e['action']} {versions} {e['result']}"
                        f"{' (' + e['reason'] + ')' if e.get('reason') else ''}")
     return "\n".join(out)
 

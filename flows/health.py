@@ -64,5 +64,10 @@ def publish_table(run: HealthRun) -> None:
         return
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(key="health", table=checkup.table_rows(run.results),
+    done: dict[str, list[str]] = {}
+    for a in run.actions:
+        done.setdefault(a.task_id, []).append(f"{a.action}: {a.detail}")
+    rows = [{**row, "action": "; ".join(done.get(row["task"], []))}
+            for row in checkup.table_rows(run.results)]
+    create_table_artifact(key="health", table=rows,
                           description=f"Health check: {len(run.unhealthy)} unhealthy of {len(run.results)}")

@@ -244,3 +244,15 @@ def test_health_flow_publishes_a_table_artifact(prefect_server: str, story) -> N
 
     arts = _api(by_key)
     assert arts and arts[0].type == "table" and "T01" in str(arts[0].data)
+
+    # a breach on a server without a rollback deployment: the health flow rolls back itself
+    from flows.promote import run_promote
+    from tests.test_health_cli import runs
+
+    run_promote(str(ws.root), "T01", "1.2.0")
+    runs(ws.root / "tasks/T01/logs/runs.jsonl", ok=0, failed=15, version="1.3.0")
+    run = health_flow(str(ws.root), auto_rollback=True)
+    (action,) = run.actions
+    assert (action.action, action.to_version) == ("rolled-back", "1.2.0")
+    assert "no deployment rollback/rollback" in action.detail
+    assert "rolled-back: rolled back to 1.2.0" in str(_api(by_key)[0].data)
