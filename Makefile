@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/clawback demo
 
 test: $(STAMP)
+	.ci/system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
