@@ -14,3 +14,26 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
 
     safe = re.sub(r"[^a-z0-9-]", "-", key.lower())[:100]
     create_markdown_artifact(key=safe, markdown=markdown, description=description)
+
+
+class Progress:
+    """A Prefect progress artifact (0-100 %) for a long operation, updated at a few milestones:
+    the UI shows how far a rollback got while its dependency sync runs. A no-op outside a flow
+    run. Each update is one API call, so it is called at milestones, not for every step."""
+
+    def __init__(self, key: str, description: str) -> None:
+        self.id = None
+        self.description = description
+        if in_flow_run():
+            from prefect.artifacts import create_progress_artifact
+
+            safe = re.sub(r"[^a-z0-9-]", "-", key.lower())[:100]
+            self.id = create_progress_artifact(0.0, key=safe, description=description)
+
+    def at(self, percent: float, what: str) -> None:
+        if self.id is None:
+            return
+        from prefect.artifacts import update_progress_artifact
+
+        update_progress_artifact(self.id, min(100.0, max(0.0, percent)),
+                                 description=f"{self.description}: {what}")

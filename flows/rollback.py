@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flows.artifacts import publish_markdown
+from flows.artifacts import Progress, publish_markdown
 from flows.steps import collect_timings, exclusive, orchestration, step
 from tasks_lib import rollback as r
 from tasks_lib.audit import AuditLog, Stopwatch
@@ -40,7 +40,11 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
         with workspace_lock(ws.state_dir, "rollback"):  # the undo may rewrite the registry
             undo_interrupted(ws.root, ws.state_dir, task_id, audit)
         plan = check(ws, req)
+        progress = Progress(f"rollback-progress-{task_id}",
+                            f"Rollback of {task_id} {plan.from_version} -> {plan.to_version}")
+        progress.at(10, "preflight passed; preparing the environment (dependency sync)")
         env = prepare_environment(plan)
+        progress.at(50, "environment ready; stopping, backing up and restoring")
         journal = Journal(ws.root, ws.state_dir, f"{task_id}-rollback",
                           {"action": "rollback", "task": task_id, "from": plan.from_version,
                            "to": plan.to_version, "tag": plan.rollback_tag})
@@ -52,6 +56,7 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
                 files = restore_files(plan, saved, journal)
                 restore_registry(plan, journal)
                 python = sync_dependencies(plan, env, journal)
+                progress.at(75, "files, registry and environment restored; verifying")
                 levels = verify(plan, python)
                 commit = commit_and_tag(plan, journal)
                 pid = start_task(plan, was_running, python, journal, grace_s)
@@ -64,7 +69,9 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
                              duration_s=clock.elapsed, step=failed_step, error=str(exc),
                              backup=saved.ref if saved else None, undone=journal.done,
                              not_undone=not_undone, **orchestration())
+                progress.at(100, f"failed at {failed_step}; undone")
                 raise _failed_at(failed_step, exc, not_undone) from exc
+    progress.at(100, f"done: {plan.to_version} running" if pid else f"done: {plan.to_version}")
     result = r.RollbackResult(
         task_id=task_id, from_version=plan.from_version, to_version=plan.to_version,
         tag=plan.rollback_tag, commit=commit, backup_ref=saved.ref, files=files,

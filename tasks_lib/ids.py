@@ -29,6 +29,10 @@ _TAG = re.compile(
     re.ASCII,
 )
 
+# the same rules as JSON-schema patterns (Prefect's parameter forms validate with them)
+TASK_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+VERSION_PATTERN = r"^v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$"
+
 Bump = Literal["patch", "minor", "major"]
 BUMPS: tuple[str, ...] = ("patch", "minor", "major")
 

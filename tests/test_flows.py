@@ -197,6 +197,14 @@ def test_rollback_flow_runs_each_step_as_a_task_run(prefect_server: str, story) 
     arts = _api(by_key)
     assert arts and "1.3.0 -> 1.2.0" in str(arts[0].data)
 
+    async def progress(client: Any) -> Any:
+        return await client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+            key=ArtifactCollectionFilterKey(any_=["rollback-progress-t01"])))
+
+    (bar,) = _api(progress)
+    assert bar.type == "progress" and float(bar.data) == 100.0
+    assert bar.description.endswith("done: 1.2.0 running")
+
 
 def test_rollback_holds_a_prefect_concurrency_limit_per_task(prefect_server: str, story) -> None:
     """Created before use (a missing limit is silently ignored by Prefect); while someone else holds
@@ -256,3 +264,29 @@ def test_health_flow_publishes_a_table_artifact(prefect_server: str, story) -> N
     assert (action.action, action.to_version) == ("rolled-back", "1.2.0")
     assert "no deployment rollback/rollback" in action.detail
     assert "rolled-back: rolled back to 1.2.0" in str(_api(by_key)[0].data)
+
+
+def test_deployment_parameters_are_typed_described_and_checked_at_run_creation(
+        prefect_server: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    from flows.prefect_flows import rollback_flow
+
+    dep_id = rollback_flow.to_deployment(name="typed-params-test").apply()
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment(dep_id).parameter_openapi_schema
+        props = schema["properties"]
+        assert props["task_id"]["pattern"] and "T01" in props["task_id"]["description"]
+        assert props["grace_s"]["maximum"] == 600 and schema["required"] == [
+            "workspace", "task_id", "to_version"]
+        for bad in ({"task_id": "../../etc", "to_version": "1.2.0"},
+                    {"task_id": "T01", "to_version": "1.2.0; rm -rf /"},
+                    {"task_id": "T01", "to_version": "1.2.0", "grace_s": -1}):
+            with pytest.raises(PrefectHTTPStatusError) as err:
+                client.create_flow_run_from_deployment(dep_id, parameters={"workspace": "/w", **bad})
+            assert err.value.response.status_code in (409, 422)
+        ok = client.create_flow_run_from_deployment(
+            dep_id, parameters={"workspace": "/w", "task_id": "T01", "to_version": "v1.2.0"})
+        client.delete_flow_run(ok.id)
+        client.delete_deployment(dep_id)
