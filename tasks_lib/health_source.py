@@ -14,6 +14,10 @@ not counted. Cost therefore grows with the lines in the window, never with the f
 A line that is not a JSON object with a parseable ``ts`` and a boolean ``ok`` is *unreadable*:
 skipped and counted (only those met before the boundary), never fatal. An unterminated last line
 that does not parse is a run being written right now and is ignored.
+
+The block scan is tasks_lib/health_scan.py; here are the parsers. A block of the JSON-lines
+source whose lines are all runs inside the window is counted at once (:func:`read_jsonl_block`),
+without a ``Run`` per line, each line read as line by line it would be: the same result.
 """
 
 from __future__ import annotations
@@ -23,54 +27,28 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
+from tasks_lib.health_scan import (
+    BLOCK_SIZE,
+    MAX_LINE,
+    BlockCount,
+    Line,
+    LinesParser,
+    Run,
+    WindowRead,
+    count_objects,
+    count_shaped,
+    scan_backwards,
+    shaped_head,
+)
 from tasks_lib.settings import HealthSettings
 
-if TYPE_CHECKING:
-    pass
-
-BLOCK_SIZE = 64 * 1024
-MAX_LINE = 1024 * 1024  # a longer line is unreadable (memory stays bounded)
-
-
-class Run(NamedTuple):
-    """One run outcome from the health source (a tuple: thousands are made per check)."""
-
-    ts: datetime
-    ok: bool
-    error: str | None = None
-    version: str | None = None
-
-
-class Line(Enum):
-    """What a line of the health source is when it is not a run."""
-
-    BLANK = "blank"
-    UNREADABLE = "unreadable"
-
-
-# Parses the complete lines of one block (file order) into one result per line.
-LinesParser = Callable[[list[bytes]], list[Run | Line]]
-
-
-@dataclass(frozen=True)
-class WindowRead:
-    """What the runs of a window add up to, and what it cost to read them."""
-
-    samples: int
-    failures: int
-    # the raw error message of each failed run (None: none given) and how often, in the order
-    # first met reading backwards: the most recent message first
-    errors: tuple[tuple[str | None, int], ...]
-    unreadable: int
-    bytes_read: int
-    lines_read: int
-    skipped_other_version: int = 0
+__all__ = ["BLOCK_SIZE", "MAX_LINE", "Line", "LinesParser", "LogPatterns", "Run", "WindowRead",
+           "iso", "parse_jsonl_line", "parse_jsonl_lines", "parse_ts", "parser_for",
+           "read_jsonl_block", "read_window", "utc"]
 
 
 # -- time -----------------------------------------------------------------------------------
@@ -130,7 +108,7 @@ def parse_jsonl_line(raw: bytes) -> Run | Line:
         return Line.BLANK
     try:
         return _run(_decode(raw.decode("utf-8")))
-    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
         return Line.UNREADABLE
 
 
@@ -162,12 +140,40 @@ def _bulk(body: list[bytes]) -> list[list[Any]] | None:
     """``[[l1],[l2],…]`` decoded, or None unless it is exactly one one-element array per line."""
     try:
         docs = _decode("[[" + b"],[".join(body).decode("utf-8") + "]]")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if type(docs) is list and len(docs) == len(body) and all(
-            type(d) is list and len(d) == 1 for d in docs):
+    if type(docs) is list and len(docs) == len(body) and set(map(type, docs)) <= {list} and \
+            set(map(len, docs)) <= {1}:
         return docs
     return None
+
+
+def read_jsonl_block(lines: list[bytes], since: datetime,
+                     version: str | None) -> BlockCount | list[Run | Line]:
+    """The lines of one block (a :data:`~tasks_lib.health_scan.BlockReader`): counted at once
+    when all are runs at or after ``since`` and none of another version (no ``Run`` made per
+    line), otherwise what :func:`parse_jsonl_lines` makes of them. The counts read each line as
+    :func:`_run` does, so the way a block is read changes its cost only."""
+    text = b"\n".join(lines)  # every line ``{…}``: every newline sits in ``}\n{``
+    if text[:1] != b"{" or text[-1:] != b"}" or text.count(b"\n") != text.count(b"}\n{"):
+        return parse_jsonl_lines(lines)
+    head = shaped_head(text, len(lines))
+    old = False  # a run older than `since` is in the block (the boundary): nothing to count
+    if head:
+        key = since.strftime("%Y-%m-%dT%H:%M:%SZ").encode()  # stamps sort as their times do
+        old = lines[0][head:head + 20] < key  # the oldest line, usually
+        if not old:
+            stamps = [ln[head:head + 20] for ln in lines]
+            old = min(stamps) < key
+            counted = None if old else count_shaped(lines, head, stamps, since, version)
+            if counted is not None:
+                return counted
+    docs = _bulk(lines)
+    if docs is None:
+        return parse_jsonl_lines(lines)
+    objs = [doc[0] for doc in docs]
+    counted = None if old else count_objects(objs, since, version)
+    return [_run(obj) for obj in objs] if counted is None else counted
 
 
 _LOG_TS = re.compile(
@@ -232,70 +238,7 @@ def read_window(path: str | os.PathLike[str], since: datetime, *, version: str |
             raise IsADirectoryError(errno.EISDIR, "it is a directory", os.fspath(path))
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "it is not a regular file", os.fspath(path))
-        return _scan_backwards(fd, st.st_size, since, version, block_size, parse)
+        return scan_backwards(fd, st.st_size, since, version, block_size, parse,
+                              read_jsonl_block if parse is parse_jsonl_lines else None)
     finally:
         os.close(fd)
-
-
-def _scan_backwards(fd: int, size: int, since: datetime, version: str | None, block_size: int,
-                    parse: LinesParser) -> WindowRead:
-    errors: dict[str | None, int] = {}
-    samples = failures = unreadable = other = bytes_read = lines = 0
-    pos = size
-    carry = b""          # the end part of a line whose start lies in a block not read yet
-    at_end = True        # the next piece handled is the file's end (maybe an unterminated line)
-    skipping = False     # inside a line longer than MAX_LINE: drop bytes up to its start
-    boundary = False     # a run older than `since` was seen
-    extra = False        # the block being read is the one past the boundary
-    while pos > 0 and not extra:
-        extra = boundary
-        start = max(0, pos - block_size)
-        chunk = os.pread(fd, pos - start, start)
-        if not chunk:  # the file shrank under us
-            break
-        bytes_read += len(chunk)
-        pos = start
-        if skipping:
-            cut = chunk.rfind(b"\n")
-            if cut < 0 and pos > 0:
-                continue
-            skipping = at_end = False
-            lines += 1
-            if not boundary:
-                unreadable += 1
-            chunk = chunk[:cut] if cut >= 0 else b""  # up to the end of the line before it
-        parts = (chunk + carry).split(b"\n")
-        carry = parts.pop(0) if pos > 0 else b""
-        if len(carry) > MAX_LINE:
-            carry, skipping = b"", True
-        if not parts:
-            continue
-        results = parse(parts)
-        if at_end:
-            at_end = False
-            if parts[-1] == b"":  # the file ends with a newline
-                results[-1] = Line.BLANK
-            elif results[-1] is Line.UNREADABLE:
-                results[-1] = Line.BLANK  # an unterminated last line: a run being written now
-        for res in reversed(results):
-            if res is _BLANK:
-                continue
-            lines += 1
-            if res is _UNREADABLE:
-                if not boundary:
-                    unreadable += 1
-                continue
-            if res[0] < since:  # type: ignore[index]  # a Run: (ts, ok, error, version)
-                boundary = True
-                continue
-            ver = res[3]  # type: ignore[index]
-            if version is not None and ver is not None and ver != version:
-                other += 1
-                continue
-            samples += 1
-            if not res[1]:  # type: ignore[index]
-                failures += 1
-                err = res[2]  # type: ignore[index]
-                errors[err] = errors.get(err, 0) + 1
-    return WindowRead(samples, failures, tuple(errors.items()), unreadable, bytes_read, lines,
-                      other)
