@@ -229,6 +229,14 @@ def cmd_demo(args: argparse.Namespace) -> Outcome:
     return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.demo(result))
 
 
+def cmd_serve(args: argparse.Namespace) -> Outcome:
+    from deployments.local import Options, serve
+
+    code = serve(Options(args.workspace, args.port, args.health_interval, args.machine,
+                         args.drain_timeout), out=sys.stderr if args.json else sys.stdout)
+    return Outcome(code, {"exit_code": code}, "")
+
+
 # -- parser --------------------------------------------------------------------------------
 def _count(text: str) -> int:
     """A whole number of at least 0 (argparse turns the error into exit 2 with usage)."""
@@ -344,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("hook", cmd_hook, "the checks the git hooks installed by init run")
     p.add_argument("name", choices=["pre-commit"])
+
+    p = add("serve", cmd_serve, "run everything on this machine: a Prefect server (started "
+            "unless one answers), the deployments of prefect.yaml and a worker; Ctrl-C stops it")
+    p.add_argument("--port", type=int, default=4200, help="the local server's port (default 4200)")
+    p.add_argument("--health-interval", type=float, metavar="SECONDS",
+                   help="seconds between health checks (default: prefect.yaml's 300)")
+    p.add_argument("--machine", metavar="NAME", help="this machine's name among those sharing "
+                   "one server: its deployments are <flow>/NAME on work queue NAME (default: "
+                   "the host name)")
+    p.add_argument("--drain-timeout", type=float, default=120, metavar="SECONDS",
+                   help="on stop, how long flow runs in flight may take to finish (default 120)")
 
     p = add("demo", cmd_demo, "the whole story on a throwaway workspace (embedded Prefect, offline)")
     p.add_argument("--keep", action="store_true", help="keep the demo workspace for a look around")

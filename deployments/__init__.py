@@ -1,8 +1,9 @@
-"""What serves clawback's deployments on one machine.
+"""What serves clawback's deployments.
 
-``python -m deployments.serve --workspace DIR`` serves the health (scheduled, automatic rollback
-on), rollback, recover and snapshot flows from one process against the Prefect server in
-``PREFECT_API_URL``. The one-command ``clawback serve`` (server, work pool, worker) arrives with
-the deployments issue; prefect.yaml can also be deployed with ``prefect deploy --all`` and served
-by a process worker.
+- ``clawback serve`` (deployments/local.py): one command per machine: a Prefect server (started
+  here unless one answers), the work pool and this machine's work queue, the deployments of
+  prefect.yaml named after the machine, and a process worker; stopped in order on a signal.
+  Several machines on one server: docs/scale-out.md.
+- ``python -m deployments.serve --workspace DIR``: the flows served from one process against the
+  server in ``PREFECT_API_URL`` (no work pool), as the end-to-end health tests use it.
 """

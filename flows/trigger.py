@@ -6,6 +6,11 @@ Exactly one rollback per breach: the flow run is created with an idempotency key
 the breached version and when that version started, so every health run that sees the same breach
 (the next one may come while the rollback still runs) gets the same flow run back instead of a
 new one. A version released again later starts anew and gets a new key.
+
+Routing: a health run of the deployment ``health/<machine>`` hands its breach to
+``rollback/<machine>``, the same machine's worker (``clawback serve`` deploys one set per
+machine; docs/scale-out.md); anywhere else (``python -m deployments.serve``, the CLI) to
+``rollback/rollback``.
 """
 
 from __future__ import annotations
@@ -40,15 +45,25 @@ def breach_key(workspace_root: str, breach: str) -> str:
     return f"clawback-breach-{workspace_key(workspace_root)}-{breach}"
 
 
-def deployment_usable(name: str = ROLLBACK_DEPLOYMENT) -> tuple[bool, str]:
-    """Can a breach be handed to ``name``? Only on a real server (an embedded temporary one
-    has no workers) where the deployment exists. The reason says why not."""
+def rollback_deployment() -> str:
+    """The rollback deployment on this health run's machine (see Routing above)."""
+    from prefect.runtime import deployment
+
+    name = deployment.name
+    return f"rollback/{name}" if name and name != "health" else ROLLBACK_DEPLOYMENT
+
+
+def deployment_usable(name: str | None = None) -> tuple[bool, str]:
+    """Can a breach be handed to ``name`` (default: rollback_deployment())? Only on a real server
+    (an embedded temporary one has no workers) where the deployment exists. The reason says why
+    not."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
         return False, "Prefect runs on its temporary local server (no workers)"
+    name = name or rollback_deployment()
     try:
         with get_client(sync_client=True) as client:
             client.read_deployment_by_name(name)
@@ -57,14 +72,15 @@ def deployment_usable(name: str = ROLLBACK_DEPLOYMENT) -> tuple[bool, str]:
     return True, ""
 
 
-def start_rollback(parameters: dict[str, Any], key: str, name: str = ROLLBACK_DEPLOYMENT) -> Started:
-    """Create the rollback flow run for this breach, or get back the one created for it before."""
+def start_rollback(parameters: dict[str, Any], key: str, name: str | None = None) -> Started:
+    """Create the rollback flow run for this breach (on ``name``, default rollback_deployment()),
+    or get back the one created for it before."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.runtime import flow_run
 
-    run = run_deployment(name, parameters=parameters, timeout=0, idempotency_key=key,
-                         tags=["clawback", "automatic"])
+    run = run_deployment(name or rollback_deployment(), parameters=parameters, timeout=0,
+                         idempotency_key=key, tags=["clawback", "automatic"])
     ours = True
     if run.parent_task_run_id is not None:
         with get_client(sync_client=True) as client:

@@ -116,6 +116,17 @@ def last_run_version(ws: Workspace) -> str | None:
     return None
 
 
+def runs_again(ws: Workspace, version: str, timeout_s: float = 30) -> bool:
+    """Does T01's newest run come from ``version`` within the time? (A process just restarted
+    writes its first run after its interpreter starts: under load, a second or more.)"""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if last_run_version(ws) == version:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def world(ws: Workspace) -> dict[str, object]:
     """What a failed rollback must leave as it was (process: running the same version)."""
     t01 = ws.root / "tasks/T01"

@@ -247,7 +247,7 @@ def test_recover_to_the_current_version_repairs_it_in_place(story) -> None:
     restarts the task, keeps state and the damage (in the backup), and quarantines nothing."""
     from tasks_lib import deps
     from tasks_lib.registry import Registry
-    from tests.conftest import last_run_version, py
+    from tests.conftest import py, runs_again
 
     ws, old_pid = story
     root, t01 = str(ws.root), ws.root / "tasks/T01"
@@ -269,7 +269,7 @@ def test_recover_to_the_current_version_repairs_it_in_place(story) -> None:
     assert {p.name: p.read_bytes() for p in t01.iterdir() if p.is_file()} == good
     assert (t01 / "state/positions.json").read_bytes() == state
     assert deps.installed(py(ws)) == packages
-    assert doc["rollback"]["pid"] != old_pid and last_run_version(ws) == "1.3.0"
+    assert doc["rollback"]["pid"] != old_pid and runs_again(ws, "1.3.0")
     assert "damaged" in git(ws, "show", f"{doc['rollback']['backup_ref']}:tasks/T01/main.py")
     entry = Registry.load(ws.registry_path).entry("T01")
     assert entry["version"] == "1.3.0"

@@ -98,7 +98,7 @@ ROLLBACK_CHILD = CHILD.replace("import flows.snapshot as fs", "import flows.roll
 def test_sigkill_mid_rollback_is_undone_and_the_old_version_runs_again(
         story, tmp_path: Path, where: str) -> None:
     from tasks_lib import process
-    from tests.conftest import last_run_version, world
+    from tests.conftest import runs_again, world
 
     ws, _ = story
     before = world(ws)
@@ -107,7 +107,7 @@ def test_sigkill_mid_rollback_is_undone_and_the_old_version_runs_again(
     (ws.root / "tasks/T01/logs/runs.jsonl").unlink(missing_ok=True)
     undo_interrupted(ws.root, ws.state_dir, "T01", AuditLog(ws.state_dir))
     assert world(ws) == before
-    assert last_run_version(ws) == "1.3.0"                       # the old version runs again
+    assert runs_again(ws, "1.3.0")                       # the old version runs again
     assert process.run_state(ws, ws.task("T01")).running
 
 

@@ -4,12 +4,8 @@ runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → rest
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +14,7 @@ from clawback.sink import http_sink
 from flows.promote import run_promote
 from tasks_lib import deps, process
 from tasks_lib.audit import AuditLog
-from tests.prefect_cli import Api, running_server, stop_group
+from tests.prefect_cli import Api, deployments_served, running_server, wait_for
 from tests.test_health_cli import runs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,38 +23,10 @@ INTERVAL_S = 10
 pytestmark = pytest.mark.slow
 
 
-def wait_for(what: str, check, timeout_s: float, every: float = 0.5):  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     with running_server(tmp_path_factory.mktemp("prefect")) as url:
         yield url
-
-
-@contextmanager
-def serving(ws_root: Path, url: str, tmp: Path, **extra_env: str):
-    """``python -m deployments.serve`` for the workspace; stopped by its pid group afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_API_URL=url, PREFECT_RUNNER_POLL_FREQUENCY="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(tmp / "serve-home"),
-               **extra_env)
-    log = tmp / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deployments.serve", "--workspace", str(ws_root),
-         "--health-interval", str(INTERVAL_S)], cwd=REPO, env=env, start_new_session=True,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    try:
-        yield lambda: log.read_text(errors="replace")[-3000:]
-    finally:
-        stop_group(proc)
 
 
 def count_grows(api: Api, deployment: str, by: int):  # noqa: ANN201
@@ -71,7 +39,7 @@ def test_scheduled_health_rolls_a_breach_back_once_through_the_deployment(story,
     run_promote(str(ws.root), "T01", "1.2.0")
     log = ws.root / "tasks/T01/logs/runs.jsonl"
     with http_sink() as (sink_url, alerts), \
-            serving(ws.root, server, tmp_path, CLAWBACK_NOTIFY_URLS=sink_url) as serve_log:
+            deployments_served(ws.root, server, tmp_path, INTERVAL_S, CLAWBACK_NOTIFY_URLS=sink_url) as serve_log:
         api = Api(server)
         wait_for("a first health run", lambda: api.finished("health/health"), 120)
         assert not api.runs("rollback/rollback")                      # nothing to do yet
@@ -116,8 +84,7 @@ def test_a_rollback_run_that_fails_is_escalated_once_and_the_task_keeps_running(
             shutil.rmtree(built)
     empty = tmp_path / "no-wheels"                     # from a package source that has nothing
     empty.mkdir()
-    with http_sink() as (sink_url, alerts), serving(
-            ws.root, server, tmp_path, CLAWBACK_NOTIFY_URLS=sink_url,
+    with http_sink() as (sink_url, alerts), deployments_served(ws.root, server, tmp_path, INTERVAL_S, CLAWBACK_NOTIFY_URLS=sink_url,
             UV_FIND_LINKS=str(empty)) as serve_log:
         api = Api(server)
         before = len(api.runs("rollback/rollback"))

@@ -16,12 +16,12 @@ from tasks_lib.errors import BadInput, Conflict, NotFound, OperationFailed, Veri
 from tasks_lib.locks import task_lock
 from tasks_lib.manifest import parse_tag_message
 from tasks_lib.rollback import verify_live
-from tests.conftest import failing_after, git, last_run_version, py, world
+from tests.conftest import failing_after, git, py, runs_again, world
 
 
 def test_the_seed_story_is_exact_isolated_and_verified(story) -> None:
     ws, old_pid = story
-    assert last_run_version(ws) == "1.3.0"
+    assert runs_again(ws, "1.3.0")
     (ws.root / "tasks/T02/config.yaml").write_text("version: 2.0.1\n# operator's unsaved edit\n")
     (ws.root / "tasks/T01/state/positions.json").write_text('{"live": 42}\n')
     (ws.root / "tasks/T01/logs/runs.jsonl").unlink()
@@ -34,7 +34,7 @@ def test_the_seed_story_is_exact_isolated_and_verified(story) -> None:
     r = fr.run_rollback(str(ws.root), "T01", "1.2.0", reason="error rate 0.3 > 0.1")
     assert (r.from_version, r.to_version, r.tag) == ("1.3.0", "1.2.0", "T01-v1.2.0-rollback-from-v1.3.0")
     assert r.pid and r.pid != old_pid and r.was_running
-    assert last_run_version(ws) == "1.2.0"                              # new process, old code
+    assert runs_again(ws, "1.2.0")                              # new process, old code
     assert all(lv.ok for lv in verify_live(ws, "T01", "1.2.0"))          # byte-exact etc.
     assert deps.installed(py(ws)) == ("clawdemo-signals==1.0.0",)        # extras removed
     assert not (ws.root / "tasks/T01/added_in_13.py").exists()
@@ -71,7 +71,7 @@ def test_failure_after_any_step_puts_everything_back(story, monkeypatch: pytest.
             fr.run_rollback(str(ws.root), "T01", "1.2.0")
     assert "everything was put back" in err.value.message and err.value.exit_code == 1
     assert world(ws) == before
-    assert last_run_version(ws) == "1.3.0"
+    assert runs_again(ws, "1.3.0")
     entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]
     assert entry["result"] == "failed" and entry["details"]["not_undone"] == []
     if step_name not in ("stop_task",):

@@ -20,7 +20,7 @@ from tasks_lib.audit import AuditLog
 from tasks_lib.locks import task_lock
 from tasks_lib.status import workspace_status
 from tasks_lib.workspace import Workspace
-from tests.conftest import T01_13, git, last_run_version, world
+from tests.conftest import T01_13, git, runs_again, world
 from tests.test_cli import clawback
 from tests.test_crash import CHILD, ROLLBACK_CHILD, kill_child_at
 from tests.test_snapshot import state_of
@@ -92,7 +92,7 @@ def test_status_undoes_a_rollback_killed_midway(story, tmp_path, where: str, as_
     # the old version runs again, as a new process
     state = process.run_state(ws, ws.task("T01"))
     assert state.running and state.pid not in (None, old_pid)
-    assert last_run_version(ws) == "1.3.0"
+    assert runs_again(ws, "1.3.0")
     assert json.loads((ws.state_dir / "run/T01.json").read_text())["version"] == "1.3.0"
     # the backup ref is kept and holds 1.3.0's files
     assert git(ws, "for-each-ref", "--format=%(refname)", "refs/clawback/backups/T01/").split() == backups
