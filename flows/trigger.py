@@ -9,8 +9,9 @@ new one. A version released again later starts anew and gets a new key.
 
 Routing: a health run of the deployment ``health/<machine>`` hands its breach to
 ``rollback/<machine>``, the same machine's worker (``clawback serve`` deploys one set per
-machine; docs/scale-out.md); anywhere else (``python -m deployments.serve``, the CLI) to
-``rollback/rollback``.
+machine; docs/scale-out.md), and one of ``python -m deployments.serve`` (deployment
+``health/health``) to ``rollback/rollback``. A health run that is not a deployment's (the CLI, on
+whatever machine it was typed) rolls back in its own process, on its own machine.
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ def deployment_usable(name: str | None = None) -> tuple[bool, str]:
 
     if not get_current_settings().api.url:
         return False, "Prefect runs on its temporary local server (no workers)"
-    name = name or rollback_deployment()
+    if name is None:
+        from prefect.runtime import deployment
+
+        if deployment.id is None:  # the CLI on some machine: which worker is on it is unknown
+            return False, "this health run is not a deployment's, so it rolls back on its own machine"
+        name = rollback_deployment()
     try:
         with get_client(sync_client=True) as client:
             client.read_deployment_by_name(name)

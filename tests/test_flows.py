@@ -262,7 +262,7 @@ def test_health_flow_publishes_a_table_artifact(prefect_server: str, story) -> N
     run = health_flow(str(ws.root), auto_rollback=True)
     (action,) = run.actions
     assert (action.action, action.to_version) == ("rolled-back", "1.2.0")
-    assert "no deployment rollback/rollback" in action.detail
+    assert "not a deployment's, so it rolls back on its own machine" in action.detail
     assert "rolled-back: rolled back to 1.2.0" in str(_api(by_key)[0].data)
 
 
