@@ -65,9 +65,22 @@ def looks(ws: Workspace) -> dict[str, object]:
             "registry": ws.registry_path.read_bytes()}
 
 
-def test_a_breach_on_host_b_is_rolled_back_by_host_b_only(story, server, tmp_path) -> None:
+@pytest.fixture
+def machines(story, tmp_path):  # noqa: ANN001, ANN201
+    """Host A and host B; their tasks are stopped afterwards, whatever happened."""
     origin, _ = story
-    a, b = machine(origin, tmp_path / "host-a"), machine(origin, tmp_path / "host-b")
+    made: list[Workspace] = []
+    try:
+        for name in ("host-a", "host-b"):
+            made.append(machine(origin, tmp_path / name))
+        yield origin, made[0], made[1]
+    finally:
+        for ws in made:
+            process.stop(ws, ws.task("T01"), timeout=5)
+
+
+def test_a_breach_on_host_b_is_rolled_back_by_host_b_only(machines, server, tmp_path) -> None:
+    origin, a, b = machines
     before_a, before_b = looks(a), looks(b)
     origin_head = origin.git.out("rev-parse", "HEAD")
     logs = {name: tmp_path / f"serve-{name}.log" for name in ("host-a", "host-b")}
