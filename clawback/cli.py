@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clawback import render
-from tasks_lib.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
+from tasks_lib.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
 EXIT_CODES = """exit codes:
   0  success
@@ -50,7 +50,8 @@ def cmd_snapshot(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     params = dict(task_id=args.task, version=args.version, bump=args.bump, message=args.message,
-                  push=args.push, allow_secrets=list(args.allow_secret))
+                  push=args.push, allow_secrets=list(args.allow_secret),
+                  allow_shared_install=args.allow_shared_install)
     # refusals (bad input, existing tag, plaintext secret) answer at once, before Prefect starts
     plan = snapshot.prepare(ws, snapshot.SnapshotRequest(**{**params, "allow_secrets": tuple(args.allow_secret)}))
     snapshot.scan_secrets(plan)
@@ -67,7 +68,8 @@ def cmd_rollback(args: argparse.Namespace) -> Outcome:
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    req = rollback.RollbackRequest(args.task, args.to, args.from_version, args.reason)
+    req = rollback.RollbackRequest(args.task, args.to, args.from_version, args.reason,
+                                   allow_shared_install=args.allow_shared_install)
     plan = rollback.preflight(ws, req)  # refusals answer at once, before Prefect starts
     if args.dry_run:
         preview = rollback.dry_run(plan)
@@ -77,7 +79,7 @@ def cmd_rollback(args: argparse.Namespace) -> Outcome:
 
     result = runtime.run("rollback", run_rollback, workspace=str(ws.root), task_id=args.task,
                          to_version=args.to, from_version=args.from_version, reason=args.reason,
-                         grace_s=args.grace)
+                         grace_s=args.grace, allow_shared_install=args.allow_shared_install)
     return Outcome(EXIT_OK, result, render.rollback(result))
 
 
@@ -87,12 +89,14 @@ def cmd_recover(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason,
-                                                    repair=True))
+                                                    repair=True,
+                                                    allow_shared_install=args.allow_shared_install))
     from flows import runtime
     from flows.recover import run_recover
 
     result = runtime.run("recover", run_recover, workspace=str(ws.root), task_id=args.task,
-                         target_version=args.target_version, reason=args.reason)
+                         target_version=args.target_version, reason=args.reason,
+                         allow_shared_install=args.allow_shared_install)
     text = (render.rollback(result.rollback) + "\n"
             + render.levels(args.task, result.rollback.to_version, result.levels)
             + f"\ntime to recovery {result.seconds:.2f}s; report: {result.report}")
@@ -160,11 +164,12 @@ def cmd_status(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     if args.task:
-        ws.task(args.task, active=False)
+        ws.task(args.task, active=False)  # that task's own problem: exit 2
     rows = workspace_status(ws, repair=not args.read_only, only=args.task)
     if args.task:
         rows = [r for r in rows if r.id == args.task]
-    problem = any(i.problem for r in rows for i in r.interrupted)  # an undo that could not complete
+    # an undo that could not complete, or a registry entry that cannot be used as it stands
+    problem = any(i.problem for r in rows for i in r.interrupted) or any(r.error for r in rows)
     return Outcome(EXIT_FAILED if problem else EXIT_OK, {"workspace": str(ws.root), "tasks": rows},
                    render.status(rows))
 
@@ -175,7 +180,9 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
 
     ws = Workspace.discover(args.workspace)
     result = task_history(ws, args.task)
-    return Outcome(EXIT_OK, result, render.history(result))
+    if result.error and not args.json:
+        print(f"clawback history: {result.error}", file=sys.stderr)
+    return Outcome(EXIT_BAD_INPUT if result.error else EXIT_OK, result, render.history(result))
 
 
 def cmd_health(args: argparse.Namespace) -> Outcome:
@@ -237,6 +244,10 @@ def cmd_serve(args: argparse.Namespace) -> Outcome:
     return Outcome(code, {"exit_code": code}, "")
 
 
+SHARED_HELP = ("the task's python is a shared interpreter (a path): allow changing its packages "
+               "(journaled, undone on failure); without it such a change is refused (exit 3)")
+
+
 # -- parser --------------------------------------------------------------------------------
 def _count(text: str) -> int:
     """A whole number of at least 0 (argparse turns the error into exit 2 with usage)."""
@@ -280,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the commit and tag to the default remote")
     p.add_argument("--allow-secret", action="append", default=[], metavar="KEY.PATH",
                    help="snapshot even though this config key holds a plaintext secret (repeatable)")
+    p.add_argument("--allow-shared-install", action="store_true", help=SHARED_HELP)
 
     p = add("rollback", cmd_rollback,
             "stop, back up, restore files, config, registry and dependencies, verify, start; undone on failure")
@@ -291,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     p.add_argument("--grace", type=float, default=2.0, metavar="SECONDS",
                    help="the restarted task must stay up this long (default 2)")
+    p.add_argument("--allow-shared-install", action="store_true", help=SHARED_HELP)
 
     p = add("recover", cmd_recover,
             "disaster recovery: back up, roll back, verify the live task at four levels, report")
@@ -299,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier version, or the current one to repair a damaged task in place "
                         "(files, registry entry and environment restored from its snapshot)")
     p.add_argument("--reason", default="")
+    p.add_argument("--allow-shared-install", action="store_true", help=SHARED_HELP)
 
     p = add("verify-rollback", cmd_verify_rollback,
             "the four verification levels (files, config, smoke, readiness) against the live task")
@@ -387,19 +401,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         return _fail(args, exc, EXIT_FAILED, internal=True)
     if args.json:
-        print(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
-                          "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
-                         ensure_ascii=False, indent=2))
+        print(_masker(args)(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
+                                        "exit_code": outcome.code,
+                                        "result": render.jsonable(outcome.data)},
+                                       ensure_ascii=False, indent=2)))
     elif outcome.text:
-        print(outcome.text)
+        print(_masker(args)(outcome.text))
     return outcome.code
 
 
+def _masker(args: argparse.Namespace) -> Callable[[str], str]:
+    """What everything printed goes through: no secret value is ever shown (tasks_lib/masking)."""
+    from tasks_lib import masking
+    from tasks_lib.workspace import Workspace
+
+    try:
+        values = masking.for_workspace(Workspace.discover(args.workspace).root)
+    except ClawbackError:
+        values = masking.secret_values()
+    return lambda text: masking.mask(text, values=values)
+
+
 def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: bool = False) -> int:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    masked = _masker(args)
+    message = masked(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
     hint = getattr(exc, "hint", None)
+    hint = masked(hint) if hint else hint
     if internal:
-        message = f"internal error: {type(exc).__name__}: {message}"
+        message = f"internal error: {type(exc).__name__}: {message}"  # (masked above)
         hint = "this is a bug in clawback; re-run with CLAWBACK_DEBUG=1 for the traceback and report it"
     if args.json:
         print(json.dumps({"ok": False, "command": args.command, "exit_code": code,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flows.steps import in_flow_run
+from tasks_lib import masking
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
@@ -13,7 +14,20 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     safe = re.sub(r"[^a-z0-9-]", "-", key.lower())[:100]
-    create_markdown_artifact(key=safe, markdown=markdown, description=description)
+    values = masking.secret_values()
+    create_markdown_artifact(key=safe, markdown=masking.mask(markdown, values=values),
+                             description=masking.mask(description, values=values))
+
+
+def publish_table(key: str, rows: list[dict[str, str]], description: str) -> None:
+    """A table artifact, every cell masked (tasks_lib/masking.py)."""
+    if not in_flow_run():
+        return
+    from prefect.artifacts import create_table_artifact
+
+    values = masking.secret_values()
+    create_table_artifact(key=key, table=masking.mask_data(rows, values),  # type: ignore[arg-type]
+                          description=masking.mask(description, values=values))
 
 
 class Progress:

@@ -20,7 +20,7 @@ from typing import Literal
 from flows.promote import run_promote
 from flows.rollback import run_rollback
 from flows.steps import in_flow_run, orchestration, step
-from tasks_lib import autorollback, notify, stable
+from tasks_lib import autorollback, masking, notify, stable
 from tasks_lib.audit import AuditLog
 from tasks_lib.checkup import TaskHealth
 from tasks_lib.errors import ClawbackError
@@ -229,7 +229,7 @@ def _alerting(ws: Workspace, act: Action, r: TaskHealth, kind: notify.Kind,
         threshold=r.rate.threshold,
         top_errors=tuple((e.message, e.count) for e in r.rate.top_errors),
         action=act.detail, options=options, run_url=act.run_url, workspace=ws.root.name)
-    report = send_alert(alert, urls)
+    report = send_alert(alert, urls, names=masking.declared_names(ws.root))
     notify.log_result(AuditLog(ws.ensure_state_dir()), alert, report)
     return Action(**{**act.__dict__, "alerted": report.result})
 

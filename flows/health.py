@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flows.artifacts import publish_table
 from flows.autoheal import Action, Policy, RollbackVia, respond
 from flows.steps import collect_timings, in_flow_run, step
-from tasks_lib import checkup
+from tasks_lib import checkup, ids
 from tasks_lib.audit import Stopwatch
 from tasks_lib.verdicts import Record, VerdictLog
 from tasks_lib.workspace import Workspace
@@ -44,7 +45,7 @@ def run_health(workspace: str, task_id: str | None = None, auto_rollback: bool =
         history = remember(ws, results)
         actions = respond(ws, results, history, policy)
     run = HealthRun(results, clock.elapsed, tuple(actions))
-    publish_table(run)
+    publish_health(run)
     return run
 
 
@@ -54,20 +55,20 @@ def remember(ws: Workspace, results: tuple[checkup.TaskHealth, ...]) -> dict[str
     now = datetime.now(UTC)
     out = {}
     for r in results:
+        if not ids.valid_task_id(r.task_id):
+            continue  # a broken registry entry with a hostile id: reported, never a file name
         log.append(r.task_id, Record(now, r.rate.version, r.verdict, r.rate.samples, r.rate.failures))
         out[r.task_id] = log.recent(r.task_id)
     return out
 
 
-def publish_table(run: HealthRun) -> None:
+def publish_health(run: HealthRun) -> None:
     if not in_flow_run():
         return
-    from prefect.artifacts import create_table_artifact
-
     done: dict[str, list[str]] = {}
     for a in run.actions:
         done.setdefault(a.task_id, []).append(f"{a.action}: {a.detail}")
     rows = [{**row, "action": "; ".join(done.get(row["task"], []))}
             for row in checkup.table_rows(run.results)]
-    create_table_artifact(key="health", table=rows,
-                          description=f"Health check: {len(run.unhealthy)} unhealthy of {len(run.results)}")
+    publish_table("health", rows,
+                  f"Health check: {len(run.unhealthy)} unhealthy of {len(run.results)}")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from flows.operation import operation
 from flows.snapshot import run_snapshot
-from flows.steps import collect_timings, orchestration, step
-from tasks_lib import adopt, hooks
-from tasks_lib.audit import AuditLog, Stopwatch
+from flows.steps import step
+from tasks_lib import adopt, hooks, safefs
 from tasks_lib.errors import ClawbackError
-from tasks_lib.locks import workspace_lock
-from tasks_lib.snapshot import SnapshotResult
+from tasks_lib.journal import Journal
+from tasks_lib.snapshot import SnapshotResult, commit_journaled
 from tasks_lib.workspace import Workspace
 
 
@@ -28,12 +28,14 @@ class InitResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _install_gitignore(ws: Workspace) -> tuple[str, ...]:
-    with workspace_lock(ws.state_dir, "init"):
-        merged = adopt.merge_gitignore(ws)
-        if merged.changed:
-            ws.git.commit_paths([".gitignore"], "clawback: install .gitignore (seed template)",
-                                ws.state_dir / "tmp")
+def _install_gitignore(ws: Workspace, journal: Journal) -> tuple[str, ...]:
+    merged = adopt.merge_gitignore(ws)
+    if merged.changed:
+        data = merged.text.encode("utf-8", "surrogateescape")
+        journal.restore_file_on_undo(".gitignore", data)
+        safefs.write_file(ws.root, ".gitignore", data, executable=None)
+        commit_journaled(ws, [".gitignore"], "clawback: install .gitignore (seed template)",
+                         journal)
     return merged.added
 
 
@@ -45,24 +47,24 @@ def run_init(workspace: str) -> InitResult:
     """Adopt a workspace: .gitignore, .clawback/, tag + mark stable each untagged active task."""
     ws = Workspace.discover(workspace)
     ws.ensure_state_dir()
-    clock = Stopwatch()
-    with collect_timings() as timings:
-        added = install_gitignore(ws)
-        hook = install_hooks(ws, sys.executable)
+    with operation(ws, "init", None) as op:
+        with op.changes() as journal:
+            added = install_gitignore(ws, journal)
+            hook = install_hooks(ws, sys.executable)
+            op.succeeded(gitignore_added=list(added), hook=hook.path if hook.installed else None)
         todo, done = adopt.untagged_tasks(ws)
         adopted: list[SnapshotResult] = []
-        failures: dict[str, str] = {}
-        for task_id in todo:
-            try:
-                adopted.append(run_snapshot(str(ws.root), task_id, adopt=True))
-            except ClawbackError as exc:
-                failures[task_id] = str(exc)
+        failures = {b.id: str(b.error) for b in ws.scan().broken if b.status != "deleted"}
+    for task_id in todo:  # each its own snapshot operation (its own locks)
+        try:
+            adopted.append(run_snapshot(str(ws.root), task_id, adopt=True))
+        except ClawbackError as exc:
+            failures[task_id] = str(exc)
     warnings = tuple(w for r in adopted for w in r.warnings)
-    AuditLog(ws.state_dir).append(
-        "init", result="ok" if not failures else "partial", duration_s=clock.elapsed,
-        adopted=[r.tag for r in adopted], failures=sorted(failures), **orchestration())
+    op.audit.append("adopt", result="ok" if not failures else "partial",
+                    adopted=[r.tag for r in adopted], failures=sorted(failures))
     return InitResult(str(ws.root), added, tuple(adopted), tuple(done), hook, failures, warnings,
-                      dict(timings))
+                      dict(op.timings))
 
 
 def render_init(result: InitResult) -> str:

@@ -52,6 +52,7 @@ def snapshot_flow(
     message: Annotated[str, Field(max_length=2000)] = "",
     push: bool = False,
     allow_secrets: list[str] | None = None,
+    allow_shared_install: bool = False,
 ) -> s.SnapshotResult:
     """Snapshot a task version: bump, lock dependencies, commit its paths, tag with a manifest.
 
@@ -63,8 +64,10 @@ def snapshot_flow(
         message: what changed (the commit message).
         push: push the commit and the tag to the remote.
         allow_secrets: config keys allowed to hold a plaintext value (names, never values).
+        allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
-    result = run_snapshot(workspace, task_id, version, bump, message, push, allow_secrets)
+    result = run_snapshot(workspace, task_id, version, bump, message, push, allow_secrets,
+                          allow_shared_install=allow_shared_install)
     publish_markdown(f"snapshot-{task_id.lower()}", render_result(result), f"Snapshot {result.tag}")
     return result
 
@@ -72,7 +75,8 @@ def snapshot_flow(
 @flow(name="rollback", log_prints=False)
 def rollback_flow(workspace: str, task_id: TaskId, to_version: Version,
                   from_version: Version | None = None, reason: Reason = "",
-                  grace_s: Annotated[float, Field(ge=0, le=600)] = 2.0) -> r.RollbackResult:
+                  grace_s: Annotated[float, Field(ge=0, le=600)] = 2.0,
+                  allow_shared_install: bool = False) -> r.RollbackResult:
     """Roll a task back to an earlier snapshot: files, config, registry, dependencies, process.
 
     Args:
@@ -81,14 +85,16 @@ def rollback_flow(workspace: str, task_id: TaskId, to_version: Version,
         to_version: the snapshot version to roll back to, e.g. 1.2.0.
         from_version: refuse unless the task is at this version (guards a stale view); empty: any.
         reason: why (kept in the rollback history, the commit message and the audit log).
-        grace_s: seconds the task gets to stop after SIGTERM before SIGKILL.
+        grace_s: seconds the restarted task must stay up.
+        allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
-    return run_rollback(workspace, task_id, to_version, from_version, reason, grace_s)
+    return run_rollback(workspace, task_id, to_version, from_version, reason, grace_s,
+                        allow_shared_install=allow_shared_install)
 
 
 @flow(name="recover", log_prints=False)
 def recover_flow(workspace: str, task_id: TaskId, target_version: Version,
-                 reason: Reason = "") -> RecoveryResult:
+                 reason: Reason = "", allow_shared_install: bool = False) -> RecoveryResult:
     """Disaster recovery of one task: back up, roll back, verify live, report.
 
     Args:
@@ -96,8 +102,10 @@ def recover_flow(workspace: str, task_id: TaskId, target_version: Version,
         task_id: the task's id in task_registry.json, e.g. T01.
         target_version: the version to recover to; the current one repairs the task in place.
         reason: why (kept in the rollback history, the commit message and the audit log).
+        allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
-    return run_recover(workspace, task_id, target_version, reason)
+    return run_recover(workspace, task_id, target_version, reason,
+                       allow_shared_install=allow_shared_install)
 
 
 @flow(name="health", log_prints=False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flows.steps import collect_timings, orchestration, step
+from flows.operation import operation
+from flows.steps import step
 from tasks_lib import ids, stable
-from tasks_lib.audit import AuditLog, Stopwatch, actor, utc_now
-from tasks_lib.journal import Journal, undo_interrupted
-from tasks_lib.locks import task_lock, workspace_lock
+from tasks_lib.audit import actor, utc_now
+from tasks_lib.journal import Journal
 from tasks_lib.snapshot import commit_journaled
 from tasks_lib.workspace import Workspace
 
@@ -22,26 +22,19 @@ class PromoteResult:
     lifted_quarantine: bool
 
 
-def _mark(ws: Workspace, task_id: str, version: str, force: bool, reason: str) -> PromoteResult:
-    ws.task(task_id)  # unknown or inactive: the usual NotFound / BadInput
+def _mark(ws: Workspace, task_id: str, version: str, force: bool, reason: str,
+          journal: Journal) -> PromoteResult:
     reg = ws.load_registry()
     before = reg.entry(task_id) or {}
     after = stable.promoted(before, task_id, version, force=force, when=utc_now(), by=actor())
     if stable.is_stable(before, version):
         return PromoteResult(task_id, version, None, False)
-    journal = Journal(ws.root, ws.state_dir, f"{task_id}-promote",
-                      {"action": "promote", "task": task_id, "to": version})
-    try:
-        reg.set_entry(task_id, after)
-        journal.restore_entry_on_undo(reg.path, task_id, before, reg.render())
-        reg.save()
-        why = f": {reason.strip().splitlines()[0]}" if reason.strip() else ""
-        commit = commit_journaled(ws, [], f"{task_id}: promote v{version} to stable{why}", journal,
-                                  task_id=task_id)
-        journal.commit()
-    except BaseException:
-        journal.undo()
-        raise
+    reg.set_entry(task_id, after)
+    journal.restore_entry_on_undo(reg.path, task_id, before, reg.render(), reg.entry(task_id))
+    reg.save()
+    why = f": {reason.strip().splitlines()[0]}" if reason.strip() else ""
+    commit = commit_journaled(ws, [], f"{task_id}: promote v{version} to stable{why}", journal,
+                              task_id=task_id)
     return PromoteResult(task_id, version, commit, version in stable.quarantined(before))
 
 
@@ -53,13 +46,10 @@ def run_promote(workspace: str, task_id: str, version: str, force: bool = False,
     ws = Workspace.discover(workspace)
     ids.task_id(task_id)
     version = ids.version(version)
-    audit = AuditLog(ws.ensure_state_dir())
-    clock = Stopwatch()
-    with task_lock(ws.state_dir, task_id, "promote"), workspace_lock(ws.state_dir, "promote"), \
-            collect_timings():
-        undo_interrupted(ws.root, ws.state_dir, task_id, audit)
-        result = mark_stable(ws, task_id, version, force, reason)
-    audit.append("promote", task=task_id, to_version=version, reason=reason or None,
-                 duration_s=clock.elapsed, commit=result.commit,
-                 lifted_quarantine=result.lifted_quarantine, **orchestration())
+    with operation(ws, "promote", task_id) as op:
+        ws.task(task_id)  # unknown or inactive: the usual NotFound / BadInput
+        with op.changes(None, version) as journal:
+            result = mark_stable(ws, task_id, version, force, reason, journal)
+            op.succeeded(reason=reason, commit=result.commit,
+                         lifted_quarantine=result.lifted_quarantine)
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 from flows.artifacts import publish_markdown
 from flows.rollback import render_report, run_rollback
 from flows.steps import step
+from tasks_lib import masking
 from tasks_lib import rollback as r
 from tasks_lib.audit import AuditLog, Stopwatch
 from tasks_lib.live_verify import Level
@@ -30,10 +31,11 @@ class RecoveryResult:
         return all(lv.ok for lv in self.levels)
 
 
-def run_recover(workspace: str, task_id: str, target_version: str, reason: str = "") -> RecoveryResult:
+def run_recover(workspace: str, task_id: str, target_version: str, reason: str = "",
+                allow_shared_install: bool = False) -> RecoveryResult:
     clock = Stopwatch()
     rolled = run_rollback(workspace, task_id, target_version, reason=reason or "disaster recovery",
-                          repair=True)
+                          repair=True, allow_shared_install=allow_shared_install)
     ws = Workspace.discover(workspace)
     levels = verify_live(ws, task_id, rolled.to_version)
     seconds = clock.elapsed
@@ -43,6 +45,7 @@ def run_recover(workspace: str, task_id: str, target_version: str, reason: str =
             + "\n".join(f"| {lv.level} | {lv.name} | {'ok' if lv.ok else 'FAIL'} | {lv.detail} |"
                         for lv in levels)
             + f"\n\ntime to recovery: {seconds:.2f} s\n")
+    text = masking.mask(text, values=masking.for_workspace(ws.root))
     folder = ws.state_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"recovery-{task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"

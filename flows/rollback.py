@@ -7,12 +7,10 @@ import time
 from pathlib import Path
 
 from flows.artifacts import Progress, publish_markdown
-from flows.steps import collect_timings, exclusive, orchestration, step
+from flows.operation import operation
+from flows.steps import step
+from tasks_lib import masking
 from tasks_lib import rollback as r
-from tasks_lib.audit import AuditLog, Stopwatch
-from tasks_lib.errors import ClawbackError, OperationFailed
-from tasks_lib.journal import Journal, undo_interrupted
-from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.workspace import Workspace
 
 check = step(r.preflight, name="preflight")
@@ -28,31 +26,25 @@ start_task = step(r.start, name="start")
 
 
 def run_rollback(workspace: str, task_id: str, to_version: str, from_version: str | None = None,
-                 reason: str = "", grace_s: float = 2.0, repair: bool = False) -> r.RollbackResult:
+                 reason: str = "", grace_s: float = 2.0, repair: bool = False,
+                 allow_shared_install: bool = False) -> r.RollbackResult:
     """Roll one task back to an earlier version, exactly, and nothing else. ``repair``: the
     current version may be the target (recover restores a damaged task over itself)."""
     ws = Workspace.discover(workspace)
-    audit = AuditLog(ws.ensure_state_dir())
-    clock = Stopwatch()
-    req = r.RollbackRequest(task_id, to_version, from_version, reason, repair)
-    with task_lock(ws.state_dir, task_id, "rollback"), exclusive("rollback", task_id, ws.root), \
-            collect_timings() as timings:
-        with workspace_lock(ws.state_dir, "rollback"):  # the undo may rewrite the registry
-            undo_interrupted(ws.root, ws.state_dir, task_id, audit)
+    req = r.RollbackRequest(task_id, to_version, from_version, reason, repair, allow_shared_install)
+    with operation(ws, "rollback", task_id) as op:
         plan = check(ws, req)
+        op.details.update(reason=reason)
         progress = Progress(f"rollback-progress-{task_id}",
                             f"Rollback of {task_id} {plan.from_version} -> {plan.to_version}")
         progress.at(10, "preflight passed; preparing the environment (dependency sync)")
-        env = prepare_environment(plan)
+        env = prepare_environment(plan)  # slow, changes nothing in use: outside the changes
         progress.at(50, "environment ready; stopping, backing up and restoring")
-        journal = Journal(ws.root, ws.state_dir, f"{task_id}-rollback",
-                          {"action": "rollback", "task": task_id, "from": plan.from_version,
-                           "to": plan.to_version, "tag": plan.rollback_tag})
-        saved = None
-        with workspace_lock(ws.state_dir, "rollback"):
-            try:
+        try:
+            with op.changes(plan.from_version, plan.to_version, tag=plan.rollback_tag) as journal:
                 was_running = stop_task(plan, journal)
                 saved = back_up(plan)
+                op.details.update(backup=saved.ref)
                 files = restore_files(plan, saved, journal)
                 restore_registry(plan, journal)
                 python = sync_dependencies(plan, env, journal)
@@ -60,38 +52,18 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
                 levels = verify(plan, python)
                 commit = commit_and_tag(plan, journal)
                 pid = start_task(plan, was_running, python, journal, grace_s)
-                journal.commit()
-            except BaseException as exc:
-                failed_step = next(reversed(timings), "preflight")
-                not_undone = journal.undo()
-                audit.append("rollback", task=task_id, result="failed", from_version=plan.from_version,
-                             to_version=plan.to_version, reason=reason or None,
-                             duration_s=clock.elapsed, step=failed_step, error=str(exc),
-                             backup=saved.ref if saved else None, undone=journal.done,
-                             not_undone=not_undone, **orchestration())
-                progress.at(100, f"failed at {failed_step}; undone")
-                raise _failed_at(failed_step, exc, not_undone) from exc
-    progress.at(100, f"done: {plan.to_version} running" if pid else f"done: {plan.to_version}")
-    result = r.RollbackResult(
-        task_id=task_id, from_version=plan.from_version, to_version=plan.to_version,
-        tag=plan.rollback_tag, commit=commit, backup_ref=saved.ref, files=files,
-        packages=plan.lock.packages, was_running=was_running, pid=pid, levels=levels,
-        timings=dict(timings))
-    report = write_report(ws, result)
-    audit.append("rollback", task=task_id, result="ok", from_version=plan.from_version,
-                 to_version=plan.to_version, reason=reason or None, duration_s=clock.elapsed,
-                 tag=plan.rollback_tag, commit=commit, backup=saved.ref, report=str(report),
-                 **orchestration())
+                result = r.RollbackResult(
+                    task_id=task_id, from_version=plan.from_version, to_version=plan.to_version,
+                    tag=plan.rollback_tag, commit=commit, backup_ref=saved.ref, files=files,
+                    packages=plan.lock.packages, was_running=was_running, pid=pid, levels=levels,
+                    timings=dict(op.timings))
+                report = write_report(ws, result)
+                op.succeeded(tag=plan.rollback_tag, commit=commit, report=str(report))
+        except BaseException:
+            progress.at(100, f"failed at {next(reversed(op.timings), 'preflight')}; undone")
+            raise
+        progress.at(100, f"done: {plan.to_version} running" if pid else f"done: {plan.to_version}")
     return result
-
-
-def _failed_at(step_name: str, exc: BaseException, not_undone: list[str]) -> ClawbackError:
-    undone = "everything was put back" if not not_undone else "COULD NOT UNDO: " + "; ".join(not_undone)
-    if isinstance(exc, ClawbackError):
-        exc.message = f"rollback failed at step {step_name}: {exc.message} ({undone})"
-        return exc
-    return OperationFailed(f"rollback failed at step {step_name}: {type(exc).__name__}: {exc} ({undone})",
-                           step=step_name, hint="the backup and the audit log name what was kept")
 
 
 def render_report(res: r.RollbackResult) -> str:
@@ -112,7 +84,7 @@ def write_report(ws: Workspace, res: r.RollbackResult) -> Path:
     folder = ws.state_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"rollback-{res.task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
-    text = render_report(res)
+    text = masking.mask(render_report(res), values=masking.for_workspace(ws.root))
     path.write_text(text, encoding="utf-8")
     publish_markdown(f"rollback-{res.task_id.lower()}", text,
                      f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks_lib import ids
+from tasks_lib import ids, safefs
 from tasks_lib.errors import BadInput
 from tasks_lib.workspace import STATE_DIR, Workspace
 
@@ -26,12 +26,17 @@ GITIGNORE_TEMPLATE: tuple[str, ...] = (
 class GitignoreMerge:
     changed: bool
     added: tuple[str, ...] = field(default_factory=tuple)
+    text: str = ""                     # the merged file (when changed)
 
 
 def merge_gitignore(ws: Workspace) -> GitignoreMerge:
-    """Append the template's missing rules (existing lines and their order are kept)."""
-    path = ws.root / ".gitignore"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    """The .gitignore with the template's missing rules appended (existing lines and their
+    order are kept); nothing is written here."""
+    data = safefs.read_bytes(ws.root, ".gitignore")
+    if data is None and safefs.entry(ws.root, ".gitignore", read=False).kind != "missing":
+        raise BadInput(".gitignore is not a regular file (a symlink or a directory)",
+                       "make it a regular file of the workspace, then run init again")
+    text = data.decode("utf-8", "surrogateescape") if data is not None else ""
     have = {line.strip() for line in text.splitlines()}
     missing = [line for line in GITIGNORE_TEMPLATE if not line.startswith("#") and line not in have]
     if not missing:
@@ -46,8 +51,7 @@ def merge_gitignore(ws: Workspace) -> GitignoreMerge:
                if not (ln.startswith("# ") and not ln.startswith("# ---")
                        and (i + 1 >= len(block) or block[i + 1].startswith("#")))]
     sep = "" if not text or text.endswith("\n") else "\n"
-    path.write_text(text + sep + "\n".join(cleaned) + "\n", encoding="utf-8")
-    return GitignoreMerge(True, tuple(missing))
+    return GitignoreMerge(True, tuple(missing), text + sep + "\n".join(cleaned) + "\n")
 
 
 def untagged_tasks(ws: Workspace) -> tuple[list[str], list[str]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from tasks_lib.secret_values import mask_credentials
+from tasks_lib import masking
 
 GENESIS = "sha256:" + "0" * 64
 
@@ -43,15 +43,10 @@ def _hash(entry: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _masked(value: Any) -> Any:
-    """No credential in a URL or webhook id ever lands in the log, whatever a message echoed."""
-    if isinstance(value, str):
-        return mask_credentials(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
-    return value
+def _masked(value: Any, secrets: list[str]) -> Any:
+    """No secret value (tasks_lib/masking.py) and no credential in a URL or webhook id ever lands
+    in the log, whatever a message echoed."""
+    return masking.mask_data(value, secrets)
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class AuditLog:
                 "duration_s": round(duration_s, 3) if duration_s is not None else None,
                 "details": details or {}, "prev": prev,
             }
-            entry = _masked(entry)
+            entry = _masked(entry, masking.for_workspace(self.path.parent.parent))
             entry["hash"] = _hash(entry)
             line = json.dumps(entry, ensure_ascii=False) + "\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

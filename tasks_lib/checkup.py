@@ -52,12 +52,22 @@ def table_rows(results: tuple[TaskHealth, ...]) -> list[dict[str, str]]:
 
 def check_tasks(ws: Workspace, task_id: str | None = None, *,
                 now: datetime | None = None) -> tuple[TaskHealth, ...]:
-    """One task (``task_id``) or every active task, in registry order."""
-    tasks = [ws.task(task_id)] if task_id else [t for t in ws.tasks() if t.active]
-    drift = _drift(ws, [t.id for t in tasks])
+    """One task (``task_id``) or every active task, in registry order. An entry that cannot be
+    used as it stands is an ``error`` verdict with its message; the others are judged as usual."""
     now = now or datetime.now(UTC)
-    return tuple(TaskHealth(health.check_task(ws.root, t, now=now),
-                            tuple(_live_problems(ws, t, drift.get(t.id, ())))) for t in tasks)
+    if task_id:
+        tasks, broken = [ws.task(task_id)], []
+    else:
+        scan = ws.scan()
+        tasks = [t for t in scan.tasks if t.active]
+        broken = [b for b in scan.broken if b.status != "deleted"]
+    drift = _drift(ws, [t.id for t in tasks])
+    judged = {t.id: TaskHealth(health.check_task(ws.root, t, now=now),
+                               tuple(_live_problems(ws, t, drift.get(t.id, ())))) for t in tasks}
+    for b in broken:
+        judged[b.id] = TaskHealth(health.unusable(b.id, b.version, b.error.message, now))
+    order = ws.load_registry().task_ids()
+    return tuple(judged[tid] for tid in order if tid in judged)
 
 
 def _drift(ws: Workspace, task_ids: list[str]) -> dict[str, tuple[str, ...]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from tasks_lib import ids
 from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed
-from tasks_lib.lockfile import Lock, freeze_entry
+from tasks_lib.lockfile import Lock, freeze_entry, normalize
 from tasks_lib.pipconf import source_args
 from tasks_lib.uvrun import run_uv, uv_bin
 
@@ -40,7 +41,9 @@ __all__ = [
     "install_pins",
     "installed",
     "lock",
+    "pin_changes",
     "prune",
+    "restore_packages",
     "source_args",
     "current_python",
     "switch_current",
@@ -322,6 +325,44 @@ def install_pins(
             cwd=cwd,
             timeout=timeout,
         )
+
+
+def _by_name(entries: tuple[str, ...] | list[str]) -> dict[str, str]:
+    out = {}
+    for entry in entries:
+        name = re.split(r"[=@\s]", entry, maxsplit=1)[0]
+        out[normalize(name) if not entry.startswith("-e ") else entry] = entry
+    return out
+
+
+def pin_changes(python: Path, lk: Lock, *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The lock's pins that a shared interpreter does not hold as they are (what
+    ``install_pins`` would change). An interpreter that cannot be listed counts as changing all."""
+    try:
+        have = _by_name(installed(python, environ=environ))
+    except DependencyError:
+        return list(lk.packages)
+    want = _by_name(lk.packages)
+    return sorted(pin for key, pin in want.items() if have.get(key) != pin)
+
+
+def restore_packages(python: str, before: list[str], *, environ: Mapping[str, str] | None = None,
+                     cwd: Path | None = None, timeout: float = 600) -> None:
+    """Put a shared interpreter's packages back as ``before`` (a freeze): remove what was added,
+    reinstall (without dependencies) what changed."""
+    now = _by_name(installed(Path(python), environ=environ))
+    old = _by_name(before)
+    added = [key for key in now if key not in old and not key.startswith("-e ")]
+    changed = [pin for key, pin in old.items() if now.get(key) != pin and not key.startswith("-e ")]
+    if added:
+        run_uv(["pip", "uninstall", "--python", python, "--quiet", *added],
+               what="removing the packages a failed operation added", hint=_HINT_SYNC,
+               environ=environ, cwd=cwd, timeout=timeout)
+    if changed:
+        run_uv(["pip", "install", "--python", python, "--quiet", "--no-deps", *changed,
+                *source_args(environ)],
+               what="reinstalling the packages a failed operation changed", hint=_HINT_SYNC,
+               environ=environ, cwd=cwd, timeout=timeout)
 
 
 def prune(state_dir: Path, task_id: str, keep: set[str]) -> list[Path]:

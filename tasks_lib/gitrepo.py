@@ -7,6 +7,7 @@ Callers validate task ids, versions and tags (``tasks_lib.ids``) before they get
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -15,8 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks_lib import masking
 from tasks_lib.errors import Conflict, GitError, NotFound, TransientError
-from tasks_lib.secret_values import mask_credentials
 
 # Variables that would redirect git to another repository or index when we run from a hook.
 _STRIPPED_ENV = (
@@ -46,6 +47,7 @@ class Git:
         if extra_env:
             env.update(extra_env)
         self._env = env
+        self._object_format: str | None = None
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -139,8 +141,27 @@ class Git:
         raw = self.run(*args, "--", prefix).stdout
         return sorted({p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p})
 
+    def index_entries(self, prefix: str) -> dict[str, tuple[str, str, str]]:
+        """{path: (mode, object id, stage)} of the index entries under ``prefix`` (a gitlink,
+        i.e. a submodule, has mode 160000; an unmerged path has a stage other than 0)."""
+        raw = self.run("ls-files", "-s", "-z", "--", prefix).stdout
+        found: dict[str, tuple[str, str, str]] = {}
+        for rec in raw.split(b"\0"):
+            if rec:
+                meta, path = rec.split(b"\t", 1)
+                mode, oid, stage = meta.decode().split(" ")
+                found[path.decode("utf-8", "surrogateescape")] = (mode, oid, stage)
+        return found
+
+    def untracked(self, prefix: str) -> list[str]:
+        """Untracked, non-ignored paths under ``prefix``; a nested repository is listed as its
+        directory with a trailing ``/``."""
+        raw = self.run("ls-files", "-z", "--others", "--exclude-standard", "--", prefix).stdout
+        return sorted(p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p)
+
     def ls_tree(self, rev: str, prefix: str) -> dict[str, tuple[str, str]]:
-        """{path: (mode, blob id)} of the blobs and symlinks under ``prefix`` at ``rev``."""
+        """{path: (mode, object id)} of the blobs, symlinks and gitlinks (mode 160000: a
+        submodule, which callers refuse) under ``prefix`` at ``rev``."""
         raw = self.run("ls-tree", "-r", "-z", "--full-tree", rev, "--", prefix).stdout
         found: dict[str, tuple[str, str]] = {}
         for rec in raw.split(b"\0"):
@@ -148,9 +169,15 @@ class Git:
                 continue
             meta, path = rec.split(b"\t", 1)
             mode, kind, oid = meta.decode().split(" ")
-            if kind == "blob":
+            if kind in ("blob", "commit"):
                 found[path.decode("utf-8", "surrogateescape")] = (mode, oid)
         return found
+
+    def blob_id(self, data: bytes) -> str:
+        """The object id git gives a blob of ``data`` in this repository (sha1 or sha256)."""
+        if self._object_format is None:
+            self._object_format = self.out("rev-parse", "--show-object-format").strip()
+        return hashlib.new(self._object_format, b"blob %d\0" % len(data) + data).hexdigest()
 
     def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Stream blob contents through one ``git cat-file --batch`` process."""
@@ -210,7 +237,8 @@ class Git:
 
     # -- committing only some paths ---------------------------------------------------------
     def commit_paths(self, paths: list[str], message: str, scratch: Path,
-                     contents: Mapping[str, bytes] | None = None) -> tuple[str, str | None]:
+                     contents: Mapping[str, bytes] | None = None,
+                     removed: Iterable[str] = ()) -> tuple[str, str | None]:
         """Commit the working-tree state of ``paths`` and nothing else; return (new, old) HEAD.
 
         Other staged or unstaged work in the repository is neither committed nor lost: the real
@@ -219,7 +247,9 @@ class Git:
         compare-and-swap so a concurrent commit is refused rather than overwritten.
         ``paths`` must all be in the index or present in the working tree. ``contents``: files
         committed (and staged) with the given bytes instead of the working tree's, which keeps
-        whatever else the working-tree file holds as an unstaged change.
+        whatever else the working-tree file holds as an unstaged change. ``removed``: index
+        entries to drop whatever the working tree holds there (e.g. files behind a directory
+        that became a symlink, which ``update-index --remove`` refuses to look at).
         """
         old = self.head()
         if self.branch() is None and old is not None:
@@ -227,15 +257,18 @@ class Git:
         base = old or self.empty_tree()
         scratch.mkdir(parents=True, exist_ok=True)
         given = dict(contents or {})
+        removed = [p for p in removed if p not in given]
         # literal paths, stat-aware, no pathspec matching (which is quadratic in the path count)
-        self.run("update-index", "--add", "--remove", "-z", "--stdin",
+        if removed:
+            self.run("update-index", "--force-remove", "-z", "--stdin", input=_nul(removed))
+        self.run("update-index", "--add", "--remove", "--replace", "-z", "--stdin",
                  input=_nul([p for p in paths if p not in given]))
         for path, data in given.items():
             oid = self.out("hash-object", "-w", "--stdin", input=data).strip()
             staged = self.out("ls-files", "-s", "-z", "--", path).split(" ", 1)
             mode = staged[0] if staged[0] in ("100644", "100755") else "100644"
             self.run("update-index", "--add", "--cacheinfo", f"{mode},{oid},{path}")
-        paths = [*paths, *(p for p in given if p not in paths)]
+        paths = [*paths, *removed, *(p for p in given if p not in paths)]
         tmp_index = scratch / f"index.{os.getpid()}"
         shutil.copyfile(self.index_path(), tmp_index)
         try:
@@ -371,5 +404,5 @@ def _nul(paths: Iterable[str]) -> bytes:
 
 
 def _tail(stderr: bytes, lines: int = 4) -> str:
-    text = mask_credentials(stderr.decode("utf-8", "replace")).strip().splitlines()
+    text = masking.mask(stderr.decode("utf-8", "replace")).strip().splitlines()
     return " / ".join(text[-lines:]) if text else "(no message)"

@@ -34,9 +34,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tasks_lib import health_prefect
+from tasks_lib import health_prefect, masking
 from tasks_lib.errors import BadInput
-from tasks_lib.secret_values import mask_credentials, secret_assignment
+from tasks_lib.secret_values import secret_assignment
 from tasks_lib.settings import PREFECT_SOURCE, HealthSettings
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def mask_message(text: str) -> str:
     """A message safe to show: URL credentials, secret query parameters, webhook ids and
     ``token=…`` / ``api_key: …`` style assignments masked; whitespace collapsed; at most
     ERROR_CHARS characters (masked before cut, so a cut never exposes part of a secret)."""
-    text = mask_credentials(text)
+    text = masking.mask(text)  # secret values from the environment, URL credentials
 
     def _one(m: re.Match[str]) -> str:
         if secret_assignment(m.group(2), m.group(4)):
@@ -207,6 +207,15 @@ def evaluate_prefect(*, task_id: str, version: str | None, health: HealthSetting
     except health_prefect.SourceError as exc:
         return _unmeasured(base, "error", str(exc))  # masked, says what to do
     return _judge_window(window, base, health)
+
+
+def unusable(task_id: str, version: str | None, why: str, now: datetime) -> HealthResult:
+    """The ``error`` verdict of a task whose registry entry cannot be used as it stands."""
+    dh = HealthSettings()
+    return HealthResult(task_id=task_id, version=version, verdict="error", samples=0, failures=0,
+                        rate=None, threshold=dh.threshold, min_samples=dh.min_samples,
+                        top_errors=(), window_start=utc(now), unreadable=0,
+                        detail=f"the task's registry entry cannot be used: {mask_message(why)}")
 
 
 def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str) -> HealthResult:

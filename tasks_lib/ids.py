@@ -37,17 +37,21 @@ Bump = Literal["patch", "minor", "major"]
 BUMPS: tuple[str, ...] = ("patch", "minor", "major")
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A hostile value, quoted and cut, safe to print."""
     text = repr(str(value))
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def valid_task_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_TASK_ID.match(value))
 
 
 def task_id(value: str) -> str:
     """Validate a task id (letters, digits, underscore)."""
     if not isinstance(value, str) or not _TASK_ID.match(value):
         raise BadInput(
-            f"invalid task id {_shown(value)}",
+            f"invalid task id {shown(value)}",
             "task ids are letters, digits and '_' only (e.g. T01); run `clawback status` to list tasks",
         )
     return value
@@ -65,7 +69,7 @@ class Version:
         m = _VERSION.match(text) if isinstance(text, str) else None
         if not m:
             raise BadInput(
-                f"invalid version {_shown(value)}",
+                f"invalid version {shown(value)}",
                 "versions are MAJOR.MINOR.PATCH, e.g. 1.2.0",
             )
         return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)))
@@ -77,7 +81,7 @@ class Version:
             return Version(self.major, self.minor + 1, 0)
         if part == "patch":
             return Version(self.major, self.minor, self.patch + 1)
-        raise BadInput(f"invalid bump {_shown(part)}", "use --bump patch, minor or major")
+        raise BadInput(f"invalid bump {shown(part)}", "use --bump patch, minor or major")
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
@@ -99,7 +103,7 @@ def rollback_tag(task: str, to_ver: str, from_ver: str, repeat: int = 1) -> str:
 
 def hotfix_tag(task: str, ver: str, date: str, repeat: int = 1) -> str:
     if not re.fullmatch(r"[0-9]{8}", date, re.ASCII):
-        raise BadInput(f"invalid hotfix date {_shown(date)}", "use YYYYMMDD, e.g. 20260224")
+        raise BadInput(f"invalid hotfix date {shown(date)}", "use YYYYMMDD, e.g. 20260224")
     base = f"{task_id(task)}-v{version(ver)}-hotfix-{date}"
     return base if repeat <= 1 else f"{base}-{repeat}"
 

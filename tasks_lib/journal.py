@@ -4,11 +4,19 @@ The journal is a file under ``.clawback/journal/`` rewritten (atomically, fsynce
 recorded action, so a process killed at any point leaves behind exactly what to undo. Actions are
 data, not closures: ``restore_file``, ``restore_entry`` (one task's registry entry: the exact old
 bytes unless another task's change landed since, which is then kept), ``restore_index``,
-``uncommit``, ``delete_tag``, ``switch_env``, ``restore_tree``, ``start_task``, ``stop_task``.
-Undo runs newest first and keeps going past a failing action, so one broken undo
-never strands the others; it returns what could not be undone. A journal whose process is gone
-(found by the next snapshot, rollback or ``status`` that gets the same task lock) is undone by
-``recover``; an undo that cannot complete keeps the journal as ``<name>.failed.json``.
+``uncommit``, ``delete_tag``, ``switch_env``, ``restore_tree``, ``start_task``, ``stop_task``,
+``restore_packages`` (a shared interpreter's packages).
+Undo runs newest first and keeps going past a failing action (any error, a journal that can no
+longer be written included), so one broken undo never strands the others; it returns what could
+not be undone. A journal whose process is gone (found by the next snapshot, rollback or
+``status`` that gets the same task lock) is undone by ``recover``; an undo that cannot complete
+keeps the journal as ``<name>.failed.json``.
+
+An undo never destroys work done after the change it undoes (after a crash, the next undo may
+run hours later): a file, the task's files or its registry entry that hold neither what the
+operation found nor what it wrote are first committed to a backup ref
+(``refs/clawback/backups/<task>/<time>``, named in ``Journal.backups`` and the audit log), and
+only then put back.
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks_lib import safefs
 from tasks_lib.audit import utc_now
 from tasks_lib.errors import ClawbackError
 from tasks_lib.gitrepo import Git
 
 JOURNAL_DIR = "journal"
+RESTART_GRACE_S = 1.0  # a task the undo starts again must stay up this long to count as undone
 
 
 @dataclass
@@ -38,11 +48,17 @@ class Journal:
     operation: dict[str, Any] = field(default_factory=dict)
     actions: list[dict[str, Any]] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)  # refs holding newer work an undo met
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
         return self.state_dir / JOURNAL_DIR / f"{self.name}.json"
+
+    @property
+    def task(self) -> str:
+        """The task the journal's operation is on (names are ``<task>-<operation>``)."""
+        return self.name.split("-", 1)[0]
 
     # -- recording -------------------------------------------------------------------------
     def add(self, kind: str, description: str, **params: Any) -> None:
@@ -56,24 +72,27 @@ class Journal:
         self.actions[-1].update(params)
         self._persist()
 
-    def restore_file_on_undo(self, path: Path) -> None:
-        """Remember ``path``'s bytes (or its absence) now; undo writes them back."""
-        original = path.read_bytes() if path.exists() else None
-        self.add("restore_file", f"restore {path.relative_to(self.root)}",
-                 path=str(path.relative_to(self.root)),
-                 content=None if original is None else base64.b64encode(original).decode())
+    def restore_file_on_undo(self, rel: str, new: bytes) -> None:
+        """Before the workspace file ``rel`` is replaced by ``new``: remember its bytes (or its
+        absence); undo writes them back (newer work found there is backed up first)."""
+        original = safefs.read_bytes(self.root, rel)
+        self.add("restore_file", f"restore {rel}", path=rel, task=self.task,
+                 content=None if original is None else base64.b64encode(original).decode(),
+                 written=_sha(new))
 
     def restore_entry_on_undo(self, path: Path, task_id: str, entry: dict[str, Any] | None,
-                              new_text: str) -> None:
+                              new_text: str, new_entry: dict[str, Any] | None) -> None:
         """Before the registry at ``path`` is saved as ``new_text`` (with ``task_id``'s entry
         changed from ``entry``): undo writes the old bytes back if the file still holds what we
         wrote, and otherwise (another task's change landed since, e.g. after a crash) puts back
-        only this task's entry, so that change is kept."""
+        only this task's entry, so that change is kept; ``new_entry`` is the entry as written
+        (an edit of it found by the undo is newer work: backed up first)."""
         original = path.read_bytes()
         self.add("restore_entry", f"restore {task_id}'s entry in {path.relative_to(self.root)}",
                  path=str(path.relative_to(self.root)), task=task_id, entry=entry,
                  content=base64.b64encode(original).decode(),
-                 written=hashlib.sha256(new_text.encode("utf-8")).hexdigest())
+                 written=hashlib.sha256(new_text.encode("utf-8")).hexdigest(),
+                 entry_written=_entry_sha(new_entry))
 
     def on_success(self, cleanup: Callable[[], None]) -> None:
         """Something to tidy once the whole operation succeeded (e.g. a saved copy)."""
@@ -87,7 +106,7 @@ class Journal:
         self.operation.setdefault("started", doc["started"])
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False)
+            json.dump(doc, fh, ensure_ascii=True)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(self.path)
@@ -105,58 +124,157 @@ class Journal:
         self.cleanups.clear()
 
     def undo(self) -> list[str]:
+        """Undo every recorded action, newest first; what could not be undone, with why.
+
+        Every action is tried whatever happened to the others. The journal file is rewritten
+        after each one (a kill during the undo leaves exactly what is left to do); when it can
+        no longer be written, the undo carries on and says so."""
         failures: list[str] = []
+        unsaved = False
         while self.actions:
             action = self.actions[-1]
             try:
-                UNDO[action["kind"]](self.root, action)
+                note = UNDO[action["kind"]](self.root, action)
                 self.done.append(action["description"])
-            except (ClawbackError, OSError, KeyError, ValueError) as exc:
-                failures.append(f"{action['description']}: {exc}")
+                if note:
+                    self.backups.append(note)
+            except Exception as exc:  # noqa: BLE001 - one broken undo must not strand the others
+                failures.append(f"{action.get('description', action.get('kind'))}: "
+                                f"{_reason(exc)}")
             self.actions.pop()
-            if self.actions:
-                self._persist()
+            if self.actions and not unsaved:
+                try:
+                    self._persist()
+                except OSError as exc:
+                    unsaved = True
+                    failures.append(f"the journal {self.path} could not be updated during the "
+                                    f"undo ({exc.strerror or exc}); it still lists steps that "
+                                    "were undone")
         if failures:
-            if self.path.exists():
-                self.path.replace(self.path.with_suffix(".failed.json"))
+            try:
+                if self.path.exists():
+                    self.path.replace(self.path.with_suffix(".failed.json"))
+            except OSError as exc:
+                failures.append(f"the journal could not be kept as .failed.json ({exc}); it is "
+                                f"still at {self.path}")
         else:
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError as exc:
+                failures.append(f"the finished journal {self.path} could not be removed ({exc}); "
+                                "delete it by hand")
         return failures
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ClawbackError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entry_sha(entry: dict[str, Any] | None) -> str | None:
+    if entry is None:
+        return None
+    return _sha(json.dumps(entry, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
+def _backup_ref(root: Path, task: str, present: list[str], why: str) -> str:
+    """Commit ``present`` (workspace files as they are now) on top of HEAD under a backup ref."""
+    from tasks_lib.restore import BACKUP_REFS, _stamp, commit_tree_of
+
+    git = Git(root)
+    state = root / ".clawback" / "tmp"
+    commit = commit_tree_of(git, present, [], f"clawback backup of newer work: {why}", state)
+    ref = f"{BACKUP_REFS}/{task}/{_stamp()}"
+    git.run("update-ref", ref, commit, git.zero_oid())
+    return ref
+
+
 # -- undo actions --------------------------------------------------------------------------
-def _restore_file(root: Path, a: dict[str, Any]) -> None:
-    path = root / a["path"]
-    if a["content"] is None:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_name(f".{path.name}.clawback-undo")
-    tmp.write_bytes(base64.b64decode(a["content"]))
-    tmp.replace(path)
+def _restore_file(root: Path, a: dict[str, Any]) -> str | None:
+    rel = a["path"]
+    original = None if a["content"] is None else base64.b64decode(a["content"])
+    current = safefs.read_bytes(root, rel)
+    if current == original:
+        return None  # never written, or already put back
+    note = None
+    if current is not None and a.get("written") and _sha(current) != a["written"]:
+        note = _backup_ref(root, a.get("task") or "workspace", [rel],
+                           f"{rel} changed after the interrupted operation")
+    if original is None:
+        safefs.remove(root, rel)
+    else:
+        safefs.write_file(root, rel, original, executable=None)
+    return note
 
 
-def _restore_entry(root: Path, a: dict[str, Any]) -> None:
+def _restore_entry(root: Path, a: dict[str, Any]) -> str | None:
     from tasks_lib.registry import Registry
 
     path = root / a["path"]
     original = base64.b64decode(a["content"])
     current = path.read_bytes()
     if current == original:
-        return  # never written, or already put back
+        return None  # never written, or already put back
     if hashlib.sha256(current).hexdigest() == a["written"]:
-        _restore_file(root, a)  # ours, untouched since: the exact old bytes
-        return
+        _write_back(path, original)  # ours, untouched since: the exact old bytes
+        return None
+    reg = Registry.load(path)
+    now = reg.entry(a["task"])
+    note = None
+    if now is not None and "entry_written" in a and \
+            _entry_sha(now) not in (a["entry_written"], _entry_sha(a["entry"])):
+        note = _backup_ref(root, a["task"], [a["path"]],
+                           f"{a['task']}'s registry entry changed after the interrupted operation")
     if a["entry"] is None:
         raise ValueError(f"{a['path']} changed since; {a['task']} had no entry to put back")
-    reg = Registry.load(path)
     reg.set_entry(a["task"], a["entry"])
     reg.save()
+    return note
+
+
+def _write_back(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.clawback-undo")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
 
 
 def _restore_index(root: Path, a: dict[str, Any]) -> None:
+    """Put back the index entries of the paths the operation staged (``paths``), as the saved
+    copy had them; entries of other paths (staged by someone since) are kept. Journals from
+    before ``paths`` was recorded put the whole saved index back."""
     saved = Path(a["saved"])
-    if saved.exists():
-        saved.replace(Git(root).index_path())
+    if not saved.exists():
+        return  # already put back
+    git = Git(root)
+    paths = a.get("paths")
+    if paths is None:
+        saved.replace(git.index_path())
+        return
+    raw = git.run("ls-files", "-s", "-z", env={"GIT_INDEX_FILE": str(saved)}).stdout
+    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
+    info, present = [], set()
+    for rec in raw.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            if path in wanted:
+                present.add(path)
+                info.append(meta + b"\t" + path + b"\0")
+    gone = [p for p in wanted if p not in present]
+    if gone:
+        git.run("update-index", "--force-remove", "-z", "--stdin", input=b"".join(p + b"\0" for p in gone))
+    if info:
+        git.run("update-index", "-z", "--index-info", input=b"".join(info))
+    saved.unlink(missing_ok=True)
 
 
 def _uncommit(root: Path, a: dict[str, Any]) -> None:
@@ -192,22 +310,47 @@ def _switch_env(root: Path, a: dict[str, Any]) -> None:
     deps.switch_current(Path(a["state_dir"]), a["task"], target)
 
 
-def _restore_tree(root: Path, a: dict[str, Any]) -> None:
-    from tasks_lib.restore import Scope, restore_tree
+def _restore_tree(root: Path, a: dict[str, Any]) -> str | None:
+    """The task's files back as the backup commit has them; files that hold neither the
+    backup's nor the written commit's content (edited after a crash) are backed up first."""
+    from tasks_lib.restore import Scope, backup, newer_files, restore_tree
+    from tasks_lib.statepaths import StatePaths
 
-    restore_tree(Git(root), Scope(root, a["location"], tuple(a["state_paths"])), a["commit"])
+    git = Git(root)
+    sets = a.get("state_sets") or [a.get("state_paths") or []]
+    scope = Scope(root, a["location"], StatePaths(tuple(tuple(s) for s in sets)))
+    note = None
+    written = a.get("written")
+    if written and newer_files(git, scope, a["commit"], written):
+        task = a.get("task") or a["location"].rsplit("/", 1)[-1]
+        note = backup(git, scope, task, f"clawback backup of newer work in {a['location']} "
+                      "before undoing an interrupted operation", root / ".clawback" / "tmp").ref
+    restore_tree(git, scope, a["commit"])
+    return note
+
+
+def _restore_packages(root: Path, a: dict[str, Any]) -> None:
+    from tasks_lib import deps
+
+    deps.restore_packages(a["python"], list(a["before"]), cwd=Path(a["cwd"]))
 
 
 def _start_task(root: Path, a: dict[str, Any]) -> None:
-    """Start the task again as it is now (after the other undos: its old version)."""
-    from tasks_lib import deps, process
+    """Start the task again as it is now (after the other undos: its old version), if it was
+    running before the operation stopped it."""
+    from tasks_lib import interpreter, process
     from tasks_lib.workspace import Workspace
 
+    if a.get("was_running") is False:
+        return
     ws = Workspace(root)
     task = ws.task(a["task"])
     if process.run_state(ws, task).running:
         return
-    process.start(ws, task, deps.current_python(ws.state_dir, task.id))
+    process.start(ws, task, interpreter.task_python(ws, task))
+    state = process.wait_alive(ws, task, RESTART_GRACE_S)
+    if state.running is False:  # e.g. its files on disk were damaged all along: say so
+        raise ClawbackError(f"{task.id} was started again but exited ({state.detail})")
 
 
 def _stop_task(root: Path, a: dict[str, Any]) -> None:
@@ -218,7 +361,7 @@ def _stop_task(root: Path, a: dict[str, Any]) -> None:
     process.stop(ws, ws.task(a["task"]))
 
 
-UNDO: dict[str, Callable[[Path, dict[str, Any]], None]] = {
+UNDO: dict[str, Callable[[Path, dict[str, Any]], str | None]] = {
     "restore_entry": _restore_entry,
     "restore_tree": _restore_tree,
     "start_task": _start_task,
@@ -228,6 +371,7 @@ UNDO: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     "uncommit": _uncommit,
     "delete_tag": _delete_tag,
     "switch_env": _switch_env,
+    "restore_packages": _restore_packages,
 }
 
 
@@ -243,6 +387,7 @@ class Recovery:
     failures: tuple[str, ...]
     journal: str = ""            # the journal file it came from
     kept_as: str | None = None   # where it was kept when the undo could not complete
+    backups: tuple[str, ...] = ()  # refs holding newer work found (and kept) before undoing
 
 
 @dataclass(frozen=True)
@@ -301,7 +446,7 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
     failures = journal.undo()
     kept_as = str(journal.path.with_suffix(FAILED_SUFFIX)) if failures else None
     return Recovery(doc["name"], doc.get("operation", {}), tuple(journal.done), tuple(failures),
-                    str(path), kept_as)
+                    str(path), kept_as, tuple(journal.backups))
 
 
 def recover_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any,
@@ -316,6 +461,7 @@ def recover_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any,
                      from_version=rec.operation.get("from"), to_version=rec.operation.get("to"),
                      reason=f"{rec.operation.get('action', 'operation')} was interrupted",
                      undone=list(rec.undone), not_undone=list(rec.failures),
+                     **({"newer_work_backed_up": list(rec.backups)} if rec.backups else {}),
                      **({"found_by": found_by} if found_by else {}),
                      **({"journal_kept": rec.kept_as} if rec.kept_as else {}))
         done.append(rec)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import subprocess
@@ -20,22 +21,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks_lib import config, deps, registry
+from tasks_lib import config, deps, interpreter, masking, registry, safefs
 from tasks_lib.manifest import Snapshot
 from tasks_lib.restore import Scope
+from tasks_lib.statepaths import StatePaths
 from tasks_lib.workspace import Task, Workspace
 
+# stdin: {"modules": [the task's versioned .py files], "entry": the entry point or ""}
 _DEFAULT_SMOKE = """
-import importlib.util, pathlib, sys
-state = set(sys.argv[2:])
-for path in sorted(pathlib.Path('.').rglob('*.py')):
-    if state.intersection(path.parts) or '__pycache__' in path.parts:
-        continue
-    compile(path.read_bytes(), str(path), 'exec')
-entry = sys.argv[1]
-if entry:
+import importlib.util, json, sys
+todo = json.load(sys.stdin)
+for path in todo["modules"]:
+    with open(path, 'rb') as fh:
+        compile(fh.read(), path, 'exec')
+if todo["entry"]:
     sys.path.insert(0, '.')
-    spec = importlib.util.spec_from_file_location('__clawback_smoke__', entry)
+    spec = importlib.util.spec_from_file_location('__clawback_smoke__', todo["entry"])
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 """
 
@@ -63,22 +64,30 @@ class LiveVerification:
         return [lv for lv in self.levels if not lv.ok]
 
 
-def files_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
-    scope = Scope(ws.root, task.location or "", snap.state_paths)
+def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None = None) -> Level:
+    """Every file of the snapshot against the working tree, read without following a symlink;
+    paths that the current settings or the snapshot's treat as state (or ``scope``'s: a
+    rollback's, which knows the version it left too) are not compared."""
+    scope = scope or verified_scope(ws, task, snap)
     live = set(scope.live_files(ws.git))
-    recorded = {f.path: f for f in snap.files}
+    recorded = {f.path: f for f in snap.files if scope.owns(f.path)}
     problems = [f"missing {p}" for p in sorted(set(recorded) - live)]
     problems += [f"extra {p}" for p in sorted(live - set(recorded))]
     for path in sorted(set(recorded) & live):
-        full = ws.root / path
-        data = os.readlink(full).encode("utf-8", "surrogateescape") if full.is_symlink() \
-            else full.read_bytes()
-        if "sha256:" + hashlib.sha256(data).hexdigest() != recorded[path].checksum:
+        found = safefs.entry(ws.root, path)
+        data = found.data or b""
+        kind_ok = (found.kind == "link") == (recorded[path].mode == "120000")
+        if not kind_ok or "sha256:" + hashlib.sha256(data).hexdigest() != recorded[path].checksum:
             problems.append(f"changed {path}")
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         return Level(1, "files", False, "; ".join(problems[:5]) + more)
     return Level(1, "files", True, f"{len(recorded)} files match")
+
+
+def verified_scope(ws: Workspace, task: Task, snap: Snapshot) -> Scope:
+    target = StatePaths.recorded(snap.state_paths, snap.runtime)
+    return Scope(ws.root, task.location or "", task.state.union(target))
 
 
 def config_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
@@ -97,27 +106,35 @@ def config_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
     return Level(2, "config", not problems, "; ".join(problems) or f"config, registry and tag say {snap.version}")
 
 
-def smoke_level(ws: Workspace, task: Task, python: Path, *, environ: Mapping[str, str] | None = None) -> Level:
+def smoke_level(ws: Workspace, task: Task, python: Path, *,
+                environ: Mapping[str, str] | None = None) -> Level:
+    """The task's smoke test with ``python`` (its interpreter: tasks_lib/interpreter.py) first
+    on a PATH cleaned of the task directory, in the task directory."""
     smoke = task.settings.smoke
     cwd = ws.root / (task.location or "")
+    stdin = None
     if smoke is None:
-        state_dirs = [p.rstrip("/") for p in task.settings.state_paths if p.endswith("/")]
-        argv = [str(python), "-B", "-c", _DEFAULT_SMOKE, task.entry_point or "", *state_dirs]
+        scope = Scope(ws.root, task.location or "", task.state)
+        modules = [task.rel(p) for p in scope.live_files(ws.git) if p.endswith(".py")]
+        argv = [str(python), "-B", "-c", _DEFAULT_SMOKE]
+        stdin = json.dumps({"modules": modules, "entry": task.entry_point or ""})
     else:
         argv = list(smoke) if isinstance(smoke, tuple) else shlex.split(smoke)
     env = dict(environ if environ is not None else os.environ)
-    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = os.pathsep.join(
+        p for p in (str(python.parent), interpreter.clean_path(env.get("PATH"), cwd)) if p)
     if (python.parent.parent / "pyvenv.cfg").exists():
         env["VIRTUAL_ENV"] = str(python.parent.parent)
     try:
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=task.settings.smoke_timeout_s, check=False)
+                              input=stdin, timeout=task.settings.smoke_timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return Level(3, "smoke", False, f"timed out after {task.settings.smoke_timeout_s:g}s")
     except OSError as exc:
         return Level(3, "smoke", False, f"could not run {argv[0]}: {exc.strerror or exc}")
-    if proc.returncode != 0:
+    if proc.returncode != 0:  # its output may echo a secret the task was given: masked here
         tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
+        tail = masking.mask(tail, values=masking.for_workspace(ws.root, env))
         return Level(3, "smoke", False, f"exit {proc.returncode}: {tail}")
     return Level(3, "smoke", True, "default: compile + import entry point" if smoke is None else "passed")
 

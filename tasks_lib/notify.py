@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
+from tasks_lib import masking
 from tasks_lib.health import mask_message
 from tasks_lib.secret_values import mask_credentials, secret_by_name
 
@@ -137,9 +138,11 @@ def _body_lines(a: Alert) -> Iterator[str]:
         yield f"Run: {a.run_url}"
 
 
-def _secret_env_values(environ: Mapping[str, str]) -> list[str]:
+def _secret_env_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> list[str]:
+    """What tasks_lib/masking.py masks, and secret-named values as the config scan judges them."""
     values = {v.strip() for k, v in environ.items()
               if len(v.strip()) >= MIN_SECRET_CHARS and secret_by_name(k, v)}
+    values |= set(masking.secret_values(environ, names))
     return sorted(values, key=len, reverse=True)
 
 
@@ -149,10 +152,12 @@ def _replace_all(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def render(alert: Alert, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """(title, body), masked. Secret environment values are replaced before lines are cut, so a
-    cut never exposes part of one."""
-    secrets = _secret_env_values(os.environ if environ is None else environ)
+def render(alert: Alert, environ: Mapping[str, str] | None = None,
+           names: Iterable[str] = ()) -> tuple[str, str]:
+    """(title, body), masked. Secret environment values (and those of ``names``: the variables
+    the workspace's tasks declare) are replaced before lines are cut, so a cut never exposes
+    part of one."""
+    secrets = _secret_env_values(os.environ if environ is None else environ, names)
     title = mask_message(_replace_all(_title(alert), secrets))
     body = "\n".join(mask_message(_replace_all(line, secrets)) for line in _body_lines(alert))
     return title, body
@@ -275,14 +280,14 @@ def _deliver(url: str, name: str, title: str, body: str, kind: str, attempts: in
 
 def send(alert: Alert, urls: Iterable[str], *, attempts: int = 3, delay_s: float = 1.0,
          timeout_s: float = 10, sleep: Callable[[float], None] = time.sleep,
-         environ: Mapping[str, str] | None = None) -> SendReport:
+         environ: Mapping[str, str] | None = None, names: Iterable[str] = ()) -> SendReport:
     """Send ``alert`` to every URL; never raises. At most about
     ``len(urls) * (attempts * timeout_s + (attempts - 1) * delay_s)`` seconds."""
     start = time.monotonic()
     urls = tuple(urls)
     deliveries = []
     try:
-        title, body = render(alert, environ)
+        title, body = render(alert, environ, names)
     except Exception as exc:  # noqa: BLE001 - an alert must never fail a rollback
         failed = f"could not render the alert ({type(exc).__name__})"
         return SendReport(tuple(Delivery(label(u, i), False, 0, failed)

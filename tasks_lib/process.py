@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import psutil
 
-from tasks_lib.errors import BadInput, Conflict, OperationFailed
+from tasks_lib import interpreter, masking, safefs
+from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed
 from tasks_lib.pidfiles import (
     POLL_S,
     RunState,
@@ -91,9 +91,10 @@ def wait_alive(ws: Workspace, task: Task, grace_s: float) -> RunState:
 # --- start -------------------------------------------------------------------------------------
 
 
-def start(ws: Workspace, task: Task, python: Path | None, *,
+def start(ws: Workspace, task: Task, python: Path | None = None, *,
           environ: Mapping[str, str] | None = None) -> RunState:
-    """Start ``task`` per its run type; ``python`` is its environment's interpreter."""
+    """Start ``task`` per its run type with its interpreter (``python``, or the one its settings
+    name: tasks_lib/interpreter.py), never clawback's own and never a file of the task."""
     run = task.settings.run
     if run.type == "none":
         return RunState(None, detail="run by the operator; not started")
@@ -106,7 +107,10 @@ def start(ws: Workspace, task: Task, python: Path | None, *,
         _systemctl("start", task)
         return run_state(ws, task)
     cwd = _task_dir(ws, task)
-    env = _env(environ, python)
+    if python is None and run.type == "process" and not run.command:
+        _argv(task, Path("python"))                  # no entry point: that is the problem
+        python = interpreter.task_python(ws, task)  # the default argv needs it: say why not
+    env = _env(environ, python or _optional_python(ws, task), cwd)
     if run.type == "command":
         if run.start is None:  # settings.parse already requires it
             raise BadInput(f"task {task.id}: run.type command needs run.start",
@@ -122,7 +126,17 @@ def _argv(task: Task, python: Path | None) -> list[str]:
     if not task.entry_point:
         raise BadInput(f"task {task.id} has no entry_point and no clawback.run.command",
                        'add "entry_point": "main.py" or clawback.run.command to task_registry.json')
-    return [str(python or sys.executable), task.entry_point]
+    assert python is not None  # start() resolved it
+    return [str(python), task.entry_point]
+
+
+def _optional_python(ws: Workspace, task: Task) -> Path | None:
+    """The task's interpreter to lead the PATH of an explicit command (which names its own
+    program), or None when there is none to use."""
+    try:
+        return interpreter.task_python(ws, task)
+    except ClawbackError:
+        return None
 
 
 def _task_dir(ws: Workspace, task: Task) -> Path:
@@ -133,14 +147,18 @@ def _task_dir(ws: Workspace, task: Task) -> Path:
     return cwd
 
 
-def _env(environ: Mapping[str, str] | None, python: Path | None) -> dict[str, str]:
+def _env(environ: Mapping[str, str] | None, python: Path | None, task_dir: Path) -> dict[str, str]:
+    """The task's environment: the operator's, with a PATH cleaned of relative entries and of
+    the task directory (tasks_lib/interpreter.py) and led by the task's interpreter."""
     env = dict(os.environ if environ is None else environ)
+    path = interpreter.clean_path(env.get("PATH"), task_dir)
     if python is not None:
-        venv = Path(os.path.abspath(python)).parent.parent
-        if (venv / "pyvenv.cfg").is_file():
-            env["VIRTUAL_ENV"] = str(venv)
-            env["PATH"] = os.pathsep.join(p for p in (str(venv / "bin"), env.get("PATH")) if p)
+        bindir = Path(os.path.abspath(python)).parent
+        path = os.pathsep.join(p for p in (str(bindir), path) if p)
+        if (bindir.parent / "pyvenv.cfg").is_file():
+            env["VIRTUAL_ENV"] = str(bindir.parent)
             env.pop("PYTHONHOME", None)
+    env["PATH"] = path
     return env
 
 
@@ -171,13 +189,23 @@ def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str,
     record = {"pid": child.pid, "create_time": created, "argv": argv, "started_at": stamp,
               "version": task.version}
     try:
-        _write_atomic(pidfile(ws, task), json.dumps(record, indent=2) + "\n")
-    except OSError as exc:
+        _write_pidfile(ws, task, json.dumps(record, indent=2) + "\n")
+    except (OSError, ClawbackError) as exc:
         _kill_group(child.pid)
         raise OperationFailed(f"task {task.id} started but its pidfile could not be written "
                               f"({exc}); stopped it again", step="start",
                               hint=f"check that {pidfile(ws, task).parent} is writable") from exc
     return RunState(True, child.pid, f"started: {argv}")
+
+
+def _write_pidfile(ws: Workspace, task: Task, text: str) -> None:
+    """The pidfile: tool state, or (``run.pidfile``) a file of the task directory, written
+    without following a symlink (tasks_lib/safefs.py)."""
+    if task.settings.run.pidfile and task.location:
+        safefs.write_file(ws.root, f"{task.location}/{task.settings.run.pidfile}",
+                          text.encode("utf-8"))
+        return
+    _write_atomic(pidfile(ws, task), text)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -227,7 +255,8 @@ def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
     before = run_state(ws, task)
     if before.running is False:
         return StopResult(False, before.pid, "not-running", before.detail)
-    _run_command(ws, task, run.stop, "run.stop", _task_dir(ws, task), dict(os.environ))
+    cwd = _task_dir(ws, task)
+    _run_command(ws, task, run.stop, "run.stop", cwd, _env(None, _optional_python(ws, task), cwd))
     if before.running is None:
         return StopResult(True, None, "command", "state unknown (no run.pidfile); run.stop succeeded")
     deadline = time.monotonic() + timeout
@@ -258,7 +287,8 @@ def _systemctl(verb: str, task: Task) -> None:
         raise OperationFailed(f"{what} did not finish within {SYSTEMCTL_TIMEOUT_S:g} s",
                               step=verb, hint=f"see `systemctl status {unit}`") from exc
     if proc.returncode != 0:
-        raise OperationFailed(f"{what}: systemctl exited {proc.returncode}{_tail(proc.stderr)}",
+        raise OperationFailed(f"{what}: systemctl exited {proc.returncode}"
+                              f"{masking.mask(_tail(proc.stderr))}",
                               step=verb, hint=f"see `systemctl status {unit}` and "
                               f"`journalctl -u {unit}`")
 
@@ -290,7 +320,8 @@ def _run_command(ws: Workspace, task: Task, argv: Sequence[str], what: str, cwd:
         with open(log, "rb") as fh:
             fh.seek(offset)
             output = fh.read()
-        raise OperationFailed(f"{where}: {argv[0]} exited {proc.returncode}{_tail(output)}",
+        shown = masking.mask(_tail(output), values=masking.for_workspace(ws.root, env))
+        raise OperationFailed(f"{where}: {argv[0]} exited {proc.returncode}{shown}",
                               step=what, hint=hint)
 
 
@@ -308,4 +339,5 @@ def _log_tail(ws: Workspace, task: Task) -> str:
     except OSError:
         return ""
     tail = _tail(data.split(b"--- clawback start")[-1].partition(b"\n")[2])
+    tail = masking.mask(tail, values=masking.for_workspace(ws.root))
     return f"; last output:{tail}" if tail else ""

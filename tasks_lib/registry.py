@@ -201,6 +201,11 @@ class Registry:
         tasks = self._value["tasks"]
         return list(tasks) if self.form == "mapping" else [e["id"] for e in tasks]
 
+    def field(self, task_id: str, key: str, default: Any = None) -> Any:
+        """One top-level field of an entry as stored (not copied: never modify it)."""
+        stored = self._stored(task_id)
+        return default if stored is None else stored.get(key, default)
+
     def entry(self, task_id: str) -> dict[str, Any] | None:
         """A deep copy of the entry, or None. Always has ``"id"``: for the mapping form one is
         put first when the stored entry has none (set_entry takes it out again)."""

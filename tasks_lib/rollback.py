@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import deps, ids, registry
+from tasks_lib import deps, ids, interpreter, registry
 from tasks_lib.audit import actor, utc_now
-from tasks_lib.errors import BadInput, Conflict, OperationFailed, VerificationFailed
+from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed, VerificationFailed
 from tasks_lib.journal import Journal
 from tasks_lib.live_verify import (
     Level,
@@ -26,7 +26,9 @@ from tasks_lib.live_verify import (
 )
 from tasks_lib.manifest import Snapshot
 from tasks_lib.restore import Backup, Scope, TreeChange, backup, plan_restore, restore_tree
-from tasks_lib.snapshot import commit_journaled, interpreter
+from tasks_lib.sharedenv import install_shared, refuse_shared_change
+from tasks_lib.snapshot import base_interpreter, commit_journaled
+from tasks_lib.statepaths import StatePaths
 from tasks_lib.verify import verify_snapshot
 from tasks_lib.workspace import Task, Workspace
 
@@ -38,6 +40,7 @@ class RollbackRequest:
     from_version: str | None = None
     reason: str = ""
     repair: bool = False      # recover: the current version may be restored over itself
+    allow_shared_install: bool = False  # python is a shared interpreter: may change its packages
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,14 @@ class Plan:
     reason: str
     created_at: str
     creator: str
+    allow_shared_install: bool = False
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.ws.root, self.task.location or "", self.snapshot.state_paths)
+        """The task's files this rollback may touch: none that the current version or the
+        target treats as runtime state (docs/design.md, "Runtime state")."""
+        target = StatePaths.recorded(self.snapshot.state_paths, self.snapshot.runtime)
+        return Scope(self.ws.root, self.task.location or "", self.task.state.union(target))
 
     @property
     def repair(self) -> bool:
@@ -122,9 +129,15 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     busy = ws.git.operation_in_progress()
     if busy:
         raise Conflict(f"{busy} is in progress in the workspace", "finish or abort it, then retry")
-    return Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
-                lock=deps.Lock.from_text(snap.python_lock), rollback_tag=_free_tag(ws, task.id, to_version, current),
-                reason=req.reason, created_at=utc_now(), creator=actor())
+    lock = deps.Lock.from_text(snap.python_lock)
+    if task.settings.python not in ("venv", "none"):
+        refuse_shared_change(task, lock, req.allow_shared_install)
+    plan = Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
+                lock=lock, rollback_tag=_free_tag(ws, task.id, to_version, current),
+                reason=req.reason, created_at=utc_now(), creator=actor(),
+                allow_shared_install=req.allow_shared_install)
+    plan.scope.inventory(ws.git)  # a submodule or an unmerged path: refused before any change
+    return plan
 
 
 def _free_tag(ws: Workspace, task_id: str, to_version: str, from_version: str) -> str:
@@ -165,7 +178,7 @@ def prepare_environment(plan: Plan) -> deps.EnvInfo | None:
     if plan.task.settings.python != "venv":
         return None
     return deps.ensure_env(plan.ws.ensure_state_dir(), plan.task.id, plan.lock,
-                           interpreter(plan.task), verify=True, switch=False)
+                           base_interpreter(plan.ws, plan.task), verify=True, switch=False)
 
 
 def switch_environment(plan: Plan, env: deps.EnvInfo | None, journal: Journal) -> Path | None:
@@ -173,7 +186,7 @@ def switch_environment(plan: Plan, env: deps.EnvInfo | None, journal: Journal) -
     if mode == "none":
         return None
     if mode != "venv":
-        deps.install_pins(mode, plan.lock)
+        install_shared(plan.ws, plan.task, plan.lock, journal, plan.allow_shared_install)
         return Path(mode)
     assert env is not None
     state = plan.ws.state_dir
@@ -196,10 +209,12 @@ def back_up(plan: Plan) -> Backup:
 
 
 def restore_files(plan: Plan, saved: Backup, journal: Journal) -> TreeChange:
+    scope = plan.scope
     journal.add("restore_tree", f"restore {plan.task.id}'s files from {saved.ref}",
-                location=plan.scope.location, state_paths=list(plan.scope.state_paths),
-                commit=saved.commit)
-    return restore_tree(plan.ws.git, plan.scope, plan.snapshot.git_commit)
+                task=plan.task.id, location=scope.location,
+                state_sets=[list(s) for s in scope.state.sets], commit=saved.commit,
+                written=plan.snapshot.git_commit)
+    return restore_tree(plan.ws.git, scope, plan.snapshot.git_commit)
 
 
 def restore_registry(plan: Plan, journal: Journal) -> None:
@@ -212,13 +227,19 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
         if record.get("version") == plan.from_version and not plan.repair:
             record["quarantined"] = True
     entry["snapshots"] = snapshots
+    target_rules = set(StatePaths.recorded(plan.snapshot.state_paths, plan.snapshot.runtime).patterns)
+    kept = [p for p in plan.task.state.patterns if p not in target_rules and not p.startswith("!")]
     entry["rollback_history"] = [*(current.get("rollback_history") or []), {
         "from_version": plan.from_version, "to_version": plan.to_version,
-        "rolled_back_at": plan.created_at, "reason": plan.reason, "tag": plan.rollback_tag,
+        # now, with the old version stopped: the health check counts the target's runs from here
+        "rolled_back_at": utc_now(), "reason": plan.reason, "tag": plan.rollback_tag,
         "by": plan.creator,
+        # the leaving version's state rules stay in force (tasks_lib/statepaths.py)
+        **({"state_kept": kept} if kept else {}),
     }]
     reg.set_entry(plan.task.id, entry)
-    journal.restore_entry_on_undo(reg.path, plan.task.id, current or None, reg.render())
+    journal.restore_entry_on_undo(reg.path, plan.task.id, current or None, reg.render(),
+                                  reg.entry(plan.task.id))
     reg.save()
 
 
@@ -226,9 +247,9 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
 def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
     """Levels 1-3 and readiness before start; a failure undoes the rollback."""
     task = plan.ws.task(plan.task.id)
-    levels = [files_level(plan.ws, task, plan.snapshot), config_level(plan.ws, task, plan.snapshot)]
-    if python is not None or task.settings.smoke is not None:
-        levels.append(smoke_level(plan.ws, task, python or Path("python3")))
+    levels = [files_level(plan.ws, task, plan.snapshot, plan.scope),
+              config_level(plan.ws, task, plan.snapshot)]
+    levels.append(smoke_level(plan.ws, task, python or interpreter.task_python(plan.ws, task)))
     levels.append(readiness_level(plan.ws, task, plan.snapshot, python, should_run=False))
     failed = [lv for lv in levels if not lv.ok]
     if failed:
@@ -240,8 +261,9 @@ def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
 
 def commit_and_tag(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
-    paths = [p for p in ws.git.ls_files(plan.scope.location) if plan.scope.owns(p)]
-    new = commit_journaled(ws, paths, plan.commit_message, journal, task_id=plan.task.id)
+    inv = plan.scope.inventory(ws.git)
+    new = commit_journaled(ws, list(inv.live), plan.commit_message, journal, task_id=plan.task.id,
+                           removed=list(inv.gone))
     journal.add("delete_tag", f"delete tag {plan.rollback_tag}", name=plan.rollback_tag, commit=new)
     ws.git.create_tag(plan.rollback_tag, new,
                       f"{plan.commit_message}\n\nrestores {plan.snapshot.git_tag} "
@@ -251,12 +273,20 @@ def commit_and_tag(plan: Plan, journal: Journal) -> str:
 
 # -- run control ---------------------------------------------------------------------------
 def stop(plan: Plan, journal: Journal) -> bool:
-    """Stop the task; remember to start it again if anything later fails. Returns was_running."""
+    """Stop the task. "Start it again" is journaled *before* the stop (a kill during the stop
+    must not leave the task down with nothing to restart it), and dropped when the task turns
+    out not to have been running. Returns was_running."""
     from tasks_lib import process
 
-    result = process.stop(plan.ws, plan.task)
-    if result.was_running:
-        journal.add("start_task", f"start {plan.task.id} {plan.from_version} again", task=plan.task.id)
+    task = plan.task
+    before = process.run_state(plan.ws, task)
+    may_run = task.settings.run.type != "none" and before.running is not False
+    if may_run:
+        journal.add("start_task", f"start {task.id} {plan.from_version} again",
+                    task=task.id, was_running=before.running)
+    result = process.stop(plan.ws, task)
+    if may_run and not result.was_running:
+        journal.update_last(was_running=False)
     return result.was_running
 
 
@@ -292,6 +322,9 @@ def verify_live(ws: Workspace, task_id: str, expected: str) -> tuple[Level, ...]
     should_run = task.settings.run.type == "process" and pidfile(ws, task).exists() \
         or task.settings.run.type == "systemd" and bool(run_state(ws, task).running)
     levels = [files_level(ws, task, snap), config_level(ws, task, snap)]
-    levels.append(smoke_level(ws, task, python or Path("python3")))
+    try:
+        levels.append(smoke_level(ws, task, python or interpreter.task_python(ws, task)))
+    except ClawbackError as exc:
+        levels.append(Level(3, "smoke", False, exc.message))
     levels.append(readiness_level(ws, task, snap, python, should_run))
     return tuple(levels)

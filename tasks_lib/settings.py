@@ -1,28 +1,23 @@
 """Per-task settings (SPEC §5): the optional ``clawback`` key of a registry entry, with defaults.
 
-Also the runtime-state path rules: which files of a task are state (never snapshotted, never
-touched by a rollback). Patterns follow .gitignore semantics: ``state/`` is a directory of that
-name at any depth, ``*.csv`` a file name anywhere, ``sub/x.db`` anchored at the task directory.
+Which files are runtime state follows from ``state_paths`` and the files the settings name
+(tasks_lib/statepaths.py).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from tasks_lib import ids
 from tasks_lib.errors import BadInput
+from tasks_lib.statepaths import DEFAULT_STATE_PATHS, PREFECT_SOURCE, StatePaths, valid_pattern
 
-DEFAULT_STATE_PATHS: tuple[str, ...] = (
-    "state/", "output/", "data/", "logs/", "backups/",
-    "*.db", "*.sqlite", "*.csv", "*.jsonl", "*.log",
-)
 RunType = Literal["process", "systemd", "command", "none"]
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
 _UNIT = re.compile(r"[A-Za-z0-9@._:\\-]+\Z", re.ASCII)
-PREFECT_SOURCE = "prefect"  # health.source naming Prefect flow-run states, not a file
 
 
 @dataclass(frozen=True)
@@ -61,9 +56,14 @@ class TaskSettings:
     environment_variables: tuple[str, ...] = ()
     state_paths: tuple[str, ...] = DEFAULT_STATE_PATHS
 
+    @cached_property
+    def state(self) -> StatePaths:
+        """The runtime-state rules in force for this version (defaults, patterns, named files)."""
+        return StatePaths.of(self.state_paths, (self.run.pidfile, self.health.source))
+
     def is_state(self, rel: str) -> bool:
         """Is ``rel`` (posix, relative to the task directory) runtime state?"""
-        return is_state_path(rel, self.state_paths)
+        return self.state.matches(rel)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,27 +76,6 @@ class TaskSettings:
             "environment_variables": list(self.environment_variables),
             "state_paths": list(self.state_paths),
         }
-
-
-def is_state_path(rel: str, patterns: tuple[str, ...]) -> bool:
-    parts = rel.split("/")
-    for pat in patterns:
-        dir_only = pat.endswith("/")
-        body = pat.rstrip("/")
-        anchored = "/" in body
-        if anchored:
-            body_parts = body.lstrip("/").split("/")
-            n = len(body_parts)
-            # the pattern names a prefix of the path (a directory, or the file itself)
-            if len(parts) >= n and all(fnmatch.fnmatchcase(p, b) for p, b in zip(parts, body_parts, strict=False)):
-                if not dir_only or len(parts) > n:
-                    return True
-            continue
-        # unanchored: any directory component (dir pattern) or any component (file pattern)
-        candidates = parts[:-1] if dir_only else parts
-        if any(fnmatch.fnmatchcase(p, body) for p in candidates):
-            return True
-    return False
 
 
 def _where(task_id: str, key: str) -> str:
@@ -245,10 +224,11 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
         raise BadInput(f"{_where(task_id, 'environment_variables')} must list variable names",
                        'e.g. ["TUSHARE_TOKEN"] (names only, never values)')
     state = raw.get("state_paths", list(DEFAULT_STATE_PATHS))
-    if not isinstance(state, list) or not all(isinstance(p, str) and p and ".." not in p.split("/")
-                                              for p in state):
-        raise BadInput(f"{_where(task_id, 'state_paths')} must be a list of patterns",
-                       'e.g. ["state/", "*.db"]')
+    if not isinstance(state, list) or not all(
+            isinstance(p, str) and p.strip() and ".." not in p.split("/") and "\0" not in p
+            and valid_pattern(p) for p in state):
+        raise BadInput(f"{_where(task_id, 'state_paths')} must be a list of .gitignore patterns",
+                       'e.g. ["state/", "cache/", "*.db"] (the defaults always apply as well)')
     return TaskSettings(
         run=run, python=python, smoke=smoke,
         smoke_timeout_s=_number(raw.get("smoke_timeout_s", 60), task_id, "smoke_timeout_s", 1, 86_400),

@@ -13,11 +13,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, registry, secrets
+from tasks_lib import config, deps, ids, interpreter, registry, safefs, secrets
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
 from tasks_lib.manifest import FileEntry, Snapshot, sha256_hex
+from tasks_lib.restore import Scope, target_files
+from tasks_lib.sharedenv import install_shared
 from tasks_lib.verify import record_verified
 from tasks_lib.workspace import Task, Workspace
 
@@ -31,6 +33,7 @@ class SnapshotRequest:
     push: bool = False
     allow_secrets: tuple[str, ...] = ()
     adopt: bool = False   # init: record the version as it is at HEAD; secrets only warned about
+    allow_shared_install: bool = False  # python is a shared interpreter: may change its packages
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,7 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
         raise Conflict(f"{busy} is in progress in the workspace", "finish or abort it, then retry")
     if git.head() is not None and git.branch() is None:
         raise Conflict("HEAD is detached", "check out your branch (git switch main), then retry")
-    cfg_path = ws.root / task.config_path
-    if not cfg_path.is_file():
-        raise NotFound(f"{task.config_path} not found", "every task needs its config file (SPEC §2)")
-    cfg_version = config.read_version(cfg_path.read_text(encoding="utf-8"))
+    cfg_version = config.read_version(config_text(ws, task))
     current = _valid_or_none(task.version)
     if req.adopt:
         if current is None:
@@ -130,6 +130,24 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
                 created_at=utc_now(), creator=actor(), request=req)
 
 
+def config_text(ws: Workspace, task: Task) -> str:
+    """The task's config as text, read without following a symlink: a config that is a link
+    (or lies behind one) is refused, since its version line is edited in place."""
+    found = safefs.entry(ws.root, task.config_path)
+    if found.kind == "missing":
+        raise NotFound(f"{task.config_path} not found", "every task needs its config file (SPEC §2)")
+    if found.kind != "file" or found.data is None:
+        what = {"link": "a symlink", "behind-link": "behind a symlink"}.get(found.kind, "not a file")
+        raise BadInput(f"{task.config_path} is {what}",
+                       "make it a regular file inside the task directory: clawback edits its "
+                       "version line in place and never writes through a symlink")
+    try:
+        return found.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedFile(f"{task.config_path} is not UTF-8 text (bad byte at offset "
+                            f"{exc.start})", "save it as UTF-8 and retry") from None
+
+
 def _valid_or_none(value: str | None) -> str | None:
     try:
         return ids.version(value) if value is not None else None
@@ -156,11 +174,11 @@ def scan_secrets(plan: Plan) -> tuple[str, ...]:
 def write_version(plan: Plan, journal: Journal) -> None:
     """Set ``version`` in config.yaml (that line only) and the registry, and record the snapshot."""
     ws, task = plan.ws, plan.task
-    cfg_path = ws.root / task.config_path
-    text = cfg_path.read_text(encoding="utf-8")
+    text = config_text(ws, task)
     if config.read_version(text) != plan.version:
-        journal.restore_file_on_undo(cfg_path)
-        _write_atomic(cfg_path, config.set_version(text, plan.version))
+        new = config.set_version(text, plan.version).encode("utf-8")
+        journal.restore_file_on_undo(task.config_path, new)
+        safefs.write_file(ws.root, task.config_path, new, executable=None)
     reg = ws.load_registry()
     entry = reg.entry(task.id)
     assert entry is not None
@@ -172,29 +190,34 @@ def write_version(plan: Plan, journal: Journal) -> None:
     )
     entry["snapshots"] = [*(entry.get("snapshots") or []), record]
     reg.set_entry(task.id, entry)
-    journal.restore_entry_on_undo(reg.path, task.id, before, reg.render())
+    journal.restore_entry_on_undo(reg.path, task.id, before, reg.render(), reg.entry(task.id))
     reg.save()
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Tool state under .clawback/ (the exported manifest)."""
     tmp = path.with_name(f".{path.name}.clawback-tmp")
     tmp.write_bytes(text.encode("utf-8"))
     tmp.replace(path)
 
 
 # -- dependencies --------------------------------------------------------------------------
-def interpreter(task: Task) -> str:
-    """The interpreter a task's environment is built from (or the one it uses)."""
+def base_interpreter(ws: Workspace, task: Task) -> str:
+    """The interpreter a task's environment is built from (venv: clawback's base Python), or the
+    one its dependencies are resolved for (an interpreter path; none: the one on PATH)."""
     mode = task.settings.python
-    if mode not in ("venv", "none"):
-        return mode
-    return getattr(sys, "_base_executable", None) or sys.executable
+    if mode == "venv":
+        return getattr(sys, "_base_executable", None) or sys.executable
+    if mode == "none":
+        found = interpreter.path_python(interpreter.task_dir(ws, task))
+        return str(found) if found else getattr(sys, "_base_executable", None) or sys.executable
+    return str(interpreter.configured_path(task, interpreter.task_dir(ws, task)))
 
 
 def resolve_lock(plan: Plan) -> deps.Lock:
     """The exact resolved set for the task's requirements.txt (a lock with hashes)."""
     req = plan.ws.root / plan.task.location / "requirements.txt"
-    return deps.lock(req if req.is_file() else None, interpreter(plan.task),
+    return deps.lock(req if req.is_file() else None, base_interpreter(plan.ws, plan.task),
                      cwd=plan.ws.root / plan.task.location)
 
 
@@ -204,26 +227,32 @@ def sync_environment(plan: Plan, lk: deps.Lock, journal: Journal) -> deps.EnvInf
     if mode == "none":
         return None
     if mode != "venv":
-        deps.install_pins(mode, lk)
+        install_shared(plan.ws, plan.task, lk, journal, plan.request.allow_shared_install)
         return None
     state = plan.ws.ensure_state_dir()
     link = deps.env_root(state, plan.task.id) / "current"
     before = str(link.parent / os.readlink(link)) if link.is_symlink() else None
     journal.add("switch_env", f"switch {plan.task.id}'s environment back",
                 state_dir=str(state), task=plan.task.id, target=before)
-    return deps.ensure_env(state, plan.task.id, lk, interpreter(plan.task), verify=True)
+    return deps.ensure_env(state, plan.task.id, lk, base_interpreter(plan.ws, plan.task), verify=True)
 
 
 # -- commit --------------------------------------------------------------------------------
 def versioned_paths(ws: Workspace, task: Task) -> list[str]:
-    """The task's files as git sees them now (tracked + untracked, not ignored), minus state."""
-    return [p for p in ws.git.ls_files(task.location) if not task.is_state(p)]
+    """The task's files as they are now (tracked + untracked, not ignored, never behind a
+    symlink), minus state: what a snapshot commits."""
+    return list(task_scope(ws, task).inventory(ws.git).live)
+
+
+def task_scope(ws: Workspace, task: Task) -> Scope:
+    return Scope(ws.root, task.location or "", task.state)
 
 
 def commit(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
-    return commit_journaled(ws, versioned_paths(ws, plan.task), plan.commit_message, journal,
-                            task_id=plan.task.id)
+    inv = task_scope(ws, plan.task).inventory(ws.git)
+    return commit_journaled(ws, list(inv.live), plan.commit_message, journal,
+                            task_id=plan.task.id, removed=list(inv.gone))
 
 
 def committed_registry(ws: Workspace, task_id: str) -> bytes | None:
@@ -247,15 +276,17 @@ def committed_registry(ws: Workspace, task_id: str) -> bytes | None:
 
 
 def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Journal,
-                     task_id: str | None = None) -> str:
+                     task_id: str | None = None, removed: list[str] | None = None) -> str:
     """``commit_paths`` with its undo recorded first: the index as it was, then HEAD. With
     ``task_id``, the registry is committed too, with only that task's entry changed."""
     index = ws.git.index_path()
     scratch = ws.ensure_state_dir() / "tmp"
     saved_index = scratch / f"index-before-{journal.name}"
+    staged = [*paths, *(removed or []), *([registry.REGISTRY_FILE] if task_id else [])]
     if index.exists():
         saved_index.write_bytes(index.read_bytes())
-        journal.add("restore_index", "restore the git index", saved=str(saved_index))
+        journal.add("restore_index", "restore the git index entries of the committed paths",
+                    saved=str(saved_index), paths=staged)
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
     journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None, message=message)
     contents: dict[str, bytes] = {}
@@ -265,7 +296,7 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
             paths = [*paths, registry.REGISTRY_FILE]
         else:
             contents[registry.REGISTRY_FILE] = blob
-    new, _ = ws.git.commit_paths(paths, message, scratch, contents)
+    new, _ = ws.git.commit_paths(paths, message, scratch, contents, removed=removed or [])
     journal.update_last(new=new)
     return new
 
@@ -275,7 +306,7 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
     """Checksum git's content at ``commit_id`` (not the working tree) and assemble the manifest."""
     ws, task = plan.ws, plan.task
     git = ws.git
-    tree = {p: mo for p, mo in git.ls_tree(commit_id, task.location).items() if not task.is_state(p)}
+    tree = target_files(git, task_scope(ws, task), commit_id)  # a submodule is refused
     by_oid: dict[str, list[str]] = {}
     for path, (_, oid) in tree.items():
         by_oid.setdefault(oid, []).append(path)
@@ -305,7 +336,7 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
         registry_checksum=registry.entry_checksum(entry), python_packages=lk.packages,
         python_lock=lk.text, python_lock_digest=lk.digest, python_mode=task.settings.python,
         environment_variables=tuple(env_names), runtime=runtime,
-        state_paths=task.settings.state_paths,
+        state_paths=task.state.patterns,
     )
 
 
@@ -317,10 +348,14 @@ def tag(plan: Plan, snap: Snapshot, journal: Journal) -> str:
     return obj
 
 
-def export(ws: Workspace, snap: Snapshot) -> Path:
-    """Write the seed's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag)."""
+def export(ws: Workspace, snap: Snapshot) -> Path | None:
+    """Write the seed's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag: the
+    snapshot is complete without it, so a failure to write it is no failure; None then)."""
     out = ws.ensure_state_dir() / "snapshots" / f"snapshot-{snap.git_tag}.yaml"
-    _write_atomic(out, snap.to_yaml())
+    try:
+        _write_atomic(out, snap.to_yaml())
+    except OSError:
+        return None
     return out
 
 

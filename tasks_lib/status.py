@@ -19,7 +19,7 @@ import psutil
 
 from tasks_lib import ids
 from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput, Conflict
+from tasks_lib.errors import BadInput, ClawbackError, Conflict, NotFound
 from tasks_lib.journal import Left, Recovery, left_behind, recover_interrupted
 from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.process import run_state
@@ -70,6 +70,7 @@ class TaskStatus:
     drift: tuple[str, ...]      # versioned files that differ from the current version's snapshot
     note: str = ""
     interrupted: tuple[Interruption, ...] = ()
+    error: str | None = None    # the entry cannot be used as it stands (status "error")
 
 
 def _marks(task: Task, key: str) -> tuple[str, ...]:
@@ -81,10 +82,12 @@ def workspace_status(ws: Workspace, *, repair: bool = False,
                      only: str | None = None) -> list[TaskStatus]:
     """Every task's state. ``repair``: undo interrupted operations whose writer is gone first
     (only ``only``'s, when given), so the rows show the state after the undo."""
-    tasks = ws.tasks()
+    scan = ws.scan()
+    tasks = scan.tasks
     found = interruptions(ws, {only} if only else {t.id for t in tasks if t.active}, repair=repair)
     if any(i.outcome in (UNDONE, UNDO_FAILED) for found_ in found.values() for i in found_):
-        tasks = ws.tasks()  # the undo may have put the registry back
+        scan = ws.scan()  # the undo may have put the registry back
+        tasks = scan.tasks
     git = ws.git
     tag_names = {t.name for t in git.tags()}
     active = [t for t in tasks if t.active]
@@ -103,6 +106,10 @@ def workspace_status(ws: Workspace, *, repair: bool = False,
             queries += [f"refs/tags/{tag}^{{commit}}:{t.location}", f"HEAD:{t.location}"]
     trees = git.object_ids(queries)
     out: list[TaskStatus] = []
+    order = {tid: n for n, tid in enumerate(ws.load_registry().task_ids())}
+    for b in scan.broken:
+        out.append(TaskStatus(b.id, "error", b.version, False, (), (), None, None, (),
+                              b.error.message, error=str(b.error)))
     for t in tasks:
         if not t.active:
             out.append(TaskStatus(t.id, t.status, t.version, False, _marks(t, "stable"),
@@ -125,6 +132,7 @@ def workspace_status(ws: Workspace, *, repair: bool = False,
         out.append(TaskStatus(t.id, t.status, t.version, tagged, _marks(t, "stable"),
                               _marks(t, "quarantined"), rs.running, rs.pid, tuple(sorted(drift)),
                               note or rs.detail, mine))
+    out.sort(key=lambda row: order.get(row.id, len(order)))  # registry order, broken ones too
     return out
 
 
@@ -230,11 +238,26 @@ class TaskHistory:
     versions: list[dict[str, Any]] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None    # the registry entry cannot be used as it stands
 
 
 def task_history(ws: Workspace, task_id: str) -> TaskHistory:
-    task = ws.task(task_id, active=False)
-    stable, quarantined = set(_marks(task, "stable")), set(_marks(task, "quarantined"))
+    """Versions, rollbacks and audit events; for an entry that cannot be used as it stands the
+    same, read from the raw entry, with ``error`` set (the CLI exits 2)."""
+    ids.task_id(task_id)
+    error = None
+    try:
+        task = ws.task(task_id, active=False)
+        entry, current = task.entry, task.version
+    except NotFound:
+        raise
+    except ClawbackError as exc:
+        entry = ws.load_registry().entry(task_id) or {}
+        current = str(entry.get("version")) if entry.get("version") is not None else None
+        error = str(exc)
+    marks = [s for s in entry.get("snapshots") or [] if isinstance(s, dict)]
+    stable = {str(s.get("version")) for s in marks if s.get("stable")}
+    quarantined = {str(s.get("version")) for s in marks if s.get("quarantined")}
     versions, rollback_tags = [], []
     for info in ws.git.tags(f"refs/tags/{task_id}-v*"):
         parsed = ids.parse_tag(info.name)
@@ -250,10 +273,10 @@ def task_history(ws: Workspace, task_id: str) -> TaskHistory:
         else:
             rollback_tags.append(row)
     versions.sort(key=lambda r: ids.Version.parse(r["version"]))
-    rollbacks = [dict(r) for r in task.entry.get("rollback_history") or [] if isinstance(r, dict)]
+    rollbacks = [dict(r) for r in entry.get("rollback_history") or [] if isinstance(r, dict)]
     recorded = {r.get("tag") for r in rollbacks}
     rollback_tags = [t for t in rollback_tags if t["tag"] not in recorded]  # e.g. from another branch
     events = [{k: e.get(k) for k in ("ts", "actor", "action", "from", "to", "reason", "result",
                                      "duration_s")}
               for e in AuditLog(ws.state_dir).entries(task_id)]
-    return TaskHistory(task_id, task.version, versions, rollbacks + rollback_tags, events)
+    return TaskHistory(task_id, current, versions, rollbacks + rollback_tags, events, error)

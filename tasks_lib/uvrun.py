@@ -15,8 +15,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from tasks_lib import masking
 from tasks_lib.errors import DependencyError, TransientError
-from tasks_lib.secret_values import mask_credentials
 
 __all__ = ["run_uv", "uv_bin"]
 
@@ -64,9 +64,10 @@ def _uv_env(environ: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _stderr_excerpt(stderr: str) -> str:
+def _stderr_excerpt(stderr: str, environ: Mapping[str, str] | None = None) -> str:
+    values = masking.secret_values(environ)
     lines = [
-        mask_credentials(_ANSI.sub("", line)).rstrip() for line in stderr.splitlines()
+        masking.mask(_ANSI.sub("", line), values=values).rstrip() for line in stderr.splitlines()
     ]
     lines = [line for line in lines if line.strip() and not line.startswith("Using Python ")]
     if len(lines) > _MAX_LINES:
@@ -74,8 +75,9 @@ def _stderr_excerpt(stderr: str) -> str:
     return "\n".join("  " + line for line in lines) or "  (uv printed nothing)"
 
 
-def _failure(what: str, proc: subprocess.CompletedProcess[str], hint: str) -> Exception:
-    excerpt = _stderr_excerpt(proc.stderr or "")
+def _failure(what: str, proc: subprocess.CompletedProcess[str], hint: str,
+             environ: Mapping[str, str] | None = None) -> Exception:
+    excerpt = _stderr_excerpt(proc.stderr or "", environ)
     message = f"{what} failed (uv exit {proc.returncode}):\n{excerpt}"
     if not _RESOLUTION.search(proc.stderr or "") and _NETWORK.search(proc.stderr or ""):
         return TransientError(message, _HINT_NETWORK + "; " + hint)
@@ -110,5 +112,5 @@ def run_uv(
     except OSError as exc:
         raise DependencyError(f"{what}: could not run uv ({exc.strerror or exc})", hint) from None
     if proc.returncode != 0:
-        raise _failure(what, proc, hint)
+        raise _failure(what, proc, hint, environ)
     return proc

@@ -19,7 +19,7 @@ from tasks_lib.audit import AuditLog, utc_now
 from tasks_lib.errors import NotFound, VerificationFailed
 from tasks_lib.gitrepo import Git
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
-from tasks_lib.settings import is_state_path
+from tasks_lib.statepaths import StatePaths
 from tasks_lib.workspace import Workspace
 
 
@@ -161,8 +161,9 @@ def _files_check(ws: Workspace, snap: Snapshot) -> Check:
     git = ws.git
     if git.rev(f"{snap.git_commit}^{{commit}}") is None:
         return Check("files match git content", False, f"commit {snap.git_commit[:12]} is missing")
+    state = StatePaths((tuple(snap.state_paths),))  # exactly the rules it was made with
     tree = {p: mo for p, mo in git.ls_tree(snap.git_commit, snap.location).items()
-            if not is_state_path(p[len(snap.location) + 1:], snap.state_paths)}
+            if not state.matches(p[len(snap.location) + 1:])}
     recorded = {f.path: f for f in snap.files}
     problems: list[str] = []
     missing = sorted(set(recorded) - set(tree))

@@ -2,20 +2,31 @@
 
 Tool state lives in ``<workspace>/.clawback/`` (git-ignored): locks, environments, audit log,
 exported snapshots, scratch files. Layout in docs/design.md.
+
+Task locations are taken as the registry writes them and used in one canonical form
+(``./tasks/T01``, ``tasks//T01/`` and ``tasks/T01/.`` are ``tasks/T01``; the registry's text is
+never rewritten). A location is refused (exit 2) when it is absolute, leaves the workspace, is
+the workspace itself or tool state (``.git``, ``.clawback``), passes through a symlink or a file,
+or lies inside (or is) another active task's location: a rollback of one would rewrite the
+other. One task's malformed entry never takes the others down: :meth:`Workspace.scan` lists it
+as a :class:`BrokenTask` beside the good ones, and only commands on that task fail.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tasks_lib import ids, registry, settings
-from tasks_lib.errors import BadInput, MalformedFile, NotFound
+from tasks_lib import ids, registry, safefs, settings
+from tasks_lib.errors import BadInput, ClawbackError, MalformedFile, NotFound
 from tasks_lib.gitrepo import Git
+from tasks_lib.statepaths import StatePaths, valid_pattern
 
 STATE_DIR = ".clawback"
+_RESERVED = (".git", STATE_DIR)
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,37 @@ class Task:
         """A repo-relative path as seen from the task directory."""
         return repo_path[len(self.location) + 1:] if self.location else repo_path
 
+    @cached_property
+    def state(self) -> StatePaths:
+        """The runtime-state rules in force for the version the registry entry defines, with
+        the rules kept from the versions it was rolled back from (tasks_lib/statepaths.py)."""
+        kept = [p for record in self.entry.get("rollback_history") or [] if isinstance(record, dict)
+                for p in record.get("state_kept") or [] if isinstance(p, str) and valid_pattern(p)]
+        if not kept:
+            return self.settings.state
+        s = self.settings
+        return StatePaths.of(s.state_paths, (s.run.pidfile, s.health.source), kept)
+
     def is_state(self, repo_path: str) -> bool:
-        return self.settings.is_state(self.rel(repo_path))
+        return self.state.matches(self.rel(repo_path))
+
+
+@dataclass(frozen=True)
+class BrokenTask:
+    """A registry entry clawback cannot use as it stands (bad settings, location, id ...)."""
+
+    id: str
+    status: str
+    version: str | None
+    error: ClawbackError
+
+
+@dataclass(frozen=True)
+class TaskScan:
+    """Every registry entry, in file order: the usable ones and the broken ones."""
+
+    tasks: list[Task]
+    broken: list[BrokenTask]
 
 
 @dataclass(frozen=True)
@@ -70,6 +110,10 @@ class Workspace:
             raise BadInput(f"{start} is inside the git repository {top}, not its top level",
                            f"pass --workspace {top}")
         ws = cls(top.resolve())
+        if ws.registry_path.is_symlink():
+            raise BadInput(f"{ws.registry_path} is a symlink",
+                           "make it a regular file of the workspace: git would version the link, "
+                           "not the task definitions, and clawback rewrites it in place")
         if not ws.registry_path.is_file():
             raise BadInput(f"{ws.registry_path} not found",
                            "a workspace needs task_registry.json at its top level (SPEC §2)")
@@ -98,10 +142,27 @@ class Workspace:
     def load_registry(self) -> registry.Registry:
         return registry.Registry.load(self.registry_path, self.registry_parses)
 
-    def tasks(self, reg: registry.Registry | None = None) -> list[Task]:
-        """Every registry entry (deleted ones included), in file order."""
+    def scan(self, reg: registry.Registry | None = None) -> TaskScan:
+        """Every registry entry (deleted ones included), in file order; an entry that cannot be
+        used is a BrokenTask carrying its error, and the others are unaffected by it."""
         reg = reg or self.load_registry()
-        return [self._task(tid, reg.entry(tid) or {}) for tid in reg.task_ids()]
+        locations = _active_locations(reg)
+        tasks: list[Task] = []
+        broken: list[BrokenTask] = []
+        for tid in reg.task_ids():
+            entry = reg.entry(tid) or {}
+            try:
+                tasks.append(self._task(tid, entry, locations))
+            except ClawbackError as exc:
+                ver = entry.get("version")
+                broken.append(BrokenTask(str(tid), str(entry.get("status", "active")),
+                                         str(ver) if ver is not None else None, exc))
+        return TaskScan(tasks, broken)
+
+    def tasks(self, reg: registry.Registry | None = None) -> list[Task]:
+        """Every usable registry entry (deleted ones included), in file order; broken entries are
+        left out (``scan`` lists them)."""
+        return self.scan(reg).tasks
 
     def task(self, task_id: str, reg: registry.Registry | None = None, *,
              active: bool = True) -> Task:
@@ -111,19 +172,23 @@ class Workspace:
         if entry is None:
             known = ", ".join(t for t in reg.task_ids()[:20]) or "none"
             raise NotFound(f"unknown task {task_id}", f"tasks in the registry: {known}")
-        task = self._task(task_id, entry)
+        task = self._task(task_id, entry, _active_locations(reg))
         if active and not task.active:
             why = "is deleted" if task.status == "deleted" else "has no location"
             raise BadInput(f"task {task_id} {why}; clawback never touches it",
                            "pick an active task (`clawback status` lists them)")
         return task
 
-    def _task(self, task_id: str, entry: dict[str, Any]) -> Task:
+    def _task(self, task_id: str, entry: dict[str, Any],
+              locations: dict[str, str | ClawbackError]) -> Task:
         status = str(entry.get("status", "active"))
         location = entry.get("location")
         if status != "deleted" and location:
             ids.task_id(task_id)
-            location = self._location(task_id, location)
+            canonical = locations.get(task_id)
+            if isinstance(canonical, ClawbackError):
+                raise canonical
+            location = self._check_location(task_id, canonical or "", locations)
         config_file = entry.get("configuration_file", "config.yaml")
         if not isinstance(config_file, str) or not ids.safe_relative_path(config_file):
             raise MalformedFile(f"task_registry.json: task {task_id}: bad configuration_file",
@@ -140,15 +205,67 @@ class Workspace:
             settings=settings.parse(task_id, entry.get("clawback")),
         )
 
-    def _location(self, task_id: str, location: Any) -> str:
-        if not isinstance(location, str) or not ids.safe_relative_path(location.rstrip("/")):
+    def _check_location(self, task_id: str, location: str,
+                        locations: dict[str, str | ClawbackError]) -> str:
+        """``location`` (canonical) refused when another active task's location contains it or
+        lies inside it, or when it passes through a symlink or a file on the disk."""
+        for other, where in locations.items():
+            if other == task_id or not isinstance(where, str):
+                continue
+            if where == location or location.startswith(where + "/") or where.startswith(location + "/"):
+                how = ("is also" if where == location else
+                       "lies inside" if location.startswith(where + "/") else "contains")
+                raise MalformedFile(
+                    f"task_registry.json: task {task_id}'s location {location} {how} task "
+                    f"{other}'s location {where}",
+                    "give every active task its own directory, none inside another's "
+                    f"(a rollback of one would rewrite the other), e.g. tasks/{task_id}")
+        kind = safefs.check_dir(self.root, location)
+        if kind in ("behind-link", "link"):
             raise MalformedFile(
-                f"task_registry.json: task {task_id}: location {location!r} is not a path inside the workspace",
-                "use a relative path such as tasks/T01",
-            )
-        rel = location.rstrip("/")
-        resolved = (self.root / rel).resolve()
-        if not resolved.is_relative_to(self.root) or resolved == self.root:
-            raise MalformedFile(f"task_registry.json: task {task_id}: location {rel} leaves the workspace",
-                                "use a relative path such as tasks/T01")
-        return rel
+                f"task_registry.json: task {task_id}'s location {location} passes through a "
+                "symlink (or a file)",
+                "point the location at the real directory inside the workspace; clawback never "
+                "reads or writes a task through a symlink (it could lead into another task or "
+                "outside the workspace)")
+        if kind not in ("dir", "missing"):
+            raise MalformedFile(f"task_registry.json: task {task_id}'s location {location} is "
+                                "not a directory", "point it at the task's directory, e.g. "
+                                f"tasks/{task_id}")
+        return location
+
+
+def canonical_location(task_id: str, location: Any) -> str:
+    """The one spelling of a registry location (``./tasks//T01/.`` -> ``tasks/T01``); MalformedFile
+    when it is not a directory inside the workspace."""
+    bad = f"task_registry.json: task {task_id}: location {ids.shown(location)}"
+    if not isinstance(location, str) or "\0" in location or "\\" in location:
+        raise MalformedFile(f"{bad} is not a path inside the workspace",
+                            "use a relative path such as tasks/T01")
+    if location.startswith("/"):
+        raise MalformedFile(f"{bad} is absolute",
+                            "use a path relative to the workspace, such as tasks/T01")
+    parts = [p for p in location.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise MalformedFile(f"{bad} leaves the workspace", "use a relative path such as tasks/T01")
+    if not parts:
+        raise MalformedFile(f"{bad} is the workspace itself",
+                            "give the task its own directory, such as tasks/T01")
+    if parts[0] in _RESERVED or parts[0].startswith("-"):
+        raise MalformedFile(f"{bad} is not a task directory ({parts[0]} is reserved)",
+                            "use a path such as tasks/T01")
+    return "/".join(parts)
+
+
+def _active_locations(reg: registry.Registry) -> dict[str, str | ClawbackError]:
+    """Every active entry's canonical location, or the error that makes it unusable."""
+    found: dict[str, str | ClawbackError] = {}
+    for tid in reg.task_ids():
+        location = reg.field(tid, "location")
+        if str(reg.field(tid, "status", "active")) == "deleted" or not location:
+            continue
+        try:
+            found[str(tid)] = canonical_location(str(tid), location)
+        except ClawbackError as exc:
+            found[str(tid)] = exc
+    return found

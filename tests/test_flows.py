@@ -17,6 +17,7 @@ import pytest
 import flows.snapshot as fs
 from flows.prefect_flows import init_flow, snapshot_flow
 from tasks_lib.audit import AuditLog
+from tasks_lib.errors import OperationFailed
 from tasks_lib.workspace import Workspace
 from tests.conftest import git
 
@@ -102,7 +103,7 @@ def test_failure_inside_a_flow_run_is_undone(prefect_server: str, ws: Workspace,
         raise RuntimeError("injected: tag written, then the process hiccups")
 
     monkeypatch.setattr(fs, "tag_snapshot", broken_tag)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OperationFailed, match="injected.*everything was put back"):
         snapshot_flow(str(ws.root), "T01", bump="minor")
     assert git(ws, "rev-parse", "HEAD") == head
     assert (ws.root / "task_registry.json").read_bytes() == registry

@@ -34,7 +34,7 @@ def versions(ws: Workspace) -> Workspace:
 
 def scope(ws: Workspace) -> Scope:
     task = ws.task("T01")
-    return Scope(ws.root, task.location or "", task.settings.state_paths)
+    return Scope(ws.root, task.location or "", task.state)
 
 
 def sha(path) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from tasks_lib import settings
 from tasks_lib.errors import BadInput
+from tasks_lib.statepaths import StatePaths
 
 
 def test_defaults() -> None:
@@ -27,9 +28,41 @@ def test_code_is_not_state(rel: str) -> None:
 
 
 def test_anchored_patterns() -> None:
-    assert settings.is_state_path("cache/x.bin", ("cache/x.bin",))
-    assert not settings.is_state_path("sub/cache/x.bin", ("cache/x.bin",))
-    assert settings.is_state_path("models/w/a.pt", ("models/w/",))
+    state = StatePaths.of(["cache/x.bin", "models/w/"])
+    assert state.matches("cache/x.bin") and not state.matches("sub/cache/x.bin")
+    assert state.matches("models/w/a.pt")
+
+
+@pytest.mark.parametrize(("patterns", "rel", "expected"), [
+    (["**/tmp/**"], "a/b/tmp/c/d.txt", True),           # ** at any depth
+    (["/cache/"], "cache/x.bin", True),                  # anchored at the task directory
+    (["/cache/"], "lib/cache/x.bin", False),
+    (["*.parquet", "!keep.parquet"], "keep.parquet", False),  # negation, within one version
+    (["*.parquet", "!keep.parquet"], "other.parquet", True),
+    (["!universe.csv"], "universe.csv", False),          # an explicit ! may version a default
+    (["\\#literal"], "#literal", True),                  # escapes
+    (["a[bc].bin"], "ab.bin", True),
+    (["models/"], "models", True),                       # a symlink named like a state dir
+])
+def test_gitignore_semantics(patterns: list[str], rel: str, expected: bool) -> None:
+    assert StatePaths.of(patterns).matches(rel) is expected
+
+
+def test_files_the_settings_name_are_state_and_cannot_be_negated() -> None:
+    s = settings.parse("T01", {"run": {"pidfile": "run.pid"}, "state_paths": ["!run.pid"],
+                               "health": {"source": "metrics/[odd] name*.txt"}})
+    assert s.is_state("run.pid") and s.is_state("metrics/[odd] name*.txt")
+    assert not s.is_state("metrics/x name1.txt") and not s.is_state("sub/run.pid")
+
+
+def test_the_union_of_two_versions_keeps_what_either_treats_as_state() -> None:
+    old = StatePaths.of(["cache/"])
+    new = StatePaths.of(["!universe.csv"])
+    both = new.union(old)
+    assert not new.matches("universe.csv") and not new.matches("cache/positions.bin")
+    assert both.matches("cache/positions.bin")         # the other version's state
+    assert both.matches("universe.csv")                # versioned by one, state for the other
+    assert both.matches("logs/runs.jsonl")             # the defaults always apply
 
 
 @pytest.mark.parametrize("raw", [
@@ -41,6 +74,8 @@ def test_anchored_patterns() -> None:
     {"health": {"min_samples": 0}},
     {"environment_variables": ["OK", "not ok"]},
     {"state_paths": ["../outside"]},
+    {"state_paths": [""]},
+    {"state_paths": ["a\0b"]},
     {"smoke_timeout_s": True},
     {"run": {"pidfile": "../../etc/passwd"}},
     {"health": {"source": "/var/log/syslog"}},
@@ -61,5 +96,5 @@ def test_full_settings_parse() -> None:
         "health": {"source": "logs/out.log", "threshold": 0.2}, "state_paths": ["cache/"],
     })
     assert s.run.start == ("./run.sh",) and s.python == "none" and s.smoke == ("python", "-c", "pass")
-    assert s.is_state("cache/a") and not s.is_state("logs/a.log")
+    assert s.is_state("cache/a") and s.is_state("logs/a.log")  # the defaults always apply
     assert s.as_dict()["run"]["start"] == ["./run.sh"]

@@ -15,7 +15,7 @@ import flows.snapshot as fs
 from flows.init import run_init
 from tasks_lib import deps
 from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput, Conflict, NotFound, SecretsFound
+from tasks_lib.errors import BadInput, Conflict, NotFound, OperationFailed, SecretsFound
 from tasks_lib.locks import task_lock
 from tasks_lib.manifest import parse_tag_message
 from tasks_lib.verify import verify_snapshot
@@ -156,8 +156,9 @@ def test_failure_after_any_step_leaves_no_half_version(
     before = state_of(ws)
     with monkeypatch.context() as patched:
         patched.setattr(fs, step_name, failing_after(getattr(fs, step_name), step_name))
-        with pytest.raises(RuntimeError, match="injected"):
+        with pytest.raises(OperationFailed, match="injected") as err:
             snap(ws, task_id="T01", bump="minor")
+    assert "everything was put back" in err.value.message and err.value.exit_code == 1
     assert state_of(ws) == before
     assert ws.git.tag_info("T01-v1.2.0") is None
     entry = list(AuditLog(ws.state_dir).entries("T01"))[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks_lib import stable
-from tasks_lib.errors import Conflict, NotFound, exit_code_for
+from tasks_lib.errors import Conflict, NotFound, OperationFailed, exit_code_for
 from tasks_lib.registry import Registry
 from tests.conftest import failing_after, git
 
@@ -54,7 +54,7 @@ def test_promote_commits_only_the_entry_and_a_failure_changes_nothing(story, mon
     reg_path = ws.root / "task_registry.json"
     before, head = reg_path.read_bytes(), git(ws, "rev-parse", "HEAD")
     monkeypatch.setattr(fp, "commit_journaled", failing_after(snapshot.commit_journaled, "the commit"))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OperationFailed, match="injected.*everything was put back"):
         fp.run_promote(str(ws.root), "T01", "1.2.0")
     assert reg_path.read_bytes() == before and git(ws, "rev-parse", "HEAD") == head  # undone
     monkeypatch.undo()

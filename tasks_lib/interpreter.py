@@ -1,0 +1,103 @@
+"""Which Python a task runs with: its start, the undo's restart and its smoke test (SPEC §5).
+
+- ``python: venv`` — the task's own environment, ``.clawback/envs/<id>/current/bin/python``;
+- ``python: /abs/path`` — that interpreter (an absolute path, never inside the task directory);
+- ``python: none`` — the ``python3`` (else ``python``) on the operator's PATH, looked up in the
+  absolute PATH entries only.
+
+Never a file inside the task directory (an agent could write ``tasks/T01/python3``), and never
+clawback's own interpreter standing in for the task's. The PATH a task process gets is cleaned
+the same way (:func:`clean_path`): no empty or relative entries, none inside the task directory,
+so a bare ``python`` in ``run.command`` cannot resolve to a file the task directory holds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tasks_lib import deps
+from tasks_lib.errors import BadInput, OperationFailed
+from tasks_lib.workspace import Task, Workspace
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+    except OSError:
+        return False
+
+
+def task_dir(ws: Workspace, task: Task) -> Path:
+    return ws.root / (task.location or "")
+
+
+def clean_path(path: str | None, forbidden: Path) -> str:
+    """``path`` (a PATH value) without empty or relative entries and without entries inside
+    ``forbidden`` (the task directory)."""
+    kept = [p for p in (path or "").split(os.pathsep)
+            if p and os.path.isabs(p) and not _inside(Path(p), forbidden)]
+    return os.pathsep.join(dict.fromkeys(kept))
+
+
+def _own_bins() -> set[str]:
+    """clawback's own interpreter's bin directories (its venv, and what that venv was made
+    from when the operator never meant it)."""
+    return {os.path.realpath(Path(sys.prefix) / "bin")}
+
+
+def path_python(forbidden: Path, environ: dict[str, str] | None = None) -> Path | None:
+    """The operator's ``python3`` / ``python`` on PATH (absolute entries only, none inside
+    ``forbidden``, never clawback's own environment)."""
+    env = os.environ if environ is None else environ
+    own = _own_bins()
+    for name in ("python3", "python"):
+        for entry in clean_path(env.get("PATH"), forbidden).split(os.pathsep):
+            if not entry or os.path.realpath(entry) in own:
+                continue
+            candidate = Path(entry) / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def task_python(ws: Workspace, task: Task) -> Path:
+    """The interpreter ``task`` runs with (see the module docstring); OperationFailed or
+    BadInput saying what to do when there is none to use."""
+    mode = task.settings.python
+    where = task_dir(ws, task)
+    if mode == "venv":
+        py = deps.current_python(ws.state_dir, task.id)
+        if py is None:
+            raise OperationFailed(f"task {task.id} has no environment yet "
+                                  f"({deps.env_root(ws.state_dir, task.id)}/current)",
+                                  step="start", hint=f"snapshot the task once (`clawback snapshot "
+                                  f"--task {task.id}`) or recover it: that builds its environment")
+        return py
+    if mode == "none":
+        found = path_python(where)
+        if found is None:
+            raise OperationFailed(f"task {task.id} uses the interpreter on PATH (python: none), "
+                                  "and there is no python3 on PATH", step="start",
+                                  hint="put python3 on PATH (an absolute directory), or set "
+                                       'clawback.python to "venv" or an interpreter path')
+        return found
+    return configured_path(task, where)
+
+
+def configured_path(task: Task, where: Path) -> Path:
+    path = Path(task.settings.python)
+    hint = ('set clawback.python to "venv", "none" or an absolute path outside the task '
+            'directory, e.g. "/usr/bin/python3"')
+    if not path.is_absolute():
+        raise BadInput(f"task {task.id}: clawback.python {task.settings.python!r} is not an "
+                       "absolute path", hint)
+    if _inside(path, where):
+        raise BadInput(f"task {task.id}: clawback.python lies inside the task directory "
+                       f"{task.location}", "a task's interpreter is never one of its own files "
+                       "(the agent could replace it); " + hint)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise OperationFailed(f"task {task.id}: the interpreter {path} does not exist or is not "
+                              "executable", step="start", hint=hint)
+    return path

@@ -1,0 +1,266 @@
+"""Reading and writing the workspace's files without ever following a symlink on the way.
+
+Every path is relative to the workspace root and walked one component at a time from a
+descriptor of the root, each directory opened with ``O_NOFOLLOW | O_DIRECTORY``: a component that
+is a symlink (to another task, outside the workspace, a chain of links) or not a directory stops
+the walk (:class:`Unsafe`), before anything is read or written. The last component is handled
+as what it is: a symlink is read as a link (``readlink``) and replaced as a link, never written
+through; a file is replaced by an atomic rename of a sibling temp file (fsynced) created with
+``O_EXCL | O_NOFOLLOW``. Special files (FIFOs, devices, sockets) are never opened for reading
+without ``O_NONBLOCK`` and are reported as ``other``.
+
+This is the one place that writes the task files a restore, an undo, a snapshot's version bump
+or a pidfile puts in the working tree (docs/design.md, "Symlinks").
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tasks_lib.errors import Conflict
+
+Kind = Literal["file", "link", "dir", "other", "missing", "behind-link"]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class Unsafe(Conflict):
+    """A path's parent component is a symlink or not a directory: nothing was written (exit 3)."""
+
+    def __init__(self, path: str, where: str, why: str) -> None:
+        super().__init__(
+            f"{where} is {why}: clawback never writes through it ({path} would land elsewhere, "
+            "maybe in another task or outside the workspace)",
+            f"if {where} should be a directory of the task, replace the link by a real directory "
+            "(or remove it) and retry; the versioned files are restored into real directories only")
+        self.path = path
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: Kind
+    data: bytes | None = None       # a file's bytes, a link's target
+    executable: bool = False
+    size: int = 0
+
+
+def _parts(rel: str) -> list[str]:
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"not a relative path inside the workspace: {rel!r}")
+    return parts
+
+
+def _why(fd: int, name: str) -> str:
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return "not a directory"
+    return "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+
+
+@contextmanager
+def _parent(root: Path, rel: str, *, create: bool) -> Iterator[tuple[int, str]]:
+    """(descriptor of ``rel``'s parent directory, its last component). Unsafe when a component
+    on the way is a symlink or not a directory; FileNotFoundError when one is missing and
+    ``create`` is false."""
+    parts = _parts(rel)
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for i, name in enumerate(parts[:-1]):
+            try:
+                nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made meanwhile: opened (and checked) below
+                try:
+                    nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise Unsafe(rel, "/".join(parts[:i + 1]), _why(fd, name)) from None
+                    raise
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise Unsafe(rel, "/".join(parts[:i + 1]), _why(fd, name)) from None
+                raise
+            os.close(fd)
+            fd = nfd
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def entry(root: Path, rel: str, *, read: bool = True) -> Entry:
+    """What ``rel`` is, never following a symlink: ``behind-link`` when a parent component is a
+    symlink or not a directory, ``missing`` when it does not exist. ``read``: a file's bytes and
+    a link's target are included."""
+    try:
+        with _parent(root, rel, create=False) as (fd, name):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return Entry("missing")
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(name, dir_fd=fd) if read else None
+                return Entry("link", os.fsencode(target) if target is not None else None,
+                             size=st.st_size)
+            if stat.S_ISDIR(st.st_mode):
+                return Entry("dir")
+            if not stat.S_ISREG(st.st_mode):
+                return Entry("other")
+            executable = bool(st.st_mode & 0o111)
+            if not read:
+                return Entry("file", None, executable, st.st_size)
+            return Entry("file", _read_file(fd, name), executable, st.st_size)
+    except Unsafe:
+        return Entry("behind-link")
+    except (FileNotFoundError, NotADirectoryError):
+        return Entry("missing")
+
+
+def _read_file(fd: int, name: str) -> bytes:
+    ffd = os.open(name, _READ_FLAGS, dir_fd=fd)
+    try:
+        if not stat.S_ISREG(os.fstat(ffd).st_mode):  # swapped for something else meanwhile
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        chunks = []
+        while True:
+            chunk = os.read(ffd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(ffd)
+
+
+def read_bytes(root: Path, rel: str) -> bytes | None:
+    """A regular file's bytes; None when it is missing, a link, a directory or special."""
+    found = entry(root, rel)
+    return found.data if found.kind == "file" else None
+
+
+def write_file(root: Path, rel: str, data: bytes, *, executable: bool | None = False) -> None:
+    """Put ``data`` at ``rel`` atomically (mode 0755 or 0644; ``executable=None`` keeps the mode
+    of the file replaced), creating real parent directories as needed. A symlink at ``rel`` is
+    replaced, never written through; a directory there is a Conflict."""
+    with _parent(root, rel, create=True) as (fd, name):
+        mode = _mode_to_keep(fd, name) if executable is None else (0o755 if executable else 0o644)
+        tmp = _temp_name(name)
+        tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=fd)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(tfd, view):]
+                os.fchmod(tfd, mode)
+                os.fsync(tfd)
+            finally:
+                os.close(tfd)
+            _replace(fd, tmp, name, rel)
+        except BaseException:
+            _unlink_quietly(fd, tmp)
+            raise
+
+
+def write_link(root: Path, rel: str, target: bytes) -> None:
+    """Make ``rel`` a symlink to ``target`` (bytes, as git stores it), atomically."""
+    with _parent(root, rel, create=True) as (fd, name):
+        tmp = _temp_name(name)
+        os.symlink(os.fsdecode(target), tmp, dir_fd=fd)
+        try:
+            _replace(fd, tmp, name, rel)
+        except BaseException:
+            _unlink_quietly(fd, tmp)
+            raise
+
+
+def remove(root: Path, rel: str) -> bool:
+    """Remove the file or symlink ``rel`` (never what a link points at, never a directory).
+    False when there was nothing to remove (missing, or behind a link: not this path)."""
+    try:
+        with _parent(root, rel, create=False) as (fd, name):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if stat.S_ISDIR(st.st_mode):
+                return False
+            os.unlink(name, dir_fd=fd)
+            return True
+    except (Unsafe, FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def prune_empty_dirs(root: Path, rel: str, stop: str) -> None:
+    """Remove the now empty directories above ``rel`` up to (not including) ``stop``."""
+    parts = _parts(rel)[:-1]
+    floor = len(_parts(stop)) if stop else 0
+    while len(parts) > floor:
+        try:
+            with _parent(root, "/".join(parts), create=False) as (fd, name):
+                os.rmdir(name, dir_fd=fd)  # only succeeds when empty, and never on a link
+        except (OSError, Unsafe):
+            return
+        parts.pop()
+
+
+def check_dir(root: Path, rel: str) -> Kind:
+    """What ``rel`` is as a directory on the way from the root: ``dir`` only when every
+    component, itself included, is a real directory."""
+    found = entry(root, rel, read=False)
+    return found.kind
+
+
+def _mode_to_keep(fd: int, name: str) -> int:
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return 0o644
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o644
+
+
+def _temp_name(name: str) -> str:
+    """A sibling temp name that fits the 255-byte limit whatever ``name``'s length in bytes."""
+    suffix = f".clawback-{os.getpid()}-{os.urandom(4).hex()}"
+    raw = os.fsencode(name)
+    if len(raw) + len(suffix) + 1 <= 255:
+        return f".{name}{suffix}"
+    return f".{hashlib.sha256(raw).hexdigest()[:16]}{suffix}"
+
+
+def _replace(fd: int, tmp: str, name: str, rel: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise Conflict(f"{rel} is a directory where the version has a file",
+                       "move the directory aside (it holds files that are not versioned, "
+                       "such as runtime state), then retry")
+    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # best effort: not every filesystem syncs a directory
+
+
+def _unlink_quietly(fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass
