@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clawback import render
+from tasks_lib import names
 from tasks_lib.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
 EXIT_CODES = """exit codes:
@@ -387,12 +388,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         return _fail(args, exc, EXIT_FAILED, internal=True)
     if args.json:
-        print(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
-                          "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
-                         ensure_ascii=False, indent=2))
+        _print_json({"ok": outcome.code == EXIT_OK, "command": args.command,
+                     "exit_code": outcome.code, "result": render.jsonable(outcome.data)})
     elif outcome.text:
-        print(outcome.text)
+        print(names.printable(outcome.text))
     return outcome.code
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    """One JSON document; a file name's byte that is not UTF-8 as its ``\\udcXX`` escape (what
+    ``json.loads`` turns back into Python's surrogateescape str of the name), so a strict UTF-8
+    stdout never fails."""
+    print(names.json_text(json.dumps(doc, ensure_ascii=False, indent=2)))
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: bool = False) -> int:
@@ -402,14 +409,13 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: boo
         message = f"internal error: {type(exc).__name__}: {message}"
         hint = "this is a bug in clawback; re-run with CLAWBACK_DEBUG=1 for the traceback and report it"
     if args.json:
-        print(json.dumps({"ok": False, "command": args.command, "exit_code": code,
-                          "error": {"type": type(exc).__name__, "message": message, "hint": hint,
-                                    **({"paths": exc.paths} if hasattr(exc, "paths") else {})}},
-                         ensure_ascii=False, indent=2))
+        _print_json({"ok": False, "command": args.command, "exit_code": code,
+                     "error": {"type": type(exc).__name__, "message": message, "hint": hint,
+                               **({"paths": exc.paths} if hasattr(exc, "paths") else {})}})
     else:
-        print(f"clawback {args.command}: {message}", file=sys.stderr)
+        print(names.printable(f"clawback {args.command}: {message}"), file=sys.stderr)
         if hint:
-            print(f"  next: {hint}", file=sys.stderr)
+            print(names.printable(f"  next: {hint}"), file=sys.stderr)
     return code
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tasks_lib import config, deps, registry
 from tasks_lib.manifest import Snapshot
+from tasks_lib.names import shown
 from tasks_lib.restore import Scope
 from tasks_lib.workspace import Task, Workspace
 
@@ -67,14 +68,14 @@ def files_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
     scope = Scope(ws.root, task.location or "", snap.state_paths)
     live = set(scope.live_files(ws.git))
     recorded = {f.path: f for f in snap.files}
-    problems = [f"missing {p}" for p in sorted(set(recorded) - live)]
-    problems += [f"extra {p}" for p in sorted(live - set(recorded))]
+    problems = [f"missing {shown(p)}" for p in sorted(set(recorded) - live)]
+    problems += [f"extra {shown(p)}" for p in sorted(live - set(recorded))]
     for path in sorted(set(recorded) & live):
         full = ws.root / path
         data = os.readlink(full).encode("utf-8", "surrogateescape") if full.is_symlink() \
             else full.read_bytes()
         if "sha256:" + hashlib.sha256(data).hexdigest() != recorded[path].checksum:
-            problems.append(f"changed {path}")
+            problems.append(f"changed {shown(path)}")
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         return Level(1, "files", False, "; ".join(problems[:5]) + more)
@@ -111,6 +112,7 @@ def smoke_level(ws: Workspace, task: Task, python: Path, *, environ: Mapping[str
         env["VIRTUAL_ENV"] = str(python.parent.parent)
     try:
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              errors="backslashreplace",  # a smoke may print a raw-byte name
                               timeout=task.settings.smoke_timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return Level(3, "smoke", False, f"timed out after {task.settings.smoke_timeout_s:g}s")

@@ -13,6 +13,7 @@ touched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ def _write(path: Path, data: bytes, mode: str) -> None:
         raise OperationFailed(f"{path} is a directory where the version has a file",
                               step="restore files", hint="move the directory aside, then retry")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.clawback-restore")
+    tmp = path.with_name(_tmp_name(path.name))
     tmp.unlink(missing_ok=True)
     if mode == "120000":
         os.symlink(data.decode("utf-8", "surrogateescape"), tmp)
@@ -184,6 +185,15 @@ def _write(path: Path, data: bytes, mode: str) -> None:
         tmp.write_bytes(data)
         tmp.chmod(0o755 if mode == "100755" else 0o644)
     tmp.replace(path)
+
+
+def _tmp_name(name: str) -> str:
+    """The temporary a file is written to before it is renamed over ``name``: next to it, and
+    short enough for a name already at the file system's limit (NAME_MAX, 255 bytes)."""
+    tmp = f".{name}.clawback-restore"
+    if len(os.fsencode(tmp)) <= 255:
+        return tmp
+    return f".clawback-restore-{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
 
 
 def _prune_empty_dirs(path: Path, stop: Path) -> None:

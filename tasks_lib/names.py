@@ -1,0 +1,100 @@
+"""File names as git and the file system hold them: any bytes but NUL and ``/``.
+
+Inside clawback a name is a ``str`` decoded from git's raw (``-z``) output with
+``surrogateescape`` (PEP 383), as ``os.listdir`` gives it: valid UTF-8 reads as itself, and each
+byte that is not part of valid UTF-8 becomes one lone surrogate U+DC80..U+DCFF, so
+``os.fsencode(name)`` is the exact bytes again. Such a ``str`` cannot be encoded as UTF-8, so every
+place that writes text for a file or a person goes through one of these (docs/design.md, "File
+names"):
+
+- ``json_text``: JSON for a file or stdout (the manifest, the audit log, ``--json``), with each lone
+  surrogate written as its ``\\udcXX`` escape: valid UTF-8, and ``json.loads`` gives the same str;
+- ``yaml_safe`` / ``from_yaml_safe``: a value of a YAML document, such a string as ``!!binary``;
+- ``shown``: a name for a person, on one line, quoted and escaped when it is not plain.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# quoted when shown: anything not printable (controls, format characters such as U+202E,
+# surrogates), a quote or backslash that would make the escapes ambiguous, or outer whitespace
+_PLAIN = re.compile(r"[^\s\"\\](?:[^\"\\]*[^\s\"\\])?|")
+
+
+def to_bytes(name: str) -> bytes:
+    """The name's exact bytes (what ``os.fsencode`` gives on a UTF-8 file system)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+def has_raw_bytes(text: str) -> bool:
+    """True when ``text`` holds a byte that is not valid UTF-8 (a lone surrogate)."""
+    return _SURROGATE.search(text) is not None
+
+
+def json_text(text: str) -> str:
+    """JSON text from ``json.dumps(..., ensure_ascii=False)`` made valid UTF-8: every lone
+    surrogate (only ever inside a JSON string) becomes its ``\\uXXXX`` escape, which
+    ``json.loads`` reads back to the same str. Text without one is returned unchanged, so a
+    document of UTF-8 names keeps its exact bytes."""
+    if not has_raw_bytes(text):
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def yaml_safe(value: Any) -> Any:
+    """``value`` with every string holding raw bytes turned into those bytes: YAML writes them
+    as ``!!binary`` (base64), which every YAML reader understands (a ``\\uDCxx`` escape is not
+    valid YAML for libyaml)."""
+    if isinstance(value, str):
+        return to_bytes(value) if has_raw_bytes(value) else value
+    if isinstance(value, dict):
+        return {k: yaml_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [yaml_safe(v) for v in value]
+    return value
+
+
+def from_yaml_safe(value: Any) -> Any:
+    """The inverse of ``yaml_safe`` on a loaded document: ``!!binary`` back to the str."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, dict):
+        return {k: from_yaml_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_yaml_safe(v) for v in value]
+    return value
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def shown(name: str) -> str:
+    """A name for a person, on one line: as it is when plain (``tasks/T01/main.py``, Chinese or
+    accented letters included), else in double quotes with escapes: ``\\n``, ``\\t``, ``\\"``,
+    ``\\\\``, ``\\xNN`` for a byte that is not UTF-8 or a control character, ``\\uNNNN`` for
+    another unprintable character (so a right-to-left override cannot disguise a name)."""
+    if name.isprintable() and _PLAIN.fullmatch(name):
+        return name
+    return '"' + "".join(_escape(ch) for ch in name) + '"'
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"   # the raw byte surrogateescape stands for
+    if ch.isprintable():
+        return ch
+    return f"\\x{code:02x}" if code < 0x100 else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def printable(text: str) -> str:
+    """Text for a strict UTF-8 stream: any lone surrogate shown as the byte it stands for."""
+    if not has_raw_bytes(text):
+        return text
+    return _SURROGATE.sub(lambda m: _escape(m.group()), text)
+
