@@ -11,12 +11,21 @@ names"):
   surrogate written as its ``\\udcXX`` escape: valid UTF-8, and ``json.loads`` gives the same str;
 - ``yaml_safe`` / ``from_yaml_safe``: a value of a YAML document, such a string as ``!!binary``;
 - ``shown``: a name for a person, on one line, quoted and escaped when it is not plain.
+
+The one kind of name refused (``unstorable``) is one git itself will not store.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks_lib.gitrepo import Git
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # quoted when shown: anything not printable (controls, format characters such as U+202E,
@@ -98,3 +107,52 @@ def printable(text: str) -> str:
         return text
     return _SURROGATE.sub(lambda m: _escape(m.group()), text)
 
+
+def unstorable(git: Git, root: Path, paths: Iterable[str]) -> list[str]:
+    """The ``paths`` (repo-relative, in the working tree under ``root``) whose name git refuses
+    to store: a ``.git`` component in another spelling (``.GIT``, ``git~1``, ``.git.``,
+    ``.git\\x``: reserved for case-insensitive and Windows file systems, see ``core.protectNTFS``
+    and ``core.protectHFS``) or a symlinked ``.gitmodules``. ``git update-index --add`` skips such
+    a file with only a warning, so a snapshot would silently leave it out and a rollback's
+    backup could not hold it. Git itself judges (an index of placeholder entries in a scratch
+    file, nothing read or written in the workspace); a name it accepts is never refused."""
+    paths = list(paths)
+    if not paths:
+        return []
+    placeholder = git.empty_tree()  # any id of the repository's hash length that is not null
+    lines = b"".join(f"{_mode(root / p)} {placeholder}\t".encode() + to_bytes(p) + b"\0"
+                     for p in paths)
+    with tempfile.TemporaryDirectory(prefix="clawback-names-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git.run("update-index", "-z", "--index-info", input=lines, env=env)
+        kept = git.run("ls-files", "-z", env=env).stdout.split(b"\0")
+    accepted = {p.decode("utf-8", "surrogateescape") for p in kept if p}
+    return sorted(p for p in paths if p not in accepted)
+
+
+def refuse_unstorable(git: Git, root: Path, paths: Iterable[str], consequence: str) -> None:
+    """UnstorableName (exit 2) naming every file git will not store, and what to do.
+    ``consequence`` says what would happen to them, with ``{it}`` for "it" or "them"."""
+    from tasks_lib.errors import UnstorableName
+
+    bad = unstorable(git, root, paths)
+    if not bad:
+        return
+    listed = ", ".join(shown(p) for p in bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+    it = "them" if len(bad) > 1 else "it"
+    raise UnstorableName(
+        f"git cannot store the file name{'s' if len(bad) > 1 else ''} {listed}: "
+        + consequence.format(it=it), bad,
+        f"rename {it} (git reserves `.git` in every spelling, such as .GIT, git~1 or `.git.`, and "
+        f"refuses a symlinked .gitmodules), or keep {it} out of the task's versioned files with "
+        f".gitignore or the task's clawback.state_paths")
+
+
+def _mode(path: Path) -> str:
+    try:
+        st = path.lstat()
+    except OSError:
+        return "100644"
+    if stat.S_ISLNK(st.st_mode):
+        return "120000"
+    return "100755" if st.st_mode & 0o111 else "100644"

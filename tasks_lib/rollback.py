@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import deps, ids, registry
+from tasks_lib import deps, ids, names, registry
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, OperationFailed, VerificationFailed
 from tasks_lib.journal import Journal
@@ -122,6 +122,10 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     busy = ws.git.operation_in_progress()
     if busy:
         raise Conflict(f"{busy} is in progress in the workspace", "finish or abort it, then retry")
+    scope = Scope(ws.root, task.location or "", snap.state_paths)
+    names.refuse_unstorable(ws.git, ws.root,
+                            [p for p in ws.git.ls_files(scope.location) if scope.owns(p)],
+                            "the rollback would remove {it}, and its backup could not keep {it}")
     return Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
                 lock=deps.Lock.from_text(snap.python_lock), rollback_tag=_free_tag(ws, task.id, to_version, current),
                 reason=req.reason, created_at=utc_now(), creator=actor())

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, registry, secrets
+from tasks_lib import config, deps, ids, names, registry, secrets
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
@@ -126,6 +126,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
     if git.tag_info(tag) is not None:
         raise Conflict(f"tag {tag} already exists",
                        "tags are immutable: choose a new version (--bump or --version)")
+    names.refuse_unstorable(git, ws.root, versioned_paths(ws, task),
+                            "the snapshot would silently leave {it} out")
     return Plan(ws=ws, task=task, from_version=current, version=new, tag=tag,
                 created_at=utc_now(), creator=actor(), request=req)
 

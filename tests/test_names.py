@@ -180,6 +180,46 @@ def test_odd_names_snapshot_verify_roll_back_and_forward_exactly(
     assert code == 1 and 'files differ from the snapshot: "tasks/T01/again\\xe9\\n.py"' in out
 
 
+@pytest.mark.parametrize(("name", "symlink"), [
+    (b".GIT", False), (b"sub/git~1", False), (b".git.", False), (b".Git ", False),
+    (b"sub/.gitmodules", True),
+])
+def test_a_name_git_will_not_store_is_refused_naming_it(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: bytes, symlink: bool) -> None:
+    """git add skips such a file with a warning only: the snapshot would lack it while saying
+    it has every file, and a rollback would delete it with no backup (its backup skips it too)."""
+    monkeypatch.setenv("CLAWBACK_ORCHESTRATOR", "none")
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    root, t01 = str(ws.root), os.fsencode(ws.root / "tasks/T01")
+    run_init(root)
+    assert run_snapshot(root, "T01", bump="minor").tag == "T01-v1.2.0"
+    if symlink:
+        os.makedirs(os.path.dirname(os.path.join(t01, name)), exist_ok=True)
+        os.symlink(b"../main.py", os.path.join(t01, name))
+    else:
+        write(t01, name, b"precious\n")
+    head = git(ws, "rev-parse", "HEAD")
+
+    code, out, _ = cli(capsys, "snapshot", "--task", "T01", "--json", "--workspace", root)
+    error = json.loads(out)["error"]
+    assert code == 2 and error["type"] == "UnstorableName"
+    assert fs_names(error["paths"]) == {name} and "leave it out" in error["message"]
+    assert "rename it" in error["hint"] and "state_paths" in error["hint"]
+    assert git(ws, "rev-parse", "HEAD") == head and ws.git.tag_info("T01-v1.2.1") is None
+
+    code, _, err = cli(capsys, "rollback", "--task", "T01", "--to", "1.1.0", "--workspace", root)
+    assert code == 2
+    assert f"git cannot store the file name {names.shown(os.fsdecode(b'tasks/T01/' + name))}" in err
+    assert "backup could not keep it" in err and "next: rename it" in err
+    assert git(ws, "rev-parse", "HEAD") == head and ws.task("T01").version == "1.2.0"
+    if symlink:
+        assert os.readlink(os.path.join(t01, name)) == b"../main.py"
+    else:
+        with open(os.path.join(t01, name), "rb") as fh:
+            assert fh.read() == b"precious\n"
+
+
 # -- the manifest and its export -------------------------------------------------------------
 def _snap(paths: list[str]) -> Snapshot:
     return Snapshot(
