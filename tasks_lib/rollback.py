@@ -90,6 +90,8 @@ class RollbackResult:
 def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     """Refuse anything that cannot succeed, before changing anything."""
     ids.task_id(req.task_id)
+    if names.has_raw_bytes(req.reason):
+        raise BadInput("--reason is not valid UTF-8 text", "write the reason in UTF-8")
     to_version = ids.version(req.to_version)
     task = ws.task(req.task_id)
     current = ids.version(task.version or "") if task.version else None

@@ -80,6 +80,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
         raise BadInput("--version and --bump exclude each other", "pass one of them")
     if req.bump is not None and req.bump not in ids.BUMPS:
         raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
+    if names.has_raw_bytes(req.message):
+        raise BadInput("--message is not valid UTF-8 text", "write the message in UTF-8")
     for path in req.allow_secrets:
         if not isinstance(path, str) or not path or len(path) > 200:
             raise BadInput("invalid --allow-secret value", "name a dotted key path, e.g. tushare.token")

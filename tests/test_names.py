@@ -296,6 +296,21 @@ def test_any_name_survives_json_yaml_and_display(parts: list[bytes]) -> None:
     assert display == name or display.startswith('"')
 
 
+def test_non_utf8_message_or_reason_is_refused_not_a_crash(ws: Workspace, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAWBACK_ORCHESTRATOR", "none")
+    run_init(str(ws.root))
+    code, _, err = cli(capsys, "snapshot", "--task", "T02", "-m", os.fsdecode(b"caf\xe9"),
+                  "--workspace", str(ws.root))
+    assert code == 2 and "--message is not valid UTF-8" in err
+    assert ws.git.tag_info("T02-v2.0.2") is None
+    run_snapshot(str(ws.root), "T02", bump="patch")
+    code, _, err = cli(capsys, "rollback", "--task", "T02", "--to", "2.0.1", "--reason",
+                       os.fsdecode(b"caf\xe9"), "--workspace", str(ws.root))
+    assert code == 2 and "--reason is not valid UTF-8" in err
+    assert ws.task("T02").version == "2.0.2"
+
+
 def test_audit_entries_with_raw_bytes_stay_valid_utf8_and_chained(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
     log.append("rollback", task="T01", result="failed", error=os.fsdecode(b"no such file caf\xe9.py"))
