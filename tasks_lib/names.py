@@ -116,18 +116,20 @@ def unstorable(git: Git, root: Path, paths: Iterable[str]) -> list[str]:
     a file with only a warning, so a snapshot would silently leave it out and a rollback's
     backup could not hold it. Git itself judges (an index of placeholder entries in a scratch
     file, nothing read or written in the workspace); a name it accepts is never refused."""
-    paths = list(paths)
-    if not paths:
+    # only what is a file or symlink now: a tracked path deleted (or become a directory, whose
+    # files are listed too) is a removal to git, and would only clash with them in one index
+    present = {p: mode for p in paths if (mode := _mode(root / p)) is not None}
+    if not present:
         return []
     placeholder = git.empty_tree()  # any id of the repository's hash length that is not null
-    lines = b"".join(f"{_mode(root / p)} {placeholder}\t".encode() + to_bytes(p) + b"\0"
-                     for p in paths)
+    lines = b"".join(f"{mode} {placeholder}\t".encode() + to_bytes(p) + b"\0"
+                     for p, mode in present.items())
     with tempfile.TemporaryDirectory(prefix="clawback-names-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git.run("update-index", "-z", "--index-info", input=lines, env=env)
         kept = git.run("ls-files", "-z", env=env).stdout.split(b"\0")
     accepted = {p.decode("utf-8", "surrogateescape") for p in kept if p}
-    return sorted(p for p in paths if p not in accepted)
+    return sorted(p for p in present if p not in accepted)
 
 
 def refuse_unstorable(git: Git, root: Path, paths: Iterable[str], consequence: str) -> None:
@@ -148,11 +150,14 @@ def refuse_unstorable(git: Git, root: Path, paths: Iterable[str], consequence: s
         f".gitignore or the task's clawback.state_paths")
 
 
-def _mode(path: Path) -> str:
+def _mode(path: Path) -> str | None:
+    """git's mode for a file or symlink in the working tree; None for anything else."""
     try:
         st = path.lstat()
     except OSError:
-        return "100644"
+        return None
     if stat.S_ISLNK(st.st_mode):
         return "120000"
+    if not stat.S_ISREG(st.st_mode):
+        return None
     return "100755" if st.st_mode & 0o111 else "100644"

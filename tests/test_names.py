@@ -220,6 +220,21 @@ def test_a_name_git_will_not_store_is_refused_naming_it(
             assert fh.read() == b"precious\n"
 
 
+def test_a_file_that_became_a_directory_is_no_false_refusal(ws: Workspace,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deleted file's index entry and the new directory's files never meet in the check."""
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    root, t01 = str(ws.root), os.fsencode(ws.root / "tasks/T01")
+    run_init(root)
+    write(t01, b"x\xe9", b"a file\n")
+    assert run_snapshot(root, "T01", bump="minor").tag == "T01-v1.2.0"
+    os.unlink(os.path.join(t01, b"x\xe9"))
+    write(t01, b"x\xe9/y", b"in a directory\n")
+    assert run_snapshot(root, "T01", bump="minor").tag == "T01-v1.3.0"
+    assert at_tag(ws, "T01-v1.3.0") >= {b"x\xe9/y"} and b"x\xe9" not in at_tag(ws, "T01-v1.3.0")
+    assert verify_snapshot(ws, "T01", "1.3.0").ok
+
+
 # -- the manifest and its export -------------------------------------------------------------
 def _snap(paths: list[str]) -> Snapshot:
     return Snapshot(
