@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clawback import render
+from tasks_lib import names
 from tasks_lib.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
 EXIT_CODES = """exit codes:
@@ -401,12 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         return _fail(args, exc, EXIT_FAILED, internal=True)
     if args.json:
-        print(_masker(args)(json.dumps({"ok": outcome.code == EXIT_OK, "command": args.command,
-                                        "exit_code": outcome.code,
-                                        "result": render.jsonable(outcome.data)},
-                                       ensure_ascii=False, indent=2)))
+        _print_json({"ok": outcome.code == EXIT_OK, "command": args.command,
+                     "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
+                    _masker(args))
     elif outcome.text:
-        print(_masker(args)(outcome.text))
+        print(names.printable(_masker(args)(outcome.text)))
     return outcome.code
 
 
@@ -422,6 +422,13 @@ def _masker(args: argparse.Namespace) -> Callable[[str], str]:
     return lambda text: masking.mask(text, values=values)
 
 
+def _print_json(doc: dict[str, Any], masked: Callable[[str], str]) -> None:
+    """One JSON document, masked; a file name's byte that is not UTF-8 as its ``\\udcXX`` escape
+    (what ``json.loads`` turns back into Python's surrogateescape str of the name), so a strict
+    UTF-8 stdout never fails."""
+    print(names.json_text(masked(json.dumps(doc, ensure_ascii=False, indent=2))))
+
+
 def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: bool = False) -> int:
     masked = _masker(args)
     message = masked(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
@@ -431,14 +438,14 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: boo
         message = f"internal error: {type(exc).__name__}: {message}"  # (masked above)
         hint = "this is a bug in clawback; re-run with CLAWBACK_DEBUG=1 for the traceback and report it"
     if args.json:
-        print(json.dumps({"ok": False, "command": args.command, "exit_code": code,
-                          "error": {"type": type(exc).__name__, "message": message, "hint": hint,
-                                    **({"paths": exc.paths} if hasattr(exc, "paths") else {})}},
-                         ensure_ascii=False, indent=2))
+        _print_json({"ok": False, "command": args.command, "exit_code": code,
+                     "error": {"type": type(exc).__name__, "message": message, "hint": hint,
+                               **({"paths": exc.paths} if hasattr(exc, "paths") else {})}},
+                    masked)
     else:
-        print(f"clawback {args.command}: {message}", file=sys.stderr)
+        print(names.printable(f"clawback {args.command}: {message}"), file=sys.stderr)
         if hint:
-            print(f"  next: {hint}", file=sys.stderr)
+            print(names.printable(f"  next: {hint}"), file=sys.stderr)
     return code
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tasks_lib.names import shown
+
 
 def jsonable(value: Any) -> Any:
     own = getattr(value, "as_dict", None)
@@ -209,13 +211,17 @@ def rollback_plan(p: Any) -> str:
     f = p["files"]
     lines = [f"rollback {p['task']} {p['from']} -> {p['to']} (dry run: nothing changed)",
              f"  tag to create: {p['tag']}",
-             f"  files changed: {', '.join(f.changed) or '-'}",
-             f"  files restored: {', '.join(f.added) or '-'}",
-             f"  files removed: {', '.join(f.removed) or '-'}",
+             f"  files changed: {_names(f.changed)}",
+             f"  files restored: {_names(f.added)}",
+             f"  files removed: {_names(f.removed)}",
              f"  packages removed: {', '.join(p['packages_removed']) or '-'}",
              f"  packages added: {', '.join(p['packages_added']) or '-'}",
              f"  process: {p['process']}"]
     return "\n".join(lines)
+
+
+def _names(paths: Any) -> str:
+    return ", ".join(shown(p) for p in paths) or "-"
 
 
 def demo(r: Any) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from filelock import FileLock
 
 from tasks_lib import masking
+from tasks_lib.names import json_text
 
 GENESIS = "sha256:" + "0" * 64
 
@@ -39,7 +40,7 @@ def actor() -> str:
 
 def _hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    raw = json_text(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -78,7 +79,7 @@ class AuditLog:
             }
             entry = _masked(entry, masking.for_workspace(self.path.parent.parent))
             entry["hash"] = _hash(entry)
-            line = json.dumps(entry, ensure_ascii=False) + "\n"
+            line = json_text(json.dumps(entry, ensure_ascii=False)) + "\n"  # a raw-byte name escaped
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, line.encode())

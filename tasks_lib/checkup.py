@@ -13,6 +13,7 @@ from typing import Any
 from tasks_lib import deps, health
 from tasks_lib.errors import ClawbackError
 from tasks_lib.live_verify import missing_env_vars
+from tasks_lib.names import shown
 from tasks_lib.process import pidfile, run_state
 from tasks_lib.verify import load_snapshot
 from tasks_lib.workspace import Task, Workspace
@@ -83,8 +84,8 @@ def _live_problems(ws: Workspace, task: Task, drift: tuple[str, ...]) -> list[st
     if state.running is False and pidfile(ws, task).exists():
         problems.append(f"process not running ({state.detail})")
     if drift:
-        shown = ", ".join(drift[:3]) + (f" and {len(drift) - 3} more" if len(drift) > 3 else "")
-        problems.append(f"files differ from the snapshot: {shown}")
+        listed = ", ".join(shown(p) for p in drift[:3]) + (f" and {len(drift) - 3} more" if len(drift) > 3 else "")
+        problems.append(f"files differ from the snapshot: {listed}")
     if not task.version:
         return problems
     try:

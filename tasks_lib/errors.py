@@ -54,6 +54,14 @@ class SecretsFound(Conflict):
         self.paths = paths
 
 
+class UnstorableName(BadInput):
+    """A file of the task has a name git will not store (exit 2). Carries the paths."""
+
+    def __init__(self, message: str, paths: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.paths = paths
+
+
 class OperationFailed(ClawbackError):
     """A step ran and failed (exit 1); ``step`` names it."""
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tasks_lib import config, deps, interpreter, masking, registry, safefs
 from tasks_lib.manifest import Snapshot
+from tasks_lib.names import shown
 from tasks_lib.restore import Scope
 from tasks_lib.statepaths import StatePaths
 from tasks_lib.workspace import Task, Workspace
@@ -71,14 +72,14 @@ def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None =
     scope = scope or verified_scope(ws, task, snap)
     live = set(scope.live_files(ws.git))
     recorded = {f.path: f for f in snap.files if scope.owns(f.path)}
-    problems = [f"missing {p}" for p in sorted(set(recorded) - live)]
-    problems += [f"extra {p}" for p in sorted(live - set(recorded))]
+    problems = [f"missing {shown(p)}" for p in sorted(set(recorded) - live)]
+    problems += [f"extra {shown(p)}" for p in sorted(live - set(recorded))]
     for path in sorted(set(recorded) & live):
         found = safefs.entry(ws.root, path)
         data = found.data or b""
         kind_ok = (found.kind == "link") == (recorded[path].mode == "120000")
         if not kind_ok or "sha256:" + hashlib.sha256(data).hexdigest() != recorded[path].checksum:
-            problems.append(f"changed {path}")
+            problems.append(f"changed {shown(path)}")
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         return Level(1, "files", False, "; ".join(problems[:5]) + more)
@@ -127,7 +128,8 @@ def smoke_level(ws: Workspace, task: Task, python: Path, *,
         env["VIRTUAL_ENV"] = str(python.parent.parent)
     try:
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                              input=stdin, timeout=task.settings.smoke_timeout_s, check=False)
+                              input=stdin, errors="backslashreplace",  # a raw-byte name
+                              timeout=task.settings.smoke_timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return Level(3, "smoke", False, f"timed out after {task.settings.smoke_timeout_s:g}s")
     except OSError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from tasks_lib import names
 from tasks_lib.errors import VerificationFailed
 
 FORMAT = 1
@@ -24,7 +25,7 @@ END_MARKER = "-----END CLAWBACK SNAPSHOT-----"
 
 @dataclass(frozen=True)
 class FileEntry:
-    path: str        # repo-relative posix path
+    path: str        # repo-relative posix path; a non-UTF-8 byte as a lone surrogate (names.py)
     checksum: str    # "sha256:<hex>" of git's content
     size: int
     mode: str        # git mode: 100644, 100755, 120000
@@ -87,13 +88,15 @@ class Snapshot:
         first = self.message.strip().splitlines()[0] if self.message.strip() else ""
         if first:
             subject += f" - {first[:200]}"
-        doc = json.dumps(self.to_document(), indent=1, ensure_ascii=False)
-        return f"{subject}\n\n{MARKER}\n{doc}\n{END_MARKER}\n"
+        doc = names.json_text(json.dumps(self.to_document(), indent=1, ensure_ascii=False))
+        return f"{names.printable(subject)}\n\n{MARKER}\n{doc}\n{END_MARKER}\n"
 
     def to_yaml(self) -> str:
+        """The exported copy; a string holding a byte that is not UTF-8 (a file name) as
+        ``!!binary``, read back by ``parse_yaml``."""
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
-        return yaml.dump(self.to_document(), Dumper=dumper, sort_keys=False, allow_unicode=True,
-                         width=100)
+        return yaml.dump(names.yaml_safe(self.to_document()), Dumper=dumper, sort_keys=False,
+                         allow_unicode=True, width=100)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Snapshot:
@@ -117,7 +120,10 @@ class Snapshot:
 
 
 def digest_of(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """sha256 of the canonical JSON: sorted keys, compact, UTF-8, a non-UTF-8 byte of a name
+    as its ``\\udcXX`` escape (so a manifest of UTF-8 names hashes as it always did)."""
+    canonical = names.json_text(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                           ensure_ascii=False))
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -145,8 +151,23 @@ def parse_tag_message(message: str) -> Parsed:
     except json.JSONDecodeError as exc:
         raise VerificationFailed(f"the snapshot manifest is not valid JSON ({exc.msg})",
                                  "the tag message was edited or corrupted") from exc
+    return _parsed(doc, "the tag was edited")
+
+
+def parse_yaml(text: str) -> Parsed:
+    """An exported ``snapshot-<tag>.yaml`` (``Snapshot.to_yaml``), its digest checked as the
+    tag's is."""
+    try:
+        doc = names.from_yaml_safe(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise VerificationFailed(f"the exported snapshot is not valid YAML ({exc})",
+                                 "export it again from its tag") from exc
+    return _parsed(doc, "the exported file was edited")
+
+
+def _parsed(doc: Any, edited: str) -> Parsed:
     if not isinstance(doc, dict):
-        raise VerificationFailed("the snapshot manifest is not an object", "the tag was edited")
+        raise VerificationFailed("the snapshot manifest is not an object", edited)
     recorded = doc.pop("digest", None)
     return Parsed(Snapshot.from_document(doc), recorded if isinstance(recorded, str) else None,
                   digest_of(doc))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import deps, ids, interpreter, registry
+from tasks_lib import deps, ids, interpreter, names, registry
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed, VerificationFailed
 from tasks_lib.journal import Journal
@@ -97,6 +97,8 @@ class RollbackResult:
 def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     """Refuse anything that cannot succeed, before changing anything."""
     ids.task_id(req.task_id)
+    if names.has_raw_bytes(req.reason):
+        raise BadInput("--reason is not valid UTF-8 text", "write the reason in UTF-8")
     to_version = ids.version(req.to_version)
     task = ws.task(req.task_id)
     current = ids.version(task.version or "") if task.version else None
@@ -136,7 +138,10 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
                 lock=lock, rollback_tag=_free_tag(ws, task.id, to_version, current),
                 reason=req.reason, created_at=utc_now(), creator=actor(),
                 allow_shared_install=req.allow_shared_install)
-    plan.scope.inventory(ws.git)  # a submodule or an unmerged path: refused before any change
+    # a submodule or an unmerged path, a name git will not store: refused before any change
+    live = plan.scope.inventory(ws.git).live
+    names.refuse_unstorable(ws.git, ws.root, list(live),
+                            "the rollback would remove {it}, and its backup could not keep {it}")
     return plan
 
 

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, interpreter, registry, safefs, secrets
+from tasks_lib import config, deps, ids, interpreter, names, registry, safefs, secrets
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
@@ -83,6 +83,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
         raise BadInput("--version and --bump exclude each other", "pass one of them")
     if req.bump is not None and req.bump not in ids.BUMPS:
         raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
+    if names.has_raw_bytes(req.message):
+        raise BadInput("--message is not valid UTF-8 text", "write the message in UTF-8")
     for path in req.allow_secrets:
         if not isinstance(path, str) or not path or len(path) > 200:
             raise BadInput("invalid --allow-secret value", "name a dotted key path, e.g. tushare.token")
@@ -126,6 +128,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
     if git.tag_info(tag) is not None:
         raise Conflict(f"tag {tag} already exists",
                        "tags are immutable: choose a new version (--bump or --version)")
+    names.refuse_unstorable(git, ws.root, versioned_paths(ws, task),
+                            "the snapshot would silently leave {it} out")
     return Plan(ws=ws, task=task, from_version=current, version=new, tag=tag,
                 created_at=utc_now(), creator=actor(), request=req)
 

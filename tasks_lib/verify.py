@@ -19,6 +19,7 @@ from tasks_lib.audit import AuditLog, utc_now
 from tasks_lib.errors import NotFound, VerificationFailed
 from tasks_lib.gitrepo import Git
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
+from tasks_lib.names import shown
 from tasks_lib.statepaths import StatePaths
 from tasks_lib.workspace import Workspace
 
@@ -168,8 +169,8 @@ def _files_check(ws: Workspace, snap: Snapshot) -> Check:
     problems: list[str] = []
     missing = sorted(set(recorded) - set(tree))
     extra = sorted(set(tree) - set(recorded))
-    problems += [f"missing {p}" for p in missing[:5]]
-    problems += [f"extra {p}" for p in extra[:5]]
+    problems += [f"missing {shown(p)}" for p in missing[:5]]
+    problems += [f"extra {shown(p)}" for p in extra[:5]]
     common = sorted(set(recorded) & set(tree))
     by_oid: dict[str, list[str]] = {}
     for p in common:
@@ -180,7 +181,7 @@ def _files_check(ws: Workspace, snap: Snapshot) -> Check:
         for p in by_oid[oid]:
             if digest != recorded[p].checksum or tree[p][0] != recorded[p].mode:
                 bad.append(p)
-    problems += [f"changed {p}" for p in sorted(bad)[:5]]
+    problems += [f"changed {shown(p)}" for p in sorted(bad)[:5]]
     count = len(missing) + len(extra) + len(bad)
     if count:
         more = f" (+{count - len(problems)} more)" if count > len(problems) else ""
