@@ -82,3 +82,23 @@ def test_backup_keeps_uncommitted_work_and_restores_it(versions: Workspace) -> N
     assert (t01 / "scratch.py").read_text() == "untracked = True\n"
     assert not (t01 / "config.yaml").exists()
     assert git(ws, "for-each-ref", "--format=%(refname)", "refs/clawback/").strip() == b.ref
+
+
+def test_a_file_that_became_a_directory_and_back(ws: Workspace, monkeypatch) -> None:
+    """``x`` is a file in one version and a directory ``x/y`` in the next: a rollback each way
+    removes what stands in the way first, then writes (nothing half-written, nothing refused)."""
+    import flows.rollback as fr
+
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    run_init(str(ws.root))
+    t01 = ws.root / "tasks/T01"
+    (t01 / "x").write_text("a file\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")          # 1.2.0: x is a file
+    (t01 / "x").unlink()
+    (t01 / "x").mkdir()
+    (t01 / "x/y").write_text("a file in a directory\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")          # 1.3.0: x/y
+    fr.run_rollback(str(ws.root), "T01", "1.2.0")
+    assert (t01 / "x").read_text() == "a file\n"
+    fr.run_rollback(str(ws.root), "T01", "1.3.0")
+    assert (t01 / "x/y").read_text() == "a file in a directory\n"
