@@ -1,7 +1,9 @@
 """A deployment's flow run acts on its worker's workspace only (issue 10 item 10,
 flows/confine.py): the rule on strings, then real deployment runs on the session's Prefect
 server, executed by the flow engine as a worker's flow-run process executes them, with the
-worker's ``CLAWBACK_WORKSPACE``. A refused run leaves both directories byte-identical."""
+worker's ``CLAWBACK_WORKSPACE``. A refused run leaves both directories byte-identical. The real
+worker (clawback serve) and runner (python -m deployments.serve) are in test_serve.py and
+test_e2e_health.py."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from flows.confine import CONFIG_ENV, allowed_workspace
 from tasks_lib import sample
 from tasks_lib.errors import BadInput
 from tasks_lib.workspace import Workspace
+from tests.conftest import tree
 
 DEP = "0a6c7e1e-0000-4000-8000-000000000000"   # any deployment id: "this is a deployment's run"
 WS = "/srv/openclaw/ws"
@@ -112,22 +115,6 @@ def test_the_requested_path_is_never_looked_up(tmp_path: Path, filesystem_calls:
 
 
 # -- real deployment runs ---------------------------------------------------------------------------
-def tree(root: Path) -> dict[str, Any]:
-    """Everything of a directory that a read-only visit leaves alone: every entry's kind, mode,
-    mtime and bytes (or link target), the directory's own included."""
-    out: dict[str, Any] = {}
-    for path in [root, *sorted(root.rglob("*"))]:
-        st = path.lstat()
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            out[rel] = ("link", os.readlink(path))
-        elif path.is_dir():
-            out[rel] = ("dir", st.st_mode, st.st_mtime_ns)
-        else:
-            out[rel] = ("file", st.st_mode, st.st_mtime_ns, path.read_bytes())
-    return out
-
-
 @pytest.fixture(scope="module")
 def deployments(prefect_server: str) -> Iterator[dict[str, str]]:
     """Deployments of the flows on the session's server, named ``<flow>/confine-test``."""

@@ -16,6 +16,7 @@ from clawback.sink import http_sink
 from flows.promote import run_promote
 from tasks_lib import deps, process, sample
 from tasks_lib.audit import AuditLog
+from tests.conftest import tree
 from tests.prefect_cli import (
     Api,
     create_run,
@@ -24,7 +25,6 @@ from tests.prefect_cli import (
     running_server,
     wait_for,
 )
-from tests.test_confine import tree
 from tests.test_health_cli import runs
 
 REPO = Path(__file__).resolve().parent.parent

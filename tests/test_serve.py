@@ -26,6 +26,7 @@ import pytest
 
 from tasks_lib import process, sample
 from tasks_lib.workspace import Workspace
+from tests.conftest import tree
 from tests.prefect_cli import (
     clawback_serve,
     client_env,
@@ -36,7 +37,6 @@ from tests.prefect_cli import (
     request,
     wait_for,
 )
-from tests.test_confine import tree
 
 MACHINE = "solo"
 
