@@ -17,7 +17,9 @@ What it does, in order:
    ``<flow>/<machine>`` on the queue ``<machine>`` (routing: docs/scale-out.md); then
    ``--health-interval`` on the health deployment's schedule when given.
 4. **Worker.** ``prefect worker start --pool clawback --work-queue <machine>``, polling every
-   ``PREFECT_WORKER_QUERY_SECONDS`` (2 s here by default: it bounds how late a rollback starts).
+   ``PREFECT_WORKER_QUERY_SECONDS`` (2 s here by default: it bounds how late a rollback starts),
+   with ``CLAWBACK_WORKSPACE`` in its environment, which its flow runs inherit: a run whose
+   ``workspace`` parameter names another directory is refused (flows/confine.py).
 
 **Stopping** (Ctrl-C or SIGTERM; exit 0). A Prefect worker keeps taking runs for a while after
 it is told to stop, so the queue is paused first (nothing new is handed out; a marker file makes

@@ -6,6 +6,8 @@
 
 Run it from the clawback checkout (the flows' entrypoints are paths relative to it). A breach
 found by the health run is handed to the ``rollback`` deployment, which this same process runs.
+Every run acts on that workspace only: a run whose ``workspace`` parameter names another is
+refused (flows/confine.py).
 The runner polls for due runs every ``PREFECT_RUNNER_POLL_FREQUENCY`` seconds; the default here
 is 2 (Prefect's is 10), since it bounds how late a rollback starts. SIGTERM or Ctrl-C stops
 serving; runs already started finish under the runner's shutdown.
@@ -64,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = str(Workspace.discover(args.workspace).root)
     except ClawbackError as exc:
         p.error(str(exc))
+    # the runner's flow-run processes inherit this: a run asking for another workspace is
+    # refused (flows/confine.py)
+    os.environ["CLAWBACK_WORKSPACE"] = root
     from prefect import serve
 
     serve(*build(root, args.health_interval, auto_rollback=not args.no_auto_rollback,

@@ -3,6 +3,10 @@ entrypoints of prefect.yaml.
 
 They live apart from the compositions so that a command run without the orchestrator (Prefect's
 API down, or ``CLAWBACK_ORCHESTRATOR=none``) never pays for importing Prefect (~2 s here).
+
+Each wrapper first passes its ``workspace`` through ``confine`` (flows/confine.py): a
+deployment's flow run acts only on its worker's workspace, and any other is refused before
+either directory is touched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.artifacts import publish_markdown
+from flows.confine import confine
 from flows.health import HealthRun, run_health
 from flows.init import InitResult, render_init, run_init
 from flows.promote import PromoteResult, run_promote
@@ -36,8 +41,9 @@ def init_flow(workspace: str) -> InitResult:
     """Adopt a workspace into clawback (idempotent).
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
     """
+    workspace = confine(workspace)
     result = run_init(workspace)
     publish_markdown("init", render_init(result), "Workspace adoption")
     return result
@@ -57,7 +63,7 @@ def snapshot_flow(
     """Snapshot a task version: bump, lock dependencies, commit its paths, tag with a manifest.
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
         task_id: the task's id in task_registry.json, e.g. T01.
         version: the new version x.y.z; empty: bump the current one.
         bump: which part of the version to bump when no version is given.
@@ -66,6 +72,7 @@ def snapshot_flow(
         allow_secrets: config keys allowed to hold a plaintext value (names, never values).
         allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
+    workspace = confine(workspace)
     result = run_snapshot(workspace, task_id, version, bump, message, push, allow_secrets,
                           allow_shared_install=allow_shared_install)
     publish_markdown(f"snapshot-{task_id.lower()}", render_result(result), f"Snapshot {result.tag}")
@@ -80,7 +87,7 @@ def rollback_flow(workspace: str, task_id: TaskId, to_version: Version,
     """Roll a task back to an earlier snapshot: files, config, registry, dependencies, process.
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
         task_id: the task's id in task_registry.json, e.g. T01.
         to_version: the snapshot version to roll back to, e.g. 1.2.0.
         from_version: refuse unless the task is at this version (guards a stale view); empty: any.
@@ -88,6 +95,7 @@ def rollback_flow(workspace: str, task_id: TaskId, to_version: Version,
         grace_s: seconds the restarted task must stay up.
         allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
+    workspace = confine(workspace)
     return run_rollback(workspace, task_id, to_version, from_version, reason, grace_s,
                         allow_shared_install=allow_shared_install)
 
@@ -98,12 +106,13 @@ def recover_flow(workspace: str, task_id: TaskId, target_version: Version,
     """Disaster recovery of one task: back up, roll back, verify live, report.
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
         task_id: the task's id in task_registry.json, e.g. T01.
         target_version: the version to recover to; the current one repairs the task in place.
         reason: why (kept in the rollback history, the commit message and the audit log).
         allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
     """
+    workspace = confine(workspace)
     return run_recover(workspace, task_id, target_version, reason,
                        allow_shared_install=allow_shared_install)
 
@@ -123,7 +132,7 @@ def health_flow(
     environment variables; what to do about it.
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
         task_id: one task; empty: every active task.
         auto_rollback: roll a breached task back to its newest stable version, or escalate.
         min_interval_minutes: at most one automatic rollback per task in this time.
@@ -132,6 +141,7 @@ def health_flow(
         rollback_via: auto: the rollback deployment when the server has it, else in this run.
         wait_s: how long to wait for a rollback flow run before reporting it as still running.
     """
+    workspace = confine(workspace)
     return run_health(workspace, task_id, auto_rollback, min_interval_minutes, promote_after,
                       errors_before_alert, rollback_via, wait_s)
 
@@ -142,12 +152,13 @@ def promote_flow(workspace: str, task_id: TaskId, version: Version, force: bool 
     """Mark a task's version stable (a target for automatic rollback).
 
     Args:
-        workspace: the workspace directory on the worker's machine (deployments: $CLAWBACK_WORKSPACE).
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
         task_id: the task's id in task_registry.json, e.g. T01.
         version: the version to mark stable.
         force: promote a quarantined version, lifting the quarantine.
         reason: why (the commit message and the audit log).
     """
+    workspace = confine(workspace)
     return run_promote(workspace, task_id, version, force, reason)
 
 

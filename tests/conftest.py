@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,19 @@ def world(ws: Workspace) -> dict[str, object]:
         "packages": deps.installed(py(ws)),
         "running": process.run_state(ws, ws.task("T01")).running,
     }
+
+
+def tree(root: Path) -> dict[str, Any]:
+    """Everything of a directory that a read-only visit leaves alone: every entry's kind, mode,
+    mtime and bytes (or link target), the directory's own included."""
+    out: dict[str, Any] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        st = path.lstat()
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            out[rel] = ("dir", st.st_mode, st.st_mtime_ns)
+        else:
+            out[rel] = ("file", st.st_mode, st.st_mtime_ns, path.read_bytes())
+    return out

@@ -1,6 +1,7 @@
 """End to end on a real ``prefect server start`` (issue 4 item 5): the served, scheduled health
 deployment finds a breach of T01 1.3.0, hands it to the rollback deployment exactly once, the task
-runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → restored time."""
+runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → restored time. A run
+of the served deployments for another workspace is refused."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from clawback.sink import http_sink
 from flows.promote import run_promote
-from tasks_lib import deps, process
+from tasks_lib import deps, process, sample
 from tasks_lib.audit import AuditLog
-from tests.prefect_cli import Api, deployments_served, running_server, wait_for
+from tests.conftest import tree
+from tests.prefect_cli import (
+    Api,
+    create_run,
+    deployments_served,
+    finished,
+    running_server,
+    wait_for,
+)
 from tests.test_health_cli import runs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,3 +111,25 @@ def test_a_rollback_run_that_fails_is_escalated_once_and_the_task_keeps_running(
     assert task.version == "1.3.0" and process.run_state(ws, task).pid == old_pid  # untouched
     escalations = [e for e in AuditLog(ws.state_dir).entries("T01") if e["action"] == "escalate"]
     assert len(escalations) == 1
+
+
+def test_the_served_deployments_refuse_another_workspace(ws, server, tmp_path) -> None:
+    """``python -m deployments.serve`` gives its runner's flow runs the served workspace: a
+    snapshot run of it for another workspace is refused, and that workspace is untouched."""
+    other = sample.make_workspace(tmp_path / "other").resolve()
+    def untouched() -> tuple[object, ...]:   # the served one may get a scheduled health run
+        return tree(other), ws.registry_path.read_bytes(), ws.git.out("rev-parse", "HEAD")
+
+    before = untouched()
+    with deployments_served(ws.root, server, tmp_path, 3600) as serve_log:
+        def served() -> bool:
+            found = httpx.get(f"{server}/deployments/name/snapshot/snapshot", timeout=10)
+            return found.status_code == 200 and \
+                found.json()["parameters"].get("workspace") == str(ws.root)
+
+        wait_for("the served snapshot deployment", served, 120)
+        run = finished(server, create_run(server, "snapshot/snapshot", {
+            "workspace": str(other), "task_id": "T01", "bump": "patch"}), 120)
+        assert run["state_type"] == "FAILED", serve_log()
+        assert f"acts only on its worker's workspace {ws.root}" in run["state"]["message"]
+    assert untouched() == before and not (other / ".clawback").exists()

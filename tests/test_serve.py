@@ -1,9 +1,10 @@
 """``clawback serve`` (issue 5 item 2), for real: it starts its own Prefect server on a free port,
 deploys prefect.yaml, runs a worker; a rollback created through the REST API (as the UI does)
-runs there; SIGTERM while it runs stops serve in order: the rollback completes (T01 runs 1.2.0),
-exit 0, server, worker and flow-run processes gone, and a flow run created while it stops is
-not taken; the next start finds the same database, resumes the queue and runs that flow run.
-Bad input answers at once with exit 2."""
+for another workspace is refused, touching neither, and one for the served workspace runs there;
+SIGTERM while it runs stops serve in order: the rollback completes (T01 runs 1.2.0), exit 0,
+server, worker and flow-run processes gone, and a flow run created while it stops is not taken;
+the next start finds the same database, resumes the queue and runs that flow run. Bad input
+answers at once with exit 2."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ import httpx
 import psutil
 import pytest
 
-from tasks_lib import process
+from tasks_lib import process, sample
 from tasks_lib.workspace import Workspace
+from tests.conftest import tree
 from tests.prefect_cli import (
     clawback_serve,
     client_env,
@@ -62,6 +64,7 @@ def tasks_pids(ws: Workspace) -> set[int]:
 @pytest.mark.slow
 def test_serve_runs_a_rollback_then_stops_in_order_and_resumes(story, tmp_path) -> None:
     ws, old_pid = story
+    other = sample.make_workspace(tmp_path / "other").resolve()    # another workspace, not served
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = tmp_path / "serve.log"
@@ -76,6 +79,16 @@ def test_serve_runs_a_rollback_then_stops_in_order_and_resumes(story, tmp_path) 
         assert health["parameters"]["workspace"] == str(ws.root)
         twice = cli("--workspace", str(ws.root), env=client_env(tmp_path / "client-home"))
         assert twice.returncode == 3 and "already served" in twice.stderr   # one per workspace
+
+        def untouched() -> tuple[object, ...]:          # T01 runs meanwhile: its logs change
+            return tree(other), ws.registry_path.read_bytes(), ws.git.out("rev-parse", "HEAD")
+
+        before = untouched()
+        foreign = finished(url, create_run(url, f"rollback/{MACHINE}", {
+            "workspace": str(other), "task_id": "T01", "to_version": "1.1.0"}), 120)
+        assert foreign["state_type"] == "FAILED", log.read_text()[-3000:]
+        assert f"acts only on its worker's workspace {ws.root}" in foreign["state"]["message"]
+        assert untouched() == before and not (other / ".clawback").exists()
 
         started = time.monotonic()
         run_id = create_run(url, f"rollback/{MACHINE}", {"task_id": "T01", "to_version": "1.2.0"})
