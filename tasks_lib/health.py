@@ -18,7 +18,8 @@ Verdicts: ``breach`` (failure rate strictly greater than the threshold with at l
 ``min_samples`` runs; exactly the threshold is not a breach), ``healthy``, ``inconclusive``
 (fewer than ``min_samples`` runs, including a missing source: no action) and ``error`` (the
 source exists but cannot be read or judged: permission denied, a directory, a FIFO or a device,
-a line longer than MAX_LINE inside the window, a file that kept shrinking while read). Errors in
+a line longer than MAX_LINE inside the window, a million lines in a row that are not runs, a
+file that kept shrinking while read). Errors in
 measuring are never failures of the task.
 
 The alternative source "a log file with error/total patterns" is ``health_source.LogPatterns``, chosen
@@ -45,6 +46,7 @@ from tasks_lib.settings import PREFECT_SOURCE, HealthSettings
 
 if TYPE_CHECKING:
     from tasks_lib.workspace import Task
+from tasks_lib.health_scan import MAX_GAP_BYTES, MAX_GAP_LINES
 from tasks_lib.health_source import (
     BLOCK_SIZE,
     MAX_LINE,
@@ -200,8 +202,8 @@ def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
         return _unmeasured(base, "error",
                            f"health source {health.source} cannot be read: {mask_message(why)}"
                            " (point health.source at the task's runs file, readable by this user)")
-    if window.too_long_at is not None:
-        return _too_long(window, base, health)
+    if window.too_long_at is not None or window.gap_at is not None:
+        return _cut_short(window, base, health)
     return _judge_window(window, base, health, now)
 
 
@@ -230,15 +232,24 @@ def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str) -> HealthRe
                         top_errors=(), unreadable=0, detail=detail)
 
 
-def _too_long(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
-    """The error verdict of a window cut by a line longer than MAX_LINE: the runs before it
-    could only be reached by reading all of it, and the runs after it are not the window."""
+def _cut_short(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
+    """The error verdict of a window whose reading had to stop before its start: at a line
+    longer than MAX_LINE (the runs before it could only be reached by reading all of it), or
+    after MAX_GAP_LINES / MAX_GAP_BYTES without a run. The runs read after that point are not
+    the window, so they are not judged alone."""
     after = f"{window.failures}/{window.samples} failed after it, not judged alone"
-    return _unmeasured(base, "error", (
-        f"health source {health.source} cannot be judged: the line ending at byte "
-        f"{window.too_long_at:,} is longer than {MAX_LINE // 1024 ** 2} MiB, so the runs before it "
-        f"cannot be read ({after}); the task must write one run per line, each ending with a "
-        f"newline: fix the writer, then move the file aside or cut it before that line"))
+    if window.too_long_at is not None:
+        why = (f"the line ending at byte {window.too_long_at:,} is longer than "
+               f"{MAX_LINE // 1024 ** 2} MiB, so the runs before it cannot be read ({after}); "
+               "the task must write one run per line, each ending with a newline: fix the "
+               "writer, then move the file aside or cut it before that line")
+    else:
+        why = (f"{MAX_GAP_LINES:,} lines or {MAX_GAP_BYTES // 1024 ** 2} MiB in a row after "
+               f"byte {window.gap_at:,} hold no run, so the window's start was not found "
+               f"({after}); it is not a file of runs"
+               + (" (or error_pattern/total_pattern match no line)" if health.error_pattern else
+                  ": point health.source at the task's JSON-lines runs file"))
+    return _unmeasured(base, "error", f"health source {health.source} cannot be judged: {why}")
 
 
 def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettings,

@@ -21,6 +21,11 @@ boundary, or in a later block that still holds runs of the window) it is reporte
 (:attr:`WindowRead.too_long_at`, the offset where it ends) and the source cannot be judged;
 otherwise it only ends the reading. Either way at most MAX_LINE plus two blocks are read for it.
 
+Lines that are not runs (blank, unreadable, a log's chatter) do not move the reading towards the
+boundary: a file of gigabytes of them would be read to its start. So before the boundary,
+MAX_GAP_LINES lines or MAX_GAP_BYTES bytes in a row without a run (counted by whole blocks) stop
+the scan too (:attr:`WindowRead.gap_at`): the source cannot be judged, it is not a file of runs.
+
 The source's reader may also count a whole block at once (:data:`BlockReader`): when every
 line of the block is a run inside the window it answers with a :class:`BlockCount` instead of
 one ``Run`` per line (for JSON lines, :func:`count_shaped` and :func:`count_objects` below).
@@ -45,6 +50,8 @@ from typing import Any, NamedTuple
 
 BLOCK_SIZE = 64 * 1024
 MAX_LINE = 1024 * 1024  # a longer line stops the scan (memory and time stay bounded)
+MAX_GAP_LINES = 1_000_000  # this many lines in a row without a run stop the scan, or
+MAX_GAP_BYTES = 64 * 1024 * 1024  # this many bytes (a second or so of reading either way)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # ``until`` when not given
 
 
@@ -99,6 +106,9 @@ class WindowRead:
     # where a line longer than MAX_LINE met before the boundary ends (byte offset): reading
     # stopped there, so the runs before it were not read and the window cannot be judged
     too_long_at: int | None = None
+    # where reading stopped before the boundary because MAX_GAP_LINES lines or MAX_GAP_BYTES
+    # bytes in a row held no run (byte offset): the window's start was not found
+    gap_at: int | None = None
 
 
 class SourceShrank(OSError):
@@ -123,7 +133,8 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
         until = END_OF_TIME
     errors: dict[str | None, int] = {}
     samples = failures = unreadable = other = future = bytes_read = lines = 0
-    too_long_at: int | None = None
+    too_long_at = gap_at = None
+    gap_lines = gap_bytes = 0  # lines and bytes in a row, by whole blocks, without a run
     pos = size
     carry = b""          # the end part of a line whose start lies in a block not read yet
     at_end = True        # the next piece handled is the file's end (maybe an unterminated line)
@@ -131,6 +142,7 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
     while pos > 0:
         past = boundary  # the boundary was met in an earlier block
         fresh = False    # this block holds a run of the window (from `since` to `until`)
+        any_run = False  # this block holds a run (of any time or version)
         start = max(0, pos - block_size)
         chunk = os.pread(fd, pos - start, start)
         if len(chunk) != pos - start:  # the file is shorter than when it was opened
@@ -150,7 +162,7 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
             got = read_block(parts[:-1] if at_end else parts, since, version, until)
             if isinstance(got, BlockCount):
                 at_end = False
-                fresh = got.runs > 0
+                fresh = any_run = got.runs > 0
                 lines += got.runs
                 samples += got.runs
                 failures += len(got.failed)
@@ -167,6 +179,14 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
                     results[-1] = Line.BLANK
                 elif results[-1] is Line.UNREADABLE:
                     results[-1] = Line.BLANK  # an unterminated last line: a run being written now
+            if type(results[-1]) is Line and set(map(type, results)) == {Line}:
+                bad = results.count(_UNREADABLE)  # no run at all: counted at C speed
+                lines += bad
+                if not boundary:
+                    unreadable += bad
+                results = []
+            else:
+                any_run = True
             for res in reversed(results):
                 if res is _BLANK:
                     continue
@@ -198,8 +218,17 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
             break
         if past and parts and not fresh:  # lines, but none of the window: it ended
             break
+        if any_run:
+            gap_lines = gap_bytes = 0
+        else:
+            gap_lines += len(parts)
+            gap_bytes += len(chunk)
+            if not boundary and pos > 0 and (gap_lines >= MAX_GAP_LINES or
+                                             gap_bytes >= MAX_GAP_BYTES):
+                gap_at = pos
+                break
     return WindowRead(samples, failures, tuple(errors.items()), unreadable, bytes_read, lines,
-                      other, future, too_long_at)
+                      other, future, too_long_at, gap_at)
 
 
 # -- counting a block of JSON lines at once (health_source.read_jsonl_block) -------------------

@@ -143,8 +143,11 @@ def _run(obj: object) -> Run | Line:
 
 def parse_jsonl_line(raw: bytes) -> Run | Line:
     """One line of the JSON-lines source."""
-    if not raw.strip():
+    text = raw.strip()
+    if not text:
         return Line.BLANK
+    if text[:1] != b"{" or text[-1:] != b"}":  # not an object: no need to decode (it is slow)
+        return Line.UNREADABLE
     try:
         return _run(_decode(raw.decode("utf-8")))
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
@@ -170,8 +173,9 @@ def parse_jsonl_lines(lines: list[bytes]) -> list[Run | Line]:
             for i, doc in zip(idx, docs, strict=True):
                 out[i] = _run(doc[0])
             return out
-    for i in idx:
-        out[i] = parse_jsonl_line(lines[i])
+    for i, text in zip(idx, body, strict=True):
+        out[i] = _UNREADABLE if text[:1] != b"{" or text[-1:] != b"}" else \
+            parse_jsonl_line(lines[i])
     return out
 
 

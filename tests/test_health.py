@@ -740,11 +740,30 @@ def test_odd_input_is_counted_or_unreadable_never_a_crash(tmp_path: Path, case: 
                     (20 + samples, failures, want), (case, at, end, bs, r.detail)
 
 
-def test_huge_numbers_of_tiny_lines(tmp_path: Path) -> None:
+def test_huge_numbers_of_tiny_lines_between_runs_are_counted(tmp_path: Path) -> None:
     p = tmp_path / "runs.jsonl"
     with p.open("wb") as fh:
-        fh.write(b"\n" * 5_000_000)                                   # 5 MB of blank lines
-        fh.write(b"".join((json.dumps(r) + "\n").encode() for r in runs_oldest_first(17, 3)))
-        fh.write(b"\r\n" * 1_000_000 + b"{}\n" * 200_000)             # blank, then unreadable
+        fh.write((json.dumps(run(70)) + "\n").encode())              # before the window
+        for rec in runs_oldest_first(17, 3):
+            fh.write(b"\n" * 30_000 + b"\r\n" * 10_000 + b"{}\n" * 5_000 + b"\r\n")
+            fh.write((json.dumps(rec) + "\n").encode())
     r = guarded(lambda: evaluate(p), seconds=60)
-    assert (r.verdict, r.samples, r.failures, r.unreadable) == ("breach", 20, 3, 200_000)
+    assert (r.verdict, r.samples, r.failures, r.unreadable) == ("breach", 20, 3, 100_000)
+
+
+def test_a_million_lines_in_a_row_without_a_run_is_an_error_not_a_full_read(
+        tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    with p.open("wb") as fh:
+        fh.write((json.dumps(run(70)) + "\n").encode())              # the boundary, far away
+        fh.write(b"x\n" * 3_000_000)
+        fh.write(b"".join((json.dumps(r) + "\n").encode() for r in runs_oldest_first(17, 3)))
+    r = guarded(lambda: evaluate(p), seconds=60)
+    assert (r.verdict, r.samples) == ("error", 0), r.detail
+    assert "1,000,000 lines or 64 MiB in a row after byte" in r.detail
+    assert "3/20 failed after it, not judged alone" in r.detail
+    assert r.bytes_read <= 2 * 1_000_000 + 3 * health_source.BLOCK_SIZE
+    with p.open("wb") as fh:                                          # blank lines alike
+        fh.write(b"\n" * 3_000_000)
+    r = evaluate(p)
+    assert r.verdict == "error" and "hold no run" in r.detail and r.bytes_read < 2 * 1024 ** 2

@@ -25,6 +25,9 @@ The semantics the reference spells out (they are the reader's, including its qui
   where the line ends. An over-long line is not counted in ``lines_read``;
 * the unterminated last line is ignored when it does not parse (a run being written), but an
   over-long one stops the reading like any other;
+* after each block, before the boundary and short of the file's start: when the blocks since
+  the last one where a run (of any time or version) was reached add up to MAX_GAP_LINES lines
+  reached or MAX_GAP_BYTES bytes, reading stops there and ``gap_at`` is where it stands;
 * ``ts`` ending in "Z" is parsed as is (surrounding blanks make it unreadable), any other
   string is stripped first; naive means the machine's local time; out of range once in UTC is
   unreadable; whatever datetime.fromisoformat takes is a time (any character between date and
@@ -109,7 +112,9 @@ def reference_parse(raw: bytes) -> Any:
 
 def reference_read_window(data: bytes, since: datetime, version: str | None, block_size: int,
                           max_line: int = health_source.MAX_LINE,
-                          until: datetime | None = None) -> WindowRead:
+                          until: datetime | None = None,
+                          max_gap: tuple[int, int] = (health_scan.MAX_GAP_LINES,
+                                                      health_scan.MAX_GAP_BYTES)) -> WindowRead:
     since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
     if until is None:
         until = END
@@ -140,17 +145,32 @@ def reference_read_window(data: bytes, since: datetime, version: str | None, blo
     samples = failures = unreadable = other = future = lines = 0
     errors: dict[str | None, int] = {}
     boundary: int | None = None  # the block where the first run older than `since` was reached
+    reached: dict[int, int] = {}  # how many lines were reached in each block
     fresh: set[int] = set()  # the blocks where a run of the window was reached
-    reached: set[int] = set()  # the blocks where any line was reached
+    runs: set[int] = set()  # the blocks where any run was reached
     too_long_at: int | None = None
+    gap_at: int | None = None
+    gap_lines = gap_bytes = 0
+    done = 0  # the blocks before this one went through the rules applied after each block
 
     def stopped_before(block: int) -> int | None:
-        """The block past the boundary's, before ``block``, where lines but no run of the
-        window were reached."""
-        if boundary is None:
-            return None
-        return next((j for j in range(boundary + 1, block) if j in reached and j not in fresh),
-                    None)
+        """The rules applied after each block before ``block``: the one reading stopped after."""
+        nonlocal done, gap_lines, gap_bytes, gap_at
+        while done < block:
+            j, done = done, done + 1
+            if boundary is not None and boundary < j and reached.get(j) and j not in fresh:
+                return j  # past the boundary: lines but none of the window
+            if j in runs:
+                gap_lines = gap_bytes = 0
+                continue
+            gap_lines += reached.get(j, 0)
+            gap_bytes += min(block_size, size - j * block_size)
+            pos = size - (j + 1) * block_size
+            if (boundary is None or boundary > j) and pos > 0 and (
+                    gap_lines >= max_gap[0] or gap_bytes >= max_gap[1]):
+                gap_at = pos
+                return j
+        return None
 
     read_to = last_block
     for i in range(len(pieces) - 1, -1, -1):
@@ -166,7 +186,7 @@ def reference_read_window(data: bytes, since: datetime, version: str | None, blo
             if boundary is None or boundary < over and over in fresh:  # the window goes on
                 too_long_at = end
             break
-        reached.add(reached_in)
+        reached[reached_in] = reached.get(reached_in, 0) + 1
         res: Any = reference_parse(data[start:end])
         if i == len(pieces) - 1 and res == UNREADABLE:
             res = BLANK  # an unterminated last line being written
@@ -177,6 +197,7 @@ def reference_read_window(data: bytes, since: datetime, version: str | None, blo
             if boundary is None:
                 unreadable += 1
             continue
+        runs.add(reached_in)
         ts, ok, err, ver = res
         if ts < since:
             if boundary is None:
@@ -195,7 +216,7 @@ def reference_read_window(data: bytes, since: datetime, version: str | None, blo
             errors[err] = errors.get(err, 0) + 1
     bytes_read = size - max(0, size - (read_to + 1) * block_size)
     return WindowRead(samples, failures, tuple(errors.items()), unreadable, bytes_read, lines,
-                      other, future, too_long_at)
+                      other, future, too_long_at, gap_at)
 
 
 # -- random sources ---------------------------------------------------------------------------
@@ -327,19 +348,22 @@ def sources(draw: st.DrawFn) -> bytes:
 
 
 def check(tmp: Path, data: bytes, since: datetime, version: str | None, block_size: int,
-          max_line: int | None, until: datetime | None = None, zone: str = "UTC") -> None:
+          max_line: int | None, until: datetime | None = None, zone: str = "UTC",
+          max_gap: tuple[int, int] | None = None) -> None:
     p = tmp / "runs.jsonl"
     p.write_bytes(data)
-    saved = SCAN.MAX_LINE
+    saved = SCAN.MAX_LINE, SCAN.MAX_GAP_LINES, SCAN.MAX_GAP_BYTES
     if max_line is not None:
         SCAN.MAX_LINE = max_line
+    if max_gap is not None:
+        SCAN.MAX_GAP_LINES, SCAN.MAX_GAP_BYTES = max_gap
     try:
         with local_zone(zone):
             got = read_window(p, since, version=version, block_size=block_size, until=until)
-            want = reference_read_window(data, since, version, block_size,
-                                         max_line if max_line is not None else saved, until)
+            want = reference_read_window(data, since, version, block_size, SCAN.MAX_LINE, until,
+                                         (SCAN.MAX_GAP_LINES, SCAN.MAX_GAP_BYTES))
     finally:
-        SCAN.MAX_LINE = saved
+        SCAN.MAX_LINE, SCAN.MAX_GAP_LINES, SCAN.MAX_GAP_BYTES = saved
     assert got == want
 
 
@@ -359,13 +383,14 @@ UNTILS = st.sampled_from([None, None, S + timedelta(minutes=5), S + timedelta(mi
 @given(data=sources(), since=SINCES, version=st.sampled_from([None, "1.0", "2.0"]),
        block_size=st.integers(1, 300),
        max_line=st.sampled_from([None, None, 20, 60, 90, 200]), until=UNTILS,
-       zone=st.sampled_from(ZONES))
+       zone=st.sampled_from(ZONES),
+       max_gap=st.sampled_from([None, None, (1, 10**9), (3, 10**9), (10**9, 100), (5, 400)]))
 def test_read_window_matches_the_line_by_line_reference(
         tmp_path_factory: pytest.TempPathFactory, data: bytes, since: datetime,
         version: str | None, block_size: int, max_line: int | None, until: datetime | None,
-        zone: str) -> None:
+        zone: str, max_gap: tuple[int, int] | None) -> None:
     check(tmp_path_factory.getbasetemp(), data, since, version, block_size, max_line, until,
-          zone)
+          zone, max_gap)
 
 
 # -- the cases that broke a block counter before ----------------------------------------------
