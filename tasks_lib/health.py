@@ -227,9 +227,10 @@ def evaluate_prefect(*, task_id: str, version: str | None, health: HealthSetting
     return _judge_window(window, base, health)
 
 
-def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str) -> HealthResult:
+def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str,
+                bytes_read: int = 0) -> HealthResult:
     return HealthResult(**base, verdict=verdict, samples=0, failures=0, rate=None,
-                        top_errors=(), unreadable=0, detail=detail)
+                        top_errors=(), unreadable=0, detail=detail, bytes_read=bytes_read)
 
 
 def _cut_short(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
@@ -249,7 +250,8 @@ def _cut_short(window: WindowRead, base: dict[str, Any], health: HealthSettings)
                f"({after}); it is not a file of runs"
                + (" (or error_pattern/total_pattern match no line)" if health.error_pattern else
                   ": point health.source at the task's JSON-lines runs file"))
-    return _unmeasured(base, "error", f"health source {health.source} cannot be judged: {why}")
+    return _unmeasured(base, "error", f"health source {health.source} cannot be judged: {why}",
+                       window.bytes_read)
 
 
 def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettings,
