@@ -19,8 +19,7 @@ Verdicts: ``breach`` (failure rate strictly greater than the threshold with at l
 (fewer than ``min_samples`` runs, including a missing source: no action) and ``error`` (the
 source exists but cannot be read or judged: permission denied, a directory, a FIFO or a device,
 a line longer than MAX_LINE inside the window, a million lines in a row that are not runs, a
-file that kept shrinking while read). Errors in
-measuring are never failures of the task.
+file that kept shrinking while read). Errors in measuring are never failures of the task.
 
 The alternative source "a log file with error/total patterns" is ``health_source.LogPatterns``, chosen
 by the health settings ``error_pattern`` (and optional ``total_pattern``); it reuses the same

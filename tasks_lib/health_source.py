@@ -11,12 +11,12 @@ or buffers disagree by a little, or one line stamped in 1970) reading goes on pa
 while the blocks still hold runs inside the window, and stops with the first block that holds
 none (usually the one after the boundary's): a run out of order by more than a whole block of
 older runs is not counted. Cost therefore grows with the lines in the window, never with the
-file size. Runs
-stamped after ``until`` (``now`` plus a small clock skew) are not counted either, only counted
-apart (:attr:`WindowRead.future`): a run from the future is a clock or a zone gone wrong.
+file size. Runs stamped after ``until`` (``now`` plus a small clock skew) are not counted
+either, only counted apart (:attr:`WindowRead.future`): a run from the future is a clock or a
+zone gone wrong.
 
 **Timestamps.** A stamp with a zone (``Z``, ``+08:00``) means what it says. A stamp without one
-(naive) is the *machine's local time*: that is what the writers tasks actually use write
+(naive) is the *machine's local time*: that is what the writers tasks use actually write
 (Python logging's ``asctime``, ``datetime.now().isoformat()``); reading it as UTC would move a
 UTC+8 machine's runs 8 hours forward, so a freshly restored version would be judged by the
 failures of the version it replaced. In the hour a daylight-saving change repeats, a naive stamp
@@ -281,13 +281,14 @@ def read_window(path: str | os.PathLike[str], since: datetime, *, version: str |
     since = utc(since)
     until = None if until is None else utc(until)
     reader = read_jsonl_block if parse is parse_jsonl_lines else None
-    for attempt in range(SHRINK_RETRIES + 1):
+    retries = SHRINK_RETRIES
+    while True:
         try:
             return _read_once(path, since, until, version, block_size, parse, reader)
         except SourceShrank:
-            if attempt == SHRINK_RETRIES:
+            if retries == 0:
                 raise
-    raise AssertionError("unreachable")  # pragma: no cover
+            retries -= 1
 
 
 SHRINK_RETRIES = 2
