@@ -374,8 +374,10 @@ def test_secrets_in_error_messages_are_masked(tmp_path: Path) -> None:
 
 
 # -- the log-file source (error/total patterns) -----------------------------------------------
-def log_ts(minutes_ago: float) -> str:
-    return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S,123")
+def log_ts(minutes_ago: float, zone: str = "") -> str:
+    """How logging stamps a line: local time, no zone (``zone="Z"``: UTC, marked so)."""
+    at = NOW - timedelta(minutes=minutes_ago)
+    return (at if zone else at.astimezone()).strftime("%Y-%m-%d %H:%M:%S,123") + zone
 
 
 def test_log_file_with_an_error_pattern(tmp_path: Path) -> None:
@@ -403,7 +405,7 @@ def test_log_file_with_total_and_error_patterns(tmp_path: Path) -> None:
         f"{log_ts(39)} heartbeat",                       # not a run
         f"{log_ts(38)} run finished FAILED: timeout",
         "run finished ok (no timestamp)",                # a run line without time: unreadable
-        f"{log_ts(37)}Z run finished ok",
+        f"{log_ts(37, 'Z')} run finished ok",
     ])
     hs = task_settings.parse("T01", {"health": {"source": "app.log", "total_pattern": "run finished",
                                                 "error_pattern": "FAILED"}}).health
@@ -655,17 +657,18 @@ def _fifo(p: Path) -> None:
 
 def _fifo_with_a_writer(p: Path) -> None:
     os.mkfifo(p)
-    os.open(p, os.O_RDWR)  # held open (and never written) until the test ends
+    fd = os.open(p, os.O_RDWR)  # held open (and never written) until the test ends
+    _KEEP.append(lambda: os.close(fd))
 
 
 def _socket(p: Path) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(p))
     sock.listen()
-    _KEEP.append(sock)
+    _KEEP.append(sock.close)
 
 
-_KEEP: list[socket.socket] = []
+_KEEP: list[Callable[[], None]] = []  # what a special file needs closed after the test
 SPECIAL = {
     "fifo without a writer": (_fifo, "error", "it is a FIFO, not a regular file"),
     "fifo with a silent writer": (_fifo_with_a_writer, "error", "it is a FIFO"),
@@ -691,7 +694,7 @@ def test_special_files_never_hang(tmp_path: Path, kind: str) -> None:
         r = guarded(lambda: evaluate(p), seconds=10)
     finally:
         while _KEEP:
-            _KEEP.pop().close()
+            _KEEP.pop()()
     assert r.verdict == verdict and said in r.detail, r.detail
     assert r.samples == 0
 
@@ -724,12 +727,22 @@ ODD_INPUT = {  # a line as written -> (counted runs, failures, unreadable) in th
     "huge integer": (b'{"ts": "2026-11-29T11:30:00Z", "ok": false, "n": ' + b"9" * 5000 + b"}",
                      0, 0, 1),
     "ok as 0": (b'{"ts": "2026-11-29T11:30:00Z", "ok": 0}', 0, 0, 1),
+    "UTF-8 BOM": (b'\xef\xbb\xbf{"ts": "2026-11-29T11:30:00Z", "ok": false}', 0, 0, 1),
+    "fractions of 12 digits": (b'{"ts": "2026-11-29T11:30:00.123456789012Z", "ok": false}',
+                               1, 1, 0),                               # cut to microseconds
+    "lower-case z": (b'{"ts": "2026-11-29t11:30:00z", "ok": false}', 0, 0, 1),
+    "leap second": (b'{"ts": "2026-11-29T11:30:60Z", "ok": false}', 0, 0, 1),
 }
 
 
 @pytest.mark.parametrize("case", ODD_INPUT)
 def test_odd_input_is_counted_or_unreadable_never_a_crash(tmp_path: Path, case: str) -> None:
-    raw, samples, failures, unreadable = ODD_INPUT[case]
+    with local_zone("UTC"):  # what a naive year 9999 is depends on the zone
+        odd_input(tmp_path, *ODD_INPUT[case], case)
+
+
+def odd_input(tmp_path: Path, raw: bytes, samples: int, failures: int, unreadable: int,
+              case: str) -> None:
     p = tmp_path / "runs.jsonl"
     base = runs_oldest_first(20, 0)
     for at in (0, 10, 20):
