@@ -4,15 +4,13 @@ Plain Python. The file is read in blocks from its end; the complete lines of eac
 parsed and met newest first. The first run older than ``since`` is the boundary; reading stops
 with the first block after the boundary's block that holds lines but no run of the window
 (``since`` to ``until``). Usually that is the one block after it (it tolerates a few lines out
-of order);
-a run stamped far in the past in the middle of the window (a clock reset to 1970 at boot,
-``0001-01-01``) therefore does not hide the window's older runs, and the cost still follows the
-window: every block read past the boundary but the last holds one of its runs (or lies inside
-one line, at most MAX_LINE of them). A line is
-reached with the block holding the newline before it; the part of a line that starts in a block
-not read yet is carried. Runs stamped after ``until`` (``now`` plus a small clock skew,
-tasks_lib/health.py) are not counted, only counted apart. Unreadable lines are counted only
-until the boundary.
+of order); a run stamped far in the past in the middle of the window (a clock reset to 1970 at
+boot, ``0001-01-01``) therefore does not hide the window's older runs, and the cost still
+follows the window: every block read past the boundary but the last holds one of its runs (or
+lies inside one line, at most MAX_LINE of them). A line is reached with the block holding the
+newline before it; the part of a line that starts in a block not read yet is carried. Runs
+stamped after ``until`` (``now`` plus a small clock skew, tasks_lib/health.py) are not counted,
+only counted apart. Unreadable lines are counted only until the boundary.
 
 A line whose carried part grows longer than MAX_LINE stops the scan where it is met: finding
 its start would mean reading all of it (a file of one 8 GiB line without a newline), so
@@ -213,7 +211,7 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
                     err = res[2]  # type: ignore[index]
                     errors[err] = errors.get(err, 0) + 1
         if over_end is not None:
-            if not boundary or past and fresh:  # the window goes on beyond it
+            if not boundary or (past and fresh):  # the window goes on beyond it
                 too_long_at = over_end
             break
         if past and parts and not fresh:  # lines, but none of the window: it ended

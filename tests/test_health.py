@@ -787,3 +787,16 @@ def test_a_million_lines_in_a_row_without_a_run_is_an_error_not_a_full_read(
     r = evaluate(p)
     assert r.verdict == "error" and "hold no run" in r.detail
     assert 1_000_000 <= r.bytes_read < 1_000_000 + 2 * health_source.BLOCK_SIZE
+
+
+def test_a_clock_reset_to_1970_in_the_window_does_not_hide_the_runs_before_it(
+        tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    window = [run(55 - i * 0.005, ok=i % 10 != 0, error="e") for i in range(10_000)]
+    glitch = [{"ts": f"1970-01-01T00:00:0{i}Z", "ok": False, "error": "booting"} for i in range(3)]
+    old = [run(120 + i * 0.01, ok=False, error="old") for i in range(5_000)][::-1]
+    write(p, [*old, *window[:4_000], *glitch, *window[4_000:]])
+    for bs in (64 * 1024, 4096):
+        r = evaluate(p, block_size=bs)
+        assert (r.samples, r.failures, r.verdict) == (10_000, 1_000, "healthy"), r.detail
+        assert r.bytes_read <= sum(len(json.dumps(x)) + 1 for x in window + glitch) + 2 * bs
