@@ -175,8 +175,9 @@ def scan_backwards(fd: int, size: int, since: datetime, version: str | None, blo
                 at_end = False
                 if parts[-1] == b"":  # the file ends with a newline
                     results[-1] = Line.BLANK
-                elif results[-1] is Line.UNREADABLE:
+                elif results[-1] is Line.UNREADABLE and b"\r{" not in parts[-1]:
                     results[-1] = Line.BLANK  # an unterminated last line: a run being written now
+                    # (unless it holds "\r{": lines ended by CR alone, a whole file on one line)
             if type(results[-1]) is Line and set(map(type, results)) == {Line}:
                 bad = results.count(_UNREADABLE)  # no run at all: counted at C speed
                 lines += bad

@@ -25,7 +25,8 @@ are written in UTC with ``Z``; :func:`parse_ts` reads those, :func:`parse_run_ts
 
 A line that is not a JSON object with a parseable ``ts`` and a boolean ``ok`` is *unreadable*:
 skipped and counted (only those met before the boundary), never fatal. An unterminated last line
-that does not parse is a run being written right now and is ignored. A line longer than MAX_LINE
+that does not parse is a run being written right now and is ignored (unless it holds ``\r{``:
+a file whose lines end with CR alone is one unreadable line, not a run being written). A line longer than MAX_LINE
 stops the reading where it is met (tasks_lib/health_scan.py): before the boundary the source
 cannot be judged (:attr:`WindowRead.too_long_at`).
 

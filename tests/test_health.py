@@ -800,3 +800,16 @@ def test_a_clock_reset_to_1970_in_the_window_does_not_hide_the_runs_before_it(
         r = evaluate(p, block_size=bs)
         assert (r.samples, r.failures, r.verdict) == (10_000, 1_000, "healthy"), r.detail
         assert r.bytes_read <= sum(len(json.dumps(x)) + 1 for x in window + glitch) + 2 * bs
+
+
+def test_a_file_whose_lines_end_with_cr_alone_is_unreadable_not_being_written(
+        tmp_path: Path) -> None:
+    p = tmp_path / "runs.jsonl"
+    p.write_bytes(b"\r".join(json.dumps(r).encode() for r in runs_oldest_first(20, 0)) + b"\r")
+    r = evaluate(p)
+    assert (r.verdict, r.samples, r.unreadable) == ("inconclusive", 0, 1)
+    assert "1 unreadable line(s) skipped" in r.detail
+    write(p, runs_oldest_first(10, 0))  # a plain run being written is still ignored
+    with p.open("ab") as fh:
+        fh.write(b'{"ts": "2026-11-29T11:59:59Z", "ok": tr')
+    assert evaluate(p).unreadable == 0

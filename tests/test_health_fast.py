@@ -23,8 +23,8 @@ The semantics the reference spells out (they are the reader's, including its qui
   its end) grows longer than MAX_LINE: reading stops with the block where that happens (the
   lines after it in that block are still counted); met before the boundary, ``too_long_at`` is
   where the line ends. An over-long line is not counted in ``lines_read``;
-* the unterminated last line is ignored when it does not parse (a run being written), but an
-  over-long one stops the reading like any other;
+* the unterminated last line is ignored when it does not parse (a run being written) unless it
+  holds ``\r{`` (lines ended by CR alone), but an over-long one stops the reading like any other;
 * after each block, before the boundary and short of the file's start: when the blocks since
   the last one where a run (of any time or version) was reached add up to MAX_GAP_LINES lines
   reached or MAX_GAP_BYTES bytes, reading stops there and ``gap_at`` is where it stands;
@@ -188,8 +188,8 @@ def reference_read_window(data: bytes, since: datetime, version: str | None, blo
             break
         reached[reached_in] = reached.get(reached_in, 0) + 1
         res: Any = reference_parse(data[start:end])
-        if i == len(pieces) - 1 and res == UNREADABLE:
-            res = BLANK  # an unterminated last line being written
+        if i == len(pieces) - 1 and res == UNREADABLE and b"\r{" not in data[start:end]:
+            res = BLANK  # an unterminated last line being written (not lines ended by CR)
         if res == BLANK:
             continue
         lines += 1
@@ -246,6 +246,7 @@ OTHER_LINES = st.sampled_from([
     "", " ", "\t", "\r", "{not json", "[1, 2]", "42", '"str"', "null", "{}", "{}}",
     '{"ts": 1}', '{"ok": true}', "garbage " * 3, "\udcff\udcfe{}", "{\"ts\": \"2026-03-01T12:00:01Z\"",
     '{"ok": true, "ts": "2026-03-01T24:00:00Z"}', '{"ok": false, "ts": "2026-04-31T12:00:00Z"}',
+    '{"ts": "2026-03-01T12:00:01Z", "ok": true}\r{"ts": "2026-03-01T12:00:02Z", "ok": false}\r',
 ])
 
 
