@@ -8,7 +8,11 @@ one process without Prefect:
 2. wall time with every line inside the window;
 3. peak RSS of this process;
 4. linear growth: time and bytes read for windows of 1,000 / 2,000 / 4,000 / 8,000 lines per
-   task, and a 10x bigger file with the same window.
+   task, and a 10x bigger file with the same window;
+5. hostile input (issue 10 item 8), each one `evaluate`: a sparse 8 GiB file of one line without a
+   newline (the floor: ~16-23 s before, reading the whole line backwards; target: < 1 s), 3 MiB
+   lines inside the window, 3,000,000 tiny lines without a run, and special files (a FIFO
+   without a writer, /dev/zero, a directory): time, bytes read and the verdict.
 
 Files are read from the page cache (they were just written): this measures the reader, not the
 disk.
@@ -19,6 +23,7 @@ disk.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -63,8 +68,8 @@ def write_source(path: Path, starts: list[str], seed: int) -> None:
 
 def one_run(files: list[Path], since: datetime) -> tuple[float, list[HealthResult]]:
     t0 = time.perf_counter()
-    results = [evaluate(p, task_id=f"T{i:03d}", version=VERSION, health=HEALTH, since=since)
-               for i, p in enumerate(files)]
+    results = [evaluate(p, task_id=f"T{i:03d}", version=VERSION, health=HEALTH, since=since,
+                        now=NOW) for i, p in enumerate(files)]
     return time.perf_counter() - t0, results
 
 
@@ -84,6 +89,37 @@ def summary(results: list[HealthResult]) -> str:
     mb = sum(r.bytes_read for r in results) / 1e6
     return (f"{samples:,} runs counted, {failures:,} failed, {mb:.1f} MB read; "
             + ", ".join(f"{n} {v}" for v, n in verdicts.items() if n))
+
+
+def hostile(base: Path) -> None:
+    """Section 5: one evaluate per hostile source, best of three (the page cache is warm)."""
+    since = NOW - timedelta(minutes=60)
+    run = f'{{"ts": "{(NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}", "ok": true}}\n'
+    sparse = base / "sparse.jsonl"
+    sparse.touch()
+    os.truncate(sparse, 8 * 1024 ** 3)
+    with sparse.open("ab") as fh:
+        fh.write(b'{"ts": "2026-11-29T11:59:00Z", "ok": false')
+    huge = base / "huge.jsonl"
+    huge.write_bytes((run * 50 + '{"x": "' + "y" * 3 * 1024 ** 2 + '"}\n' + run * 50).encode())
+    tiny = base / "tiny.jsonl"
+    tiny.write_bytes(run.encode() + b"x\n" * 3_000_000 + run.encode() * 20)
+    fifo = base / "fifo.jsonl"
+    os.mkfifo(fifo)
+    (base / "dir.jsonl").mkdir()
+    cases = [("8 GiB sparse line, no newline", sparse, "target: < 1 s (floor: 16-23 s)"),
+             ("3 MiB line inside the window", huge, ""), ("3,000,000 tiny lines, no run", tiny, ""),
+             ("FIFO without a writer", fifo, ""), ("/dev/zero", Path("/dev/zero"), ""),
+             ("a directory", base / "dir.jsonl", "")]
+    for name, path, target in cases:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = evaluate(path, task_id="T000", version=VERSION, health=HEALTH, since=since, now=NOW)
+            times.append(time.perf_counter() - t0)
+        print(f"  {name:32s} {min(times) * 1000:8.1f} ms  {r.bytes_read / 1e6:7.2f} MB read"
+              f"  {r.verdict:6s} {target}")
+    sparse.unlink()
 
 
 def main() -> None:
@@ -140,6 +176,9 @@ def main() -> None:
               f"{small_t / n * 1000:6.2f} ms/task, {sum(r.bytes_read for r in small_res) / n / 1e3:5.0f} kB/task;"
               f"  100,000 lines/file {big_t / n * 1000:6.2f} ms/task,"
               f" {sum(r.bytes_read for r in big_res) / n / 1e3:5.0f} kB/task")
+
+        print("\n5. hostile input, one task each (best of 3):")
+        hostile(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -7,15 +7,19 @@ Plain Python, no Prefect. The default source is a JSON-lines file of run outcome
 
 Only runs of the **current version since it started** count: a run carrying a ``version`` other
 than the current one is skipped, and only runs at or after ``since`` (the later of the window
-start and the version's start, :func:`window_start`) are read.
+start and the version's start, :func:`window_start`) and at most CLOCK_SKEW after ``now`` are
+counted; the detail says how many runs from the future were left out. A timestamp without a
+zone is the machine's local time (tasks_lib/health_source.py says why), so on a UTC+8 machine
+the failures the replaced version logged just before a restore stay before the restore.
 
 The source is read backwards, only as far as the window reaches (tasks_lib/health_source.py).
 
 Verdicts: ``breach`` (failure rate strictly greater than the threshold with at least
 ``min_samples`` runs; exactly the threshold is not a breach), ``healthy``, ``inconclusive``
 (fewer than ``min_samples`` runs, including a missing source: no action) and ``error`` (the
-source exists but cannot be read: permission denied, a directory, not a regular file). Errors in
-measuring are never failures of the task.
+source exists but cannot be read or judged: permission denied, a directory, a FIFO or a device,
+a line longer than MAX_LINE inside the window, a million lines in a row that are not runs, a
+file that kept shrinking while read). Errors in measuring are never failures of the task.
 
 The alternative source "a log file with error/total patterns" is ``health_source.LogPatterns``, chosen
 by the health settings ``error_pattern`` (and optional ``total_pattern``); it reuses the same
@@ -41,8 +45,10 @@ from tasks_lib.settings import PREFECT_SOURCE, HealthSettings
 
 if TYPE_CHECKING:
     from tasks_lib.workspace import Task
+from tasks_lib.health_scan import MAX_GAP_BYTES, MAX_GAP_LINES
 from tasks_lib.health_source import (
     BLOCK_SIZE,
+    MAX_LINE,
     LinesParser,
     WindowRead,
     iso,
@@ -56,6 +62,10 @@ Verdict = Literal["healthy", "breach", "inconclusive", "error"]
 TOP_ERRORS = 3
 ERROR_CHARS = 200
 NO_MESSAGE = "(no error message)"
+# How far after `now` a run may be stamped and still count: writers' clocks disagree by a little
+# (NTP keeps them within seconds). A run stamped later is a clock or a zone gone wrong; counting
+# it would judge the current version by runs it may never have made.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -170,23 +180,30 @@ def judge(samples: int, failures: int, threshold: float, min_samples: int) -> Ve
 
 def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
              health: HealthSettings, since: datetime, block_size: int = BLOCK_SIZE,
-             parse: LinesParser | None = None) -> HealthResult:
-    """Read the window of one health source and judge it. Never raises for the source itself:
-    a missing file is ``inconclusive`` with 0 samples, one that cannot be read is ``error``."""
+             parse: LinesParser | None = None, now: datetime | None = None) -> HealthResult:
+    """Read the window of one health source and judge it: the runs from ``since`` to ``now``
+    plus CLOCK_SKEW (``now`` defaults to the clock; :func:`check_task` passes its own). Never
+    raises for the source itself: a missing file is ``inconclusive`` with 0 samples, one that
+    cannot be read or judged is ``error``."""
     since = utc(since)
+    now = utc(now) if now is not None else datetime.now(UTC)
     base = dict(task_id=task_id, version=version, threshold=health.threshold,
                 min_samples=health.min_samples, window_start=since, source=health.source)
     try:
         window = read_window(path, since, version=version, block_size=block_size,
-                             parse=parse or parser_for(health))
+                             parse=parse or parser_for(health), until=now + CLOCK_SKEW)
     except FileNotFoundError:
-        return _unmeasured(base, "inconclusive",
-                           f"no health source yet ({health.source} does not exist)")
+        what = "is a symbolic link to a missing file" if os.path.islink(path) else \
+            "does not exist"
+        return _unmeasured(base, "inconclusive", f"no health source yet ({health.source} {what})")
     except OSError as exc:
         why = exc.strerror or str(exc)
         return _unmeasured(base, "error",
-                           f"health source {health.source} cannot be read: {mask_message(why)}")
-    return _judge_window(window, base, health)
+                           f"health source {health.source} cannot be read: {mask_message(why)}"
+                           " (point health.source at the task's runs file, readable by this user)")
+    if window.too_long_at is not None or window.gap_at is not None:
+        return _cut_short(window, base, health)
+    return _judge_window(window, base, health, now)
 
 
 def evaluate_prefect(*, task_id: str, version: str | None, health: HealthSettings,
@@ -218,12 +235,35 @@ def unusable(task_id: str, version: str | None, why: str, now: datetime) -> Heal
                         detail=f"the task's registry entry cannot be used: {mask_message(why)}")
 
 
-def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str) -> HealthResult:
+def _unmeasured(base: dict[str, Any], verdict: Verdict, detail: str,
+                bytes_read: int = 0) -> HealthResult:
     return HealthResult(**base, verdict=verdict, samples=0, failures=0, rate=None,
-                        top_errors=(), unreadable=0, detail=detail)
+                        top_errors=(), unreadable=0, detail=detail, bytes_read=bytes_read)
 
 
-def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
+def _cut_short(window: WindowRead, base: dict[str, Any], health: HealthSettings) -> HealthResult:
+    """The error verdict of a window whose reading had to stop before its start: at a line
+    longer than MAX_LINE (the runs before it could only be reached by reading all of it), or
+    after MAX_GAP_LINES / MAX_GAP_BYTES without a run. The runs read after that point are not
+    the window, so they are not judged alone."""
+    after = f"{window.failures}/{window.samples} failed after it, not judged alone"
+    if window.too_long_at is not None:
+        why = (f"the line ending at byte {window.too_long_at:,} is longer than "
+               f"{MAX_LINE // 1024 ** 2} MiB, so the runs before it cannot be read ({after}); "
+               "the task must write one run per line, each ending with a newline: fix the "
+               "writer, then move the file aside or cut it before that line")
+    else:
+        why = (f"{MAX_GAP_LINES:,} lines or {MAX_GAP_BYTES // 1024 ** 2} MiB in a row after "
+               f"byte {window.gap_at:,} hold no run, so the window's start was not found "
+               f"({after}); it is not a file of runs"
+               + (" (or error_pattern/total_pattern match no line)" if health.error_pattern else
+                  ": point health.source at the task's JSON-lines runs file"))
+    return _unmeasured(base, "error", f"health source {health.source} cannot be judged: {why}",
+                       window.bytes_read)
+
+
+def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettings,
+                  now: datetime | None = None) -> HealthResult:
     since: datetime = base["window_start"]
     samples, failures = window.samples, window.failures
     rate = failures / samples if samples else None
@@ -240,9 +280,18 @@ def _judge_window(window: WindowRead, base: dict[str, Any], health: HealthSettin
         detail += f"; {window.unreadable} unreadable line(s) skipped"
     if window.skipped_other_version:
         detail += f"; {window.skipped_other_version} run(s) of other versions not counted"
+    if window.future:
+        detail += (f"; {window.future} run(s) stamped more than {_minutes(CLOCK_SKEW)} after now"
+                   " not counted (a clock ahead, or a zone written wrong)")
+    if now is not None and since > now + CLOCK_SKEW:
+        detail += f"; the version's start {iso(since)} is after now (clocks disagree?)"
     return HealthResult(**base, verdict=verdict, samples=samples, failures=failures, rate=rate,
                         top_errors=top_errors(window.errors), unreadable=window.unreadable,
                         detail=detail, bytes_read=window.bytes_read)
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:g} min"
 
 
 def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | None = None,
@@ -260,4 +309,4 @@ def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | N
         return evaluate_prefect(task_id=task.id, version=task.version, health=health, since=since)
     path = Path(ws_root) / task.location / health.source
     return evaluate(path, task_id=task.id, version=task.version, health=health, since=since,
-                    block_size=block_size)
+                    block_size=block_size, now=now)

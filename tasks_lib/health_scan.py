@@ -1,34 +1,56 @@
 """The backward block scan of a health source (tasks_lib/health_source.py describes the reading).
 
 Plain Python. The file is read in blocks from its end; the complete lines of each block are
-parsed and met newest first, and reading stops one block after the first run older than
-``since`` (the boundary). A line is reached with the block holding the newline before it; the
-part of a line that starts in a block not read yet is carried, and a line whose carried part
-grows longer than MAX_LINE is unreadable without being loaded.
+parsed and met newest first. The first run older than ``since`` is the boundary; reading stops
+with the first block after the boundary's block that holds lines but no run of the window
+(``since`` to ``until``). Usually that is the one block after it (it tolerates a few lines out
+of order); a run stamped far in the past in the middle of the window (a clock reset to 1970 at
+boot, ``0001-01-01``) therefore does not hide the window's older runs, and the cost still
+follows the window: every block read past the boundary but the last holds one of its runs (or
+lies inside one line, at most MAX_LINE of them). A line is reached with the block holding the
+newline before it; the part of a line that starts in a block not read yet is carried. Runs
+stamped after ``until`` (``now`` plus a small clock skew, tasks_lib/health.py) are not counted,
+only counted apart. Unreadable lines are counted only until the boundary.
+
+A line whose carried part grows longer than MAX_LINE stops the scan where it is met: finding
+its start would mean reading all of it (a file of one 8 GiB line without a newline), so
+neither memory nor time would be bounded any more. Met where the window goes on (before the
+boundary, or in a later block that still holds runs of the window) it is reported
+(:attr:`WindowRead.too_long_at`, the offset where it ends) and the source cannot be judged;
+otherwise it only ends the reading. Either way at most MAX_LINE plus two blocks are read for it.
+
+Lines that are not runs (blank, unreadable, a log's chatter) do not move the reading towards the
+boundary: a file of gigabytes of them would be read to its start. So before the boundary,
+MAX_GAP_LINES lines or MAX_GAP_BYTES bytes in a row without a run (counted by whole blocks) stop
+the scan too (:attr:`WindowRead.gap_at`): the source cannot be judged, it is not a file of runs.
 
 The source's reader may also count a whole block at once (:data:`BlockReader`): when every
 line of the block is a run inside the window it answers with a :class:`BlockCount` instead of
 one ``Run`` per line (for JSON lines, :func:`count_shaped` and :func:`count_objects` below).
-Any other block (the boundary's, the one past it, one with an odd line) comes back line by line
+Any other block (the boundary's, those past it, one with an odd line) comes back line by line
 through the same loop, so the result never depends on which way a block was read:
 tests/test_health_fast.py holds both to a line-by-line reference.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from itertools import compress, repeat
 from operator import not_
 from typing import Any, NamedTuple
 
 BLOCK_SIZE = 64 * 1024
-MAX_LINE = 1024 * 1024  # a longer line is unreadable (memory stays bounded)
+MAX_LINE = 1024 * 1024  # a longer line stops the scan (memory and time stay bounded)
+MAX_GAP_LINES = 1_000_000  # this many lines in a row without a run stop the scan, or
+MAX_GAP_BYTES = 64 * 1024 * 1024  # this many bytes (a second or so of reading either way)
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # ``until`` when not given
 
 
 class Run(NamedTuple):
@@ -58,9 +80,11 @@ class BlockCount(NamedTuple):
     failed: list[str | None]  # the error of each failed run (raw, None: none given), newest first
 
 
-# Reads the complete lines of one block (file order) given ``since`` and the version: a
-# BlockCount, or one result per line exactly as the source's LinesParser would.
-BlockReader = Callable[[list[bytes], datetime, str | None], BlockCount | list[Run | Line]]
+# Reads the complete lines of one block (file order) given ``since``, the version and ``until``:
+# a BlockCount (every line a run from ``since`` to ``until``), or one result per line exactly as
+# the source's LinesParser would.
+BlockReader = Callable[[list[bytes], datetime, str | None, datetime],
+                       BlockCount | list[Run | Line]]
 
 
 @dataclass(frozen=True)
@@ -76,94 +100,141 @@ class WindowRead:
     bytes_read: int
     lines_read: int
     skipped_other_version: int = 0
+    future: int = 0  # runs stamped after ``until`` (a clock ahead, or a zone misread): not counted
+    # where a line longer than MAX_LINE met before the boundary ends (byte offset): reading
+    # stopped there, so the runs before it were not read and the window cannot be judged
+    too_long_at: int | None = None
+    # where reading stopped before the boundary because MAX_GAP_LINES lines or MAX_GAP_BYTES
+    # bytes in a row held no run (byte offset): the window's start was not found
+    gap_at: int | None = None
+
+
+class SourceShrank(OSError):
+    """The file became shorter while it was read (truncated, or rotated in place by copying)."""
+
+    @classmethod
+    def now(cls) -> SourceShrank:
+        return cls(errno.ESTALE, "it shrank while it was read (truncated or rotated in place?);"
+                   " the next check reads it again")
 
 
 _BLANK, _UNREADABLE = Line.BLANK, Line.UNREADABLE
 
 
 def scan_backwards(fd: int, size: int, since: datetime, version: str | None, block_size: int,
-                   parse: LinesParser, read_block: BlockReader | None = None) -> WindowRead:
-    """Tally the window of the open file ``fd`` of ``size`` bytes (``since`` in UTC). With
-    ``read_block``, blocks are read through it (it must agree with ``parse``)."""
+                   parse: LinesParser, read_block: BlockReader | None = None,
+                   until: datetime | None = None) -> WindowRead:
+    """Tally the window of the open file ``fd`` of ``size`` bytes (``since``, ``until`` in UTC;
+    no ``until``: no upper bound). With ``read_block``, blocks are read through it (it must agree
+    with ``parse``). Raises :class:`SourceShrank` when a read comes back short."""
+    if until is None:
+        until = END_OF_TIME
     errors: dict[str | None, int] = {}
-    samples = failures = unreadable = other = bytes_read = lines = 0
+    samples = failures = unreadable = other = future = bytes_read = lines = 0
+    too_long_at = gap_at = None
+    gap_lines = gap_bytes = 0  # lines and bytes in a row, by whole blocks, without a run
     pos = size
     carry = b""          # the end part of a line whose start lies in a block not read yet
     at_end = True        # the next piece handled is the file's end (maybe an unterminated line)
-    skipping = False     # inside a line longer than MAX_LINE: drop bytes up to its start
     boundary = False     # a run older than `since` was seen
-    extra = False        # the block being read is the one past the boundary
-    while pos > 0 and not extra:
-        extra = boundary
+    while pos > 0:
+        past = boundary  # the boundary was met in an earlier block
+        fresh = False    # this block holds a run of the window (from `since` to `until`)
+        any_run = False  # this block holds a run (of any time or version)
         start = max(0, pos - block_size)
         chunk = os.pread(fd, pos - start, start)
-        if not chunk:  # the file shrank under us
-            break
+        if len(chunk) != pos - start:  # the file is shorter than when it was opened
+            raise SourceShrank.now()
         bytes_read += len(chunk)
         pos = start
-        if skipping:
-            cut = chunk.rfind(b"\n")
-            if cut < 0 and pos > 0:
-                continue
-            skipping = at_end = False
-            lines += 1
-            if not boundary:
-                unreadable += 1
-            chunk = chunk[:cut] if cut >= 0 else b""  # up to the end of the line before it
         parts = (chunk + carry).split(b"\n")
         carry = parts.pop(0) if pos > 0 else b""
-        if len(carry) > MAX_LINE:
-            carry, skipping = b"", True
+        over_end = pos + len(carry) if len(carry) > MAX_LINE else None  # too long: stop here
+        if over_end is not None:
+            carry = b""
+        results: list[Run | Line] | None = None
         if not parts:
-            continue
-        if read_block is not None and (not at_end or parts[-1] == b""):
+            pass
+        elif read_block is not None and (not at_end or parts[-1] == b""):
             # (the block holding the file's end goes line by line when that is unterminated)
-            got = read_block(parts[:-1] if at_end else parts, since, version)
+            got = read_block(parts[:-1] if at_end else parts, since, version, until)
             if isinstance(got, BlockCount):
                 at_end = False
+                fresh = any_run = got.runs > 0
                 lines += got.runs
                 samples += got.runs
                 failures += len(got.failed)
                 for err in got.failed:
                     errors[err] = errors.get(err, 0) + 1
-                continue
-            results: list[Run | Line] = got + [_BLANK] if at_end else got
+            else:
+                results = got + [_BLANK] if at_end else got
         else:
             results = parse(parts)
-        if at_end:
-            at_end = False
-            if parts[-1] == b"":  # the file ends with a newline
-                results[-1] = Line.BLANK
-            elif results[-1] is Line.UNREADABLE:
-                results[-1] = Line.BLANK  # an unterminated last line: a run being written now
-        for res in reversed(results):
-            if res is _BLANK:
-                continue
-            lines += 1
-            if res is _UNREADABLE:
+        if results is not None:
+            if at_end:
+                at_end = False
+                if parts[-1] == b"":  # the file ends with a newline
+                    results[-1] = Line.BLANK
+                elif results[-1] is Line.UNREADABLE and b"\r{" not in parts[-1]:
+                    results[-1] = Line.BLANK  # an unterminated last line: a run being written now
+                    # (unless it holds "\r{": lines ended by CR alone, a whole file on one line)
+            if type(results[-1]) is Line and set(map(type, results)) == {Line}:
+                bad = results.count(_UNREADABLE)  # no run at all: counted at C speed
+                lines += bad
                 if not boundary:
-                    unreadable += 1
-                continue
-            if res[0] < since:  # type: ignore[index]  # a Run: (ts, ok, error, version)
-                boundary = True
-                continue
-            ver = res[3]  # type: ignore[index]
-            if version is not None and ver is not None and ver != version:
-                other += 1
-                continue
-            samples += 1
-            if not res[1]:  # type: ignore[index]
-                failures += 1
-                err = res[2]  # type: ignore[index]
-                errors[err] = errors.get(err, 0) + 1
+                    unreadable += bad
+                results = []
+            else:
+                any_run = True
+            for res in reversed(results):
+                if res is _BLANK:
+                    continue
+                lines += 1
+                if res is _UNREADABLE:
+                    if not boundary:
+                        unreadable += 1
+                    continue
+                ts = res[0]  # type: ignore[index]  # a Run: (ts, ok, error, version)
+                if ts < since:
+                    boundary = True
+                    continue
+                if ts > until:
+                    future += 1
+                    continue
+                fresh = True
+                ver = res[3]  # type: ignore[index]
+                if version is not None and ver is not None and ver != version:
+                    other += 1
+                    continue
+                samples += 1
+                if not res[1]:  # type: ignore[index]
+                    failures += 1
+                    err = res[2]  # type: ignore[index]
+                    errors[err] = errors.get(err, 0) + 1
+        if over_end is not None:
+            if not boundary or (past and fresh):  # the window goes on beyond it
+                too_long_at = over_end
+            break
+        if past and parts and not fresh:  # lines, but none of the window: it ended
+            break
+        if any_run:
+            gap_lines = gap_bytes = 0
+        else:
+            gap_lines += len(parts)
+            gap_bytes += len(chunk)
+            if not boundary and pos > 0 and (gap_lines >= MAX_GAP_LINES or
+                                             gap_bytes >= MAX_GAP_BYTES):
+                gap_at = pos
+                break
     return WindowRead(samples, failures, tuple(errors.items()), unreadable, bytes_read, lines,
-                      other)
+                      other, future, too_long_at, gap_at)
 
 
 # -- counting a block of JSON lines at once (health_source.read_jsonl_block) -------------------
 # A BlockCount only when every line is a run that health_source._run reads (a "ts" ending in
 # "Z" is parsed by datetime.fromisoformat as it stands, "ok" is a bool, "error" and "version"
-# are str() unless strings or null) at or after `since` and not of another version; else None.
+# are str() unless strings or null) from `since` to `until` and not of another version; else
+# None (and the block goes line by line, where a run past `until` is counted apart).
 _decode = json.JSONDecoder().decode
 _fromiso = datetime.fromisoformat
 
@@ -186,7 +257,7 @@ def shaped_head(text: bytes, n: int) -> int:
 
 
 def count_shaped(lines: list[bytes], head: int, stamps: list[bytes], since: datetime,
-                 version: str | None) -> BlockCount | None:
+                 version: str | None, until: datetime = END_OF_TIME) -> BlockCount | None:
     """Lines ``<head><20-byte stamp><rest>`` counted by decoding each distinct rest once, or None.
 
     A stamp of digits, ``-``, ``T``, ``:``, ``Z`` holds nothing JSON treats specially, so a line
@@ -195,13 +266,14 @@ def count_shaped(lines: list[bytes], head: int, stamps: list[bytes], since: date
     overrides it). Each line then is the run ``_run`` makes of it, its stamp parsed alike."""
     n = len(lines)
     joined = b"".join(stamps)
-    if len(joined) != 20 * n or not _STAMPS.fullmatch(joined):
+    if n == 0 or len(joined) != 20 * n or not _STAMPS.fullmatch(joined):
         return None
     text = joined.decode("ascii")
     try:
-        if min(map(_fromiso, [text[i:i + 20] for i in range(0, 20 * n, 20)])) < since:
-            return None
+        times = list(map(_fromiso, [text[i:i + 20] for i in range(0, 20 * n, 20)]))
     except ValueError:  # not a date (Feb 30 …)
+        return None
+    if min(times) < since or max(times) > until:
         return None
     rests = [ln[head + 20:] for ln in lines]
     shapes = set(rests)
@@ -229,16 +301,18 @@ def count_shaped(lines: list[bytes], head: int, stamps: list[bytes], since: date
     return BlockCount(n, [failed[r] for r in reversed(rests) if r in failed] if failed else [])
 
 
-def count_objects(objs: list[Any], since: datetime, version: str | None) -> BlockCount | None:
+def count_objects(objs: list[Any], since: datetime, version: str | None,
+                  until: datetime = END_OF_TIME) -> BlockCount | None:
     """The decoded lines ``objs`` as a BlockCount, or None unless each is a run ``_run`` reads
-    from a ``ts`` ending in "Z" (the others go line by line), at or after ``since``, and not of
-    another version."""
+    from a ``ts`` ending in "Z" (the others go line by line), from ``since`` to ``until``, and
+    not of another version."""
     n = len(objs)
     try:
         stamps = list(map(dict.get, objs, repeat("ts")))  # TypeError: not all are objects
         if sum(map(str.endswith, stamps, repeat("Z"))) != n:  # TypeError: not all strings
             return None
-        if min(map(_fromiso, stamps)) < since:  # ValueError: not a timestamp (Feb 30 …)
+        times = list(map(_fromiso, stamps))  # ValueError: not a timestamp (Feb 30 …)
+        if min(times) < since or max(times) > until:
             return None
     except (TypeError, ValueError):
         return None
