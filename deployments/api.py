@@ -100,6 +100,9 @@ class Api:
         if resp.status_code != 409:           # 409: created meanwhile by someone else
             resp.raise_for_status()
 
+    def set_pool_template(self, pool: str, base_job_template: dict[str, Any]) -> None:
+        self._send("PATCH", f"/work_pools/{pool}", {"base_job_template": base_job_template})
+
     def queue(self, pool: str, queue: str) -> dict[str, Any] | None:
         return self._get(f"/work_pools/{pool}/queues/{queue}")
 

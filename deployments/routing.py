@@ -19,10 +19,12 @@ clawback paused it) and the guard against two workspaces taking one name.
 
 from __future__ import annotations
 
+import copy
 import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deployments.api import Api
 from tasks_lib.errors import BadInput, Conflict
@@ -49,13 +51,46 @@ def deployment_names(machine: str) -> list[str]:
     return [f"{flow}/{machine}" for flow in FLOWS]
 
 
-def ensure_queue(api: Api, machine: str, home: Path, say: Callable[[str], None]) -> None:
-    """The pool ``clawback`` and the queue ``machine`` exist, and the queue runs unless someone
-    other than clawback paused it."""
-    if api.work_pool(POOL) is None:
-        from prefect.workers.process import ProcessWorker  # only here: ~2 s to import
+# job variables a run may not set: its environment (CLAWBACK_WORKSPACE names the one workspace a
+# machine's runs act on), its command (anything at all) and its working directory
+LOCKED = ("env", "command", "working_dir")
 
-        api.create_process_pool(POOL, ProcessWorker.get_default_base_job_template())
+
+def locked_template() -> dict[str, Any]:
+    """Prefect's process-pool job template without the job variables in LOCKED, and no others
+    accepted: the server refuses (422) a run that asks for its own environment, command or
+    working directory (Prefect would merge a run's ``env`` into any template, and an
+    environment is code: PYTHONPATH), so a flow run's are the worker's, and flows/confine.py
+    holds it to the worker's workspace."""
+    from prefect.workers.process import ProcessWorker  # only here: ~2 s to import
+
+    template = copy.deepcopy(ProcessWorker.get_default_base_job_template())
+    for key in LOCKED:
+        template["variables"]["properties"].pop(key, None)
+    template["variables"]["additionalProperties"] = False
+    template["job_configuration"].update({"env": {}, "command": None, "working_dir": None})
+    return template
+
+
+def _unlocked(pool: dict[str, Any]) -> bool:
+    template = pool.get("base_job_template") or {}
+    variables = template.get("variables") or {}
+    props = variables.get("properties") or {}
+    config = template.get("job_configuration") or {}
+    return variables.get("additionalProperties") is not False or \
+        any(k in props or "{{" in str(config.get(k, "")) for k in LOCKED)
+
+
+def ensure_queue(api: Api, machine: str, home: Path, say: Callable[[str], None]) -> None:
+    """The pool ``clawback`` (with the locked job template) and the queue ``machine`` exist, and
+    the queue runs unless someone other than clawback paused it."""
+    pool = api.work_pool(POOL)
+    if pool is None:
+        api.create_process_pool(POOL, locked_template())
+    elif _unlocked(pool):
+        api.set_pool_template(POOL, locked_template())
+        say(f"  locked the job template of the work pool {POOL} (a run can no longer set its "
+            "environment, command or working directory)")
     queue = api.queue(POOL, machine)
     marker = home / MARKER
     if queue is None:

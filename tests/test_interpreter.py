@@ -16,7 +16,7 @@ import pytest
 import flows.rollback as fr
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib import interpreter, process
+from tasks_lib import process
 from tasks_lib.audit import AuditLog
 from tasks_lib.errors import BadInput
 from tasks_lib.journal import undo_interrupted
@@ -83,6 +83,8 @@ def test_start_uses_the_configured_interpreter_path(ws: Workspace, shared_python
 def test_python_none_never_runs_a_file_of_the_task(ws: Workspace, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    path_entries: list[str]) -> None:
+    from tasks_lib import interpreter
+
     run_init(str(ws.root))
     use(ws, "none")
     marker = plant_traps(ws, tmp_path)
@@ -105,6 +107,8 @@ def test_python_none_never_runs_a_file_of_the_task(ws: Workspace, tmp_path: Path
 
 def test_a_custom_smoke_command_never_finds_a_python_of_the_task(ws: Workspace, tmp_path: Path,
                                                                  monkeypatch) -> None:
+    from tasks_lib import interpreter
+
     run_init(str(ws.root))
     reg = Registry.load(ws.registry_path)
     entry = reg.entry("T01")
@@ -121,6 +125,8 @@ def test_a_custom_smoke_command_never_finds_a_python_of_the_task(ws: Workspace, 
 @pytest.mark.parametrize("python", ["python3", "tasks/T01/python3", "{task_dir}/python3"])
 def test_an_interpreter_inside_the_task_or_relative_is_refused(ws: Workspace, tmp_path: Path,
                                                                python: str) -> None:
+    from tasks_lib import interpreter
+
     run_init(str(ws.root))
     plant_traps(ws, tmp_path)
     use(ws, python.format(task_dir=ws.root / "tasks/T01"))

@@ -18,7 +18,7 @@ from tasks_lib.errors import BadInput, MalformedFile
 from tasks_lib.registry import Registry
 from tasks_lib.status import workspace_status
 from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Workspace, canonical_location
+from tasks_lib.workspace import Workspace
 from tests.conftest import git
 from tests.test_snapshot import state_of
 
@@ -67,6 +67,8 @@ def test_odd_spellings_of_a_location_are_one_location(ws: Workspace, spelling: s
     ("-rf", "reserved"), ("tasks\\T01", "not a path"), (["tasks"], "not a path"),
 ])
 def test_locations_outside_the_workspace_are_refused(location: object, words: str | None) -> None:
+    from tasks_lib.workspace import canonical_location
+
     if words is None:
         return  # an empty location is "no location" (the task is listed, never touched)
     with pytest.raises(MalformedFile, match=words):

@@ -13,7 +13,6 @@ import flows.rollback as fr
 from clawback.cli import main
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib import masking
 from tasks_lib.errors import VerificationFailed
 from tasks_lib.registry import Registry
 from tasks_lib.workspace import Workspace
@@ -25,6 +24,8 @@ ECHO = ("import os, sys; print('token', os.environ['TUSHARE_TOKEN'], 'account', 
 
 
 def test_the_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks_lib import masking
+
     env = {"TUSHARE_TOKEN": TOKEN, "BROKER_ACCOUNT": ACCOUNT, "HOME": "/root", "DEBUG": "true",
            "API_KEY": "ab", "X_KEY": "AKIAIOSFODNN7EXAMPLE"}
     text = f"{TOKEN} {ACCOUNT} /root true ab AKIAIOSFODNN7EXAMPLE https://u:pw@host/x"
@@ -131,6 +132,8 @@ def test_masked_in_prefect_logs_and_states(prefect_server: str, echoing: Workspa
 
 
 def test_names_declared_in_configs_are_found(tmp_path: Path) -> None:
+    from tasks_lib import masking
+
     (tmp_path / "tasks/T01").mkdir(parents=True)
     (tmp_path / "task_registry.json").write_text(json.dumps({"tasks": [
         {"id": "T01", "location": "tasks/T01", "environment_variables": ["A_NAME"],

@@ -89,6 +89,20 @@ def test_serve_runs_a_rollback_then_stops_in_order_and_resumes(story, tmp_path) 
         assert foreign["state_type"] == "FAILED", log.read_text()[-3000:]
         assert f"acts only on its worker's workspace {ws.root}" in foreign["state"]["message"]
         assert untouched() == before and not (other / ".clawback").exists()
+        # nor through the job variables a custom run may set: the pool's template is locked,
+        # and the server refuses such a run when it is created
+        marker = tmp_path / "job-variables-ran"
+        dep = request("GET", f"{url}/deployments/name/rollback/{MACHINE}").json()
+        for smuggle in ({"env": {"CLAWBACK_WORKSPACE": str(other)}},
+                        {"env.PYTHONPATH": str(other)}, {"command": f"touch {marker}"},
+                        {"working_dir": str(other)}):
+            resp = httpx.post(f"{url}/deployments/{dep['id']}/create_flow_run", timeout=30,
+                              json={"parameters": {"workspace": str(other), "task_id": "T01",
+                                                   "to_version": "1.1.0"},
+                                    "job_variables": smuggle})
+            assert resp.status_code == 422, (smuggle, resp.text)
+        assert untouched() == before and not (other / ".clawback").exists()
+        assert not marker.exists()
 
         started = time.monotonic()
         run_id = create_run(url, f"rollback/{MACHINE}", {"task_id": "T01", "to_version": "1.2.0"})

@@ -14,7 +14,6 @@ import pytest
 import flows.rollback as fr
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib import safefs
 from tasks_lib.errors import Conflict
 from tasks_lib.registry import Registry
 from tasks_lib.rollback import verify_live
@@ -167,6 +166,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("link", ["../T02", "{outside}", "hop1"])
 def test_safefs_never_follows_a_parent_link(root: Path, link: str) -> None:
+    from tasks_lib import safefs
+
     outside = root.parent / "outside"
     t01 = root / "tasks/T01"
     if link == "hop1":
@@ -188,6 +189,8 @@ def test_safefs_never_follows_a_parent_link(root: Path, link: str) -> None:
 
 
 def test_safefs_refuses_a_file_as_a_parent_and_a_directory_as_a_file(root: Path) -> None:
+    from tasks_lib import safefs
+
     (root / "tasks/T01/plain").write_text("x")
     with pytest.raises(safefs.Unsafe, match="not a directory"):
         safefs.write_file(root, "tasks/T01/plain/x.py", b"x")
@@ -198,12 +201,16 @@ def test_safefs_refuses_a_file_as_a_parent_and_a_directory_as_a_file(root: Path)
 
 
 def test_safefs_reads_special_files_without_blocking(root: Path) -> None:
+    from tasks_lib import safefs
+
     os.mkfifo(root / "tasks/T01/fifo")
     assert safefs.entry(root, "tasks/T01/fifo").kind == "other"
     assert safefs.read_bytes(root, "tasks/T01/fifo") is None
 
 
 def test_safefs_keeps_modes_and_odd_names(root: Path) -> None:
+    from tasks_lib import safefs
+
     name = "tasks/T01/-rf \udcff\n.py"
     safefs.write_file(root, name, b"print(1)\n", executable=True)
     full = root / name
