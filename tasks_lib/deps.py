@@ -6,8 +6,9 @@ environment holding exactly that lock (``uv pip sync``: extras removed) and poin
 ``<state>/envs/<TASK>/current`` at it with an atomic symlink switch. An environment already built
 for a lock is reused without calling uv, so switching back to an earlier lock is near-instant.
 
-The lock type lives in ``lockfile``, the translation of pip's package-source settings into uv
-flags in ``pipconf`` and the running of uv in ``uvrun``; their public names are re-exported here.
+The lock type lives in ``lockfile``, pip's package-source settings (handed to uv through its
+environment, never its argv) in ``pipconf`` and the running of uv in ``uvrun``; their public names
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from tasks_lib import ids
 from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed
 from tasks_lib.lockfile import Lock, freeze_entry
-from tasks_lib.pipconf import source_args
+from tasks_lib.pipconf import source_args, uv_environ
 from tasks_lib.uvrun import run_uv, uv_bin
 
 __all__ = [
@@ -91,17 +92,17 @@ def lock(
     if not req.is_file() or _only_comments(req):
         return Lock.empty()
     req = req.absolute()
+    env, flags = uv_environ(environ)
     args = [
         "pip", "compile", os.fspath(req),
         "--generate-hashes", "--no-header", "--no-annotate",
-        "--python", python, "--quiet",
-        *source_args(environ),
+        "--python", python, "--quiet", *flags,
     ]  # fmt: skip
     proc = run_uv(
         args,
         what=f"resolving {req.name}",
         hint=_HINT_LOCK,
-        environ=environ,
+        environ=env,
         cwd=cwd if cwd is not None else req.parent,
         timeout=timeout,
     )
@@ -207,12 +208,13 @@ def _sync(env_dir: Path, lk: Lock, *, environ, cwd, timeout) -> None:
     args = ["pip", "sync", "--python", os.fspath(env_dir / "bin" / "python"), "--quiet"]
     if lk.hashed:
         args.append("--require-hashes")
-    args += ["--allow-empty-requirements", os.fspath(lock_path), *source_args(environ)]
+    env, flags = uv_environ(environ)
+    args += ["--allow-empty-requirements", os.fspath(lock_path), *flags]
     run_uv(
         args,
         what="installing the locked packages",
         hint=_HINT_SYNC,
-        environ=environ,
+        environ=env,
         cwd=cwd,
         timeout=timeout,
     )
@@ -314,11 +316,12 @@ def install_pins(
         args = ["pip", "install", "--python", python, "--quiet", "-r", os.fspath(lock_path)]
         if lk.hashed:
             args.append("--require-hashes")
+        env, flags = uv_environ(environ)
         run_uv(
-            args + source_args(environ),
+            args + flags,
             what="installing the pinned packages",
             hint=_HINT_SYNC,
-            environ=environ,
+            environ=env,
             cwd=cwd,
             timeout=timeout,
         )
