@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib import ids
-from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed
-from tasks_lib.lockfile import Lock, freeze_entry
+from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed, SecretsFound
+from tasks_lib.lockfile import Lock, credential_entries, freeze_entry
 from tasks_lib.pipconf import source_args, uv_environ
 from tasks_lib.uvrun import run_uv, uv_bin
 
@@ -59,6 +59,16 @@ _HINT_LOCK = (
 _HINT_SYNC = (
     "check that every pinned package is reachable from the configured sources; for offline use "
     "set PIP_FIND_LINKS or UV_FIND_LINKS to a wheelhouse directory holding the pinned wheels"
+)
+
+_HINT_CREDENTIALS = (
+    "write the URL without `user:token@` and give uv the credentials another way: a netrc entry "
+    "(`machine HOST login USER password TOKEN` in ~/.netrc, or the file $NETRC names), keyring "
+    "(UV_KEYRING_PROVIDER=subprocess), `${NAME}` references in the URL (kept as written in the "
+    "lock, expanded by uv when it installs), or for an index UV_INDEX_URL / UV_INDEX / "
+    "UV_EXTRA_INDEX_URL in the environment, with UV_INDEX_<NAME>_USERNAME and "
+    "UV_INDEX_<NAME>_PASSWORD for a named index (UV_INDEX=NAME=URL). If the credential was ever "
+    "committed, rotate it"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -107,11 +117,21 @@ def lock(
         timeout=timeout,
     )
     try:
-        return Lock.from_text(proc.stdout)
+        lk = Lock.from_text(proc.stdout)
     except MalformedFile as exc:
         raise DependencyError(
             f"uv produced a lock clawback cannot store: {exc.message}", _HINT_LOCK
         ) from None
+    leaking = credential_entries(lk)
+    if leaking:
+        raise SecretsFound(
+            f"the lock of {req.name} would hold a credential in the URL of "
+            f"{', '.join(leaking)} (uv writes a direct URL into the lock as given; the lock is "
+            "stored in the snapshot)",
+            paths=list(leaking),
+            hint=_HINT_CREDENTIALS,
+        )
+    return lk
 
 
 # ---------------------------------------------------------------------------------------------

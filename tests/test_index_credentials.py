@@ -4,12 +4,15 @@ auth."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tasks_lib import deps, pipconf, uvrun
+from tasks_lib.errors import MalformedFile, SecretsFound, exit_code_for
+from tasks_lib.lockfile import Lock, credential_entries
 from tests.authindex import argv_recorder, auth_index, clean_env, recorded
 
 PY = sys.executable
@@ -112,3 +115,71 @@ def test_comma_in_a_find_links_path_still_installs(tmp_path: Path, wheelhouse: P
     req.write_text("clawdemo-risk\n")
     assert deps.lock(req, PY, environ=env).packages == (
         "clawdemo-risk==0.1.0", "clawdemo-signals==1.1.0")
+
+
+# --- the lock never holds a credential ------------------------------------------------------
+
+
+def _wheel_url(index_url: str, userinfo: str) -> str:
+    host = index_url.split("://", 1)[1]
+    return f"http://{userinfo}@{host}/files/clawdemo_signals-1.0.0-py3-none-any.whl"
+
+
+def test_a_credential_in_a_direct_url_is_refused_before_it_reaches_the_lock(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    req = tmp_path / "requirements.txt"
+    env = clean_env({}, tmp_path / "cache")
+    with auth_index(wheelhouse, USER, TOKEN) as index:
+        # what uv itself writes for such an input: the URL exactly as given, credential included
+        req.write_text(f"clawdemo-signals @ {_wheel_url(index.url, f'{USER}:{TOKEN}')}\n")
+        raw = subprocess.run([uvrun.uv_bin(), "pip", "compile", str(req), "--no-header", "--quiet",
+                              "--python", PY], env=env, capture_output=True, text=True, check=True)
+        assert TOKEN in raw.stdout
+        with pytest.raises(SecretsFound) as info:
+            deps.lock(req, PY, environ=env)
+    err = info.value
+    assert exit_code_for(err) == 3 and err.paths == ["clawdemo-signals"]
+    assert TOKEN not in f"{err} {err!r} {err.paths}" and "netrc" in err.hint
+    assert "UV_INDEX_<NAME>_PASSWORD" in err.hint
+
+
+def test_references_netrc_and_index_options_keep_the_lock_clean(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    req = tmp_path / "requirements.txt"
+    with auth_index(wheelhouse, USER, TOKEN) as index:
+        # ${NAME} references: kept as written in the lock, expanded by uv when it installs
+        env = clean_env({"IDX_USER": USER, "IDX_TOKEN": TOKEN}, tmp_path / "cache1")
+        req.write_text(f"clawdemo-signals @ {_wheel_url(index.url, '${IDX_USER}:${IDX_TOKEN}')}\n")
+        lk = deps.lock(req, PY, environ=env)
+        assert "${IDX_TOKEN}" in lk.text and TOKEN not in lk.text
+        info = deps.ensure_env(tmp_path / "s1", "T01", lk, PY, environ=env)
+        (frozen,) = deps.installed(info.python, environ=env)  # uv's freeze drops the userinfo
+        assert frozen.startswith("clawdemo-signals @ http://127.0.0.1:") and TOKEN not in frozen
+        # netrc: the URL holds no credential at all
+        netrc = tmp_path / "netrc"
+        netrc.write_text(f"machine 127.0.0.1\nlogin {USER}\npassword {TOKEN}\n")
+        netrc.chmod(0o600)
+        env = clean_env({"NETRC": str(netrc)}, tmp_path / "cache2")
+        req.write_text(f"clawdemo-signals @ {_wheel_url(index.url, '').replace('//@', '//')}\n")
+        lk = deps.lock(req, PY, environ=env)
+        assert TOKEN not in lk.text and USER not in lk.text
+        # an index URL with a credential inside requirements.txt: uv does not emit it into the lock
+        # (the committed requirements.txt itself is refused by the snapshot's file scan)
+        env = clean_env({}, tmp_path / "cache3")
+        req.write_text(f"--index-url {index.with_auth('/simple')}\nclawdemo-risk\n")
+        lk = deps.lock(req, PY, environ=env)
+        assert lk.packages == ("clawdemo-risk==0.1.0", "clawdemo-signals==1.1.0")
+        assert TOKEN not in lk.text and "127.0.0.1" not in lk.text
+    assert index.authorized and not any(TOKEN in p for p in index.authorized)
+
+
+def test_lock_messages_mask_credentials() -> None:
+    with pytest.raises(MalformedFile) as info:
+        Lock.from_text(f"!!bad @ https://{USER}:{TOKEN}@idx.example/x.whl\n")
+    assert TOKEN not in str(info.value)
+    lk = Lock.from_text(f"x @ https://{USER}:{TOKEN}@idx.example/x.whl\n-e git+https://ghp_"
+                        "abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r.git#egg=r\n"
+                        "y @ https://${U}:${T}@idx.example/y.whl\nz==1\n")
+    assert credential_entries(lk) == ("-e", "x")
