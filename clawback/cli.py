@@ -278,8 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bump", choices=["patch", "minor", "major"])
     p.add_argument("--message", "-m", default="", help="what changed (commit message and tag subject)")
     p.add_argument("--push", action="store_true", help="push the commit and tag to the default remote")
-    p.add_argument("--allow-secret", action="append", default=[], metavar="KEY.PATH",
-                   help="snapshot even though this config key holds a plaintext secret (repeatable)")
+    p.add_argument("--allow-secret", action="append", default=[], metavar="SPELLING",
+                   help="snapshot even though this finding holds a plaintext secret (repeatable; "
+                        "the refusal prints each finding's spelling): a config key path "
+                        "(data_sources.tushare.token), registry.KEY.PATH for the registry entry, "
+                        "FILE:NAME (fetch.py:TUSHARE_TOKEN), FILE:KEY.PATH (secrets.yaml:db.password), "
+                        "FILE:LINE, or FILE for a whole file; FILE relative to the task directory "
+                        "or the workspace. A credential listed as an environment variable name "
+                        "cannot be allowed")
 
     p = add("rollback", cmd_rollback,
             "stop, back up, restore files, config, registry and dependencies, verify, start; undone on failure")

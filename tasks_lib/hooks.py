@@ -1,8 +1,9 @@
 """Git hooks installed by init (seed phase 2: "integrate into git hooks").
 
-pre-commit: refuse a commit that stages a plaintext secret in a task's config or registry entry,
-naming key paths, never values. It protects the workspace from secrets committed by hand or by the
-agent outside clawback. An existing hook that is not ours is never replaced. Bypass once with
+pre-commit: refuse a commit that stages a plaintext secret in any file inside an active task's
+location or in a task's registry entry, naming files with key paths or lines, never values
+(``secret_scan``). It protects the workspace from secrets committed by hand or by the agent
+outside clawback. An existing hook that is not ours is never replaced. Bypass once with
 ``git commit --no-verify``; delete the hook file to uninstall.
 """
 
@@ -13,8 +14,8 @@ import shlex
 import stat
 from dataclasses import dataclass
 
-from tasks_lib import registry, secrets
-from tasks_lib.errors import BadInput, MalformedFile
+from tasks_lib import registry, secret_scan, secrets
+from tasks_lib.errors import BadInput
 from tasks_lib.workspace import Workspace
 
 MARKER = "# clawback-hook: pre-commit"
@@ -32,7 +33,7 @@ def hook_script(python: str) -> str:
     return (
         "#!/bin/sh\n"
         f"{MARKER}\n"
-        "# Refuses plaintext secrets in staged task configs (key paths only, never values).\n"
+        "# Refuses plaintext secrets in staged task files (key paths or lines, never values).\n"
         "# Bypass once: git commit --no-verify. Uninstall: delete this file.\n"
         f"if [ -x {py} ]; then exec {py} -m clawback hook pre-commit; fi\n"
         f'echo "clawback pre-commit hook: "{py}" is gone; secret check skipped" >&2\n'
@@ -55,7 +56,7 @@ def install(ws: Workspace, python: str) -> HookInstall:
 
 @dataclass(frozen=True)
 class StagedSecrets:
-    findings: dict[str, list[str]]   # staged file -> key paths
+    findings: dict[str, list[str]]   # staged file -> key paths or lines ("line 12 (TOKEN)")
 
     @property
     def ok(self) -> bool:
@@ -77,18 +78,32 @@ def staged_secrets(ws: Workspace) -> StagedSecrets:
     for task in tasks:
         if not task.active:
             continue
-        if task.config_path in staged:
-            try:
-                paths = [f.path for f in secrets.scan_text(_staged_text(ws, task.config_path) or "")]
-            except MalformedFile:
-                paths = []
-            if paths:
-                found[task.config_path] = paths
+        loc = task.location.rstrip("/") + "/"
+        mine = sorted(p for p in staged if p.startswith(loc))
+        for f in secret_scan.scan_blobs(task, _staged_blobs(ws, mine)):
+            found.setdefault(f.file, []).append(f.key if f.key is not None else f.where)
         if registry.REGISTRY_FILE in staged:
             paths = [f"{task.id}.{f.path}" for f in secrets.scan_entry(task.entry)]
             if paths:
                 found.setdefault(registry.REGISTRY_FILE, []).extend(paths)
     return StagedSecrets(found)
+
+
+def _staged_blobs(ws: Workspace, paths: list[str]) -> list[tuple[str, str, bytes]]:
+    """``(path, mode, content)`` of the index entries at ``paths``."""
+    if not paths:
+        return []
+    raw = ws.git.run("ls-files", "-s", "-z", "--", *paths).stdout
+    entries: list[tuple[str, str, str]] = []
+    for rec in raw.split(b"\0"):
+        if not rec:
+            continue
+        meta, path = rec.split(b"\t", 1)
+        mode, oid, _stage = meta.decode().split(" ")
+        entries.append((path.decode("utf-8", "surrogateescape"), mode, oid))
+    wanted = {oid for _, mode, oid in entries if mode != "160000"}
+    blobs = dict(ws.git.read_blobs(sorted(wanted)))
+    return [(path, mode, blobs.get(oid, b"")) for path, mode, oid in entries]
 
 
 def _staged_text(ws: Workspace, path: str) -> str | None:

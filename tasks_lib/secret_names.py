@@ -9,6 +9,7 @@ over the name split into lower-case words, so camelCase, kebab-case and dotted n
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["name_class", "name_words", "safe_child"]
 
@@ -100,8 +101,13 @@ _CAMEL_2 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 
 def name_words(name: str) -> list[str]:
     """``feishuAppSecret`` / ``X-Api-Key`` / ``db.password`` -> ``['feishu', 'app', 'secret']``."""
+    return list(_words(name))
+
+
+@lru_cache(maxsize=8192)
+def _words(name: str) -> tuple[str, ...]:
     s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name.strip()))
-    return [w for w in re.split(r"[^A-Za-z0-9]+", s.lower()) if w]
+    return tuple(w for w in re.split(r"[^A-Za-z0-9]+", s.lower()) if w)
 
 
 def name_class(key: object) -> str:
@@ -109,6 +115,11 @@ def name_class(key: object) -> str:
     'container' (a collection of secrets), or '' (not a secret name)."""
     if not isinstance(key, str):
         return ""
+    return _class_of(key)
+
+
+@lru_cache(maxsize=8192)
+def _class_of(key: str) -> str:
     if _CJK_SECRET.search(key):
         return "secret"
     words = name_words(key)

@@ -45,8 +45,7 @@ _PREFIXED = (
     r"|\d{8,10}:AA[A-Za-z0-9_\-]{33}"                   # Telegram bot
 )  # fmt: skip
 _PEM = r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
-_TOKEN = re.compile(rf"(?<![A-Za-z0-9_\-])(?:{_PREFIXED})|{_PEM}")
-_TOKEN_BYTES = re.compile(_TOKEN.pattern.encode("ascii"))
+_TOKEN = re.compile(rf"(?<![A-Za-z0-9])(?:{_PREFIXED})|{_PEM}")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{24,}={0,2}(?![A-Za-z0-9+/=_\-])")
 _DIGIT = re.compile(r"\d")
 _ALPHA = re.compile(r"[A-Za-z]")
@@ -64,38 +63,83 @@ def _real(token: str) -> bool:
     return True
 
 
+# literal parts every shape holds near its start (offset back to the match's start): a fast
+# substring search finds the few places the regular expression is tried at
+_PREFIXES = (("ghp_", 0), ("gho_", 0), ("ghu_", 0), ("ghs_", 0), ("ghr_", 0), ("github_pat_", 0),
+             ("glpat-", 0), ("sk-", 0), ("k_live_", 1), ("k_test_", 1), ("AKIA", 0), ("ASIA", 0),
+             ("AGPA", 0), ("AIDA", 0), ("AROA", 0), ("AIPA", 0), ("ANPA", 0), ("ANVA", 0),
+             ("ABIA", 0), ("ACCA", 0), ("xox", 0), ("xapp-", 0), ("AIza", 0), ("ya29.", 0),
+             ("hf_", 0), ("npm_", 0), ("pypi-", 0), ("SG.", 0), ("eyJ", 0), (":AA", 10),
+             ("-----BEGIN", 0))  # fmt: skip
+_REACH = 400  # how far past a prefix a shape may extend (the longest are ~300 characters)
+
+
+def _candidates(text: str) -> list[int]:
+    starts: set[int] = set()
+    for prefix, back in _PREFIXES:
+        i = text.find(prefix)
+        while i >= 0:
+            starts.add(max(0, i - back))
+            i = text.find(prefix, i + 1)
+    return sorted(starts)
+
+
 def token_spans(text: str) -> Iterator[tuple[int, int]]:
     """Start and end offsets of the tokens and private-key blocks in ``text``."""
-    for m in _TOKEN.finditer(text):
-        if _real(m.group(0)):
+    done = 0
+    for start in _candidates(text):
+        if start < done:
+            continue
+        m = _TOKEN.search(text, start, start + _REACH)
+        if m and m.start() <= start + 10 and _real(m.group(0)):
+            done = m.end()
             yield m.span()
+
+
+def token_offsets_in_bytes(data: bytes) -> Iterator[int]:
+    """Offsets of tokens in binary content (pickles, archives, compiled files)."""
+    text = data.decode("latin-1")  # one character per byte: offsets stay byte offsets
+    for start, _ in token_spans(text):
+        yield start
 
 
 def has_token(text: str) -> bool:
     return next(token_spans(text), None) is not None
 
 
-def token_offsets_in_bytes(data: bytes) -> Iterator[int]:
-    """Offsets of tokens in binary content (pickles, archives, compiled files)."""
-    for m in _TOKEN_BYTES.finditer(data):
-        if _real(m.group(0).decode("ascii")):
-            yield m.start()
+def _encoded_markers() -> tuple[str, ...]:
+    """The base64 text a run starts with when it encodes a token (``b64encode(token)``; a token
+    deeper inside the encoded text, at another alignment, is not looked for)."""
+    markers: set[str] = set()
+    for prefix in ("ghp_", "gho_", "ghs_", "github_pat_", "glpat-", "sk-proj-", "sk-ant-", "sk_live_",
+                   "AKIA", "ASIA", "xoxb-", "xoxp-", "hf_", "AIza", "-----BEGIN", "eyJhbGci"):
+        stable = base64.b64encode(prefix.encode()).decode()[: 4 * len(prefix) // 3]
+        markers.add(stable)
+        markers.add(stable.replace("+", "-").replace("/", "_"))  # base64url
+    return tuple(sorted(markers))
+
+
+_MARKERS = _encoded_markers()
 
 
 def token_in_base64(text: str) -> bool:
     """Does a base64 (or base64url) run in ``text`` decode to a token or a private key?"""
+    if not any(mark in text for mark in _MARKERS):
+        return False
     for m in _BASE64.finditer(text):
         run = m.group(0)
-        if len(run) > 20_000:
+        if len(run) > 20_000 or not any(mark in run for mark in _MARKERS):
             continue
-        try:
-            alt = b"-_" if "-" in run or "_" in run else None
-            raw = base64.b64decode(run + "=" * (-len(run) % 4), altchars=alt)
-        except (binascii.Error, ValueError):
-            continue
-        decoded = raw.decode("latin-1")
-        if has_token(decoded) or (len(decoded) > 24 and token_in_base64(decoded[:20_000])):
-            return True
+        url = "-" in run or "_" in run
+        for skip in range(4):  # the run may start mid-group
+            part = run[skip:]
+            try:
+                raw = base64.b64decode(part + "=" * (-len(part) % 4),
+                                       altchars=b"-_" if url else None)
+            except (binascii.Error, ValueError):
+                continue
+            if has_token(raw.decode("latin-1")):
+                return True
     return False
 
 

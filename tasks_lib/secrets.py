@@ -46,7 +46,15 @@ from tasks_lib.secret_values import (
     string_has_secret,
 )
 
-__all__ = ["Finding", "redact", "refuse_if_found", "scan", "scan_entry", "scan_text"]
+__all__ = [
+    "Finding",
+    "redact",
+    "reference_example",
+    "refuse_if_found",
+    "scan",
+    "scan_entry",
+    "scan_text",
+]
 
 SECRET_KEY = "secret-key"
 CREDENTIAL_URL = "credential-url"
@@ -186,10 +194,12 @@ class _Scanner:
             self.scalar(sub, item, by_name=False, inherited=inherited)
 
 
-def scan(data: object) -> list[Finding]:
-    """Plaintext secrets in loaded YAML/JSON data, in document order; never holds a value."""
+def scan(data: object, *, everything: bool = False) -> list[Finding]:
+    """Plaintext secrets in loaded YAML/JSON data, in document order; never holds a value.
+    ``everything``: the file's name says it holds credentials (``secrets.yaml``), so every
+    plaintext value counts (but for safe children such as ``user``, ``host``, ``port``)."""
     scanner = _Scanner()
-    scanner.walk(data, "", NONE)
+    scanner.walk(data, "", ALL if everything else NONE)
     return scanner.findings
 
 
@@ -250,6 +260,11 @@ def _example(path: str) -> str:
         last.group(3) if last.group(3) is not None else json.dumps(json.loads(f'"{last.group(1)}"'))
     )
     return f"`{key}: ${{{var}}}` at {path}"
+
+
+def reference_example(path: str) -> str:
+    """How to write the value at ``path`` as a reference: "`token: ${TUSHARE_TOKEN}` at …"."""
+    return _example(path)
 
 
 def refuse_if_found(findings: Iterable[Finding], source: str, allowed: Iterable[str] = ()) -> None:
