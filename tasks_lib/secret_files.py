@@ -1,6 +1,6 @@
 """One scanner for any file a commit would hold: ``scan_file(path, data)`` -> findings.
 
-The file's name and content decide how it is read (docs/design.md "Secrets in committed files"):
+The file's name and content decide how it is read (docs/design.md "Secrets"):
 
 | file | read as |
 |---|---|
