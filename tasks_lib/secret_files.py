@@ -63,7 +63,7 @@ class FileFinding:
     @property
     def where(self) -> str:
         if self.key is not None:
-            return f"at {self.key}"
+            return f"at {self.key}" if len(self.key) <= 120 else f"at …{self.key[-100:]}"
         if self.line is not None:
             cell = f"cell {self.cell} " if self.cell is not None else ""
             cell += "output " if self.note == "output" else ""
@@ -301,7 +301,7 @@ def _scan_notebook(file: str, text: str) -> list[FileFinding] | None:
             data = output.get("data")
             if isinstance(data, dict):
                 texts += [_cell_text(v) if not isinstance(v, dict) else json.dumps(v)
-                          for v in data.values()]
+                          for mime, v in data.items() if not str(mime).startswith("image/")]
             for blob in texts:  # a printed token is committed too
                 out += [FileFinding(file, h.kind, line=h.line, name=h.name, cell=i, note="output")
                         for h in scan_text(blob)]
@@ -313,6 +313,19 @@ def _scan_notebook(file: str, text: str) -> list[FileFinding] | None:
 
 def _from_hits(file: str, hits: list[Hit]) -> list[FileFinding]:
     return [FileFinding(file, h.kind, line=h.line, name=h.name) for h in hits]
+
+
+def _utf16(data: bytes) -> str | None:
+    """UTF-16 text (a BOM, or every other byte NUL) decoded; None for anything else. Its NUL
+    bytes would otherwise make it look binary, and its tokens invisible to a byte search."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", "replace")
+    probe = data[:BINARY_PROBE]
+    if len(probe) >= 8:
+        for parity, codec in ((1, "utf-16-le"), (0, "utf-16-be")):
+            if probe[parity::2].count(0) >= len(probe) // 2 * 0.9 and b"\0" not in probe[1 - parity::2]:
+                return data.decode(codec, "replace")
+    return None
 
 
 def _decode(data: bytes) -> str:
@@ -333,6 +346,9 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
             out.append(FileFinding(file, "token", note="symlink target"))
         return out
     kind = _kind(name)
+    wide = _utf16(data) if b"\0" in data[:BINARY_PROBE] else None
+    if wide is not None:
+        data = wide.encode("utf-8")
     binary = b"\0" in data[:BINARY_PROBE]
     suffix = PurePosixPath(name.lower()).suffix
     if suffix == ".key" and not (b"-----BEGIN" in data and b"PRIVATE KEY" not in data):
@@ -355,8 +371,8 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
             return out + scan_data_text(file, text, suffix, everything=everything)
         except _DATA_ERRORS:
             kind = "kv" if everything else "text"  # does not parse: read it line by line
-    if kind == "notebook":
-        found = _scan_notebook(file, text) if len(data) <= STRUCTURED_LIMIT else None
+    if kind == "notebook":  # images make notebooks big: parsed up to the full-scan limit
+        found = _scan_notebook(file, text)
         if found is not None:
             return out + found
         kind = "text"

@@ -275,6 +275,7 @@ def _code_hits(text: str, lower: str, windows: list[tuple[int, int]],
                 if pattern is _CALL_AT and not _CALL_BEFORE.search(text, max(0, anchor - 40), anchor):
                     continue
                 raw, prefix = _body(m)
+                raw += _continued(text, m.end(), "(" in text[m.end("key"):m.start("pre")])
                 key = m.group("key")
                 if pattern is _SETTER:
                     fn = key.rsplit(".", 1)[-1]
@@ -296,6 +297,26 @@ def _code_hits(text: str, lower: str, windows: list[tuple[int, int]],
 
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
 _ANY_KEY = re.compile(r"[A-Za-z_]|[\"'][^\"'\r\n]{1,100}[\"']")
+
+
+_JOIN_PAREN = re.compile(rf"(?:\s|\\\r?\n|\+)*{_STR}")  # inside ( … ): across lines
+_JOIN_LINE = re.compile(rf"[ \t]*(?:\\\r?\n[ \t]*|\+\s*)*{_STR}")  # on the line, or after \\ or +
+
+
+def _continued(text: str, pos: int, in_paren: bool) -> str:
+    """The literals that continue the one ending at ``pos``: ``"87" "00…"``, ``"87" + "00…"``,
+    after ``\\`` and, inside parentheses, across lines (a short first piece must not hide the
+    rest; a docstring on the next line is not part of it)."""
+    join = _JOIN_PAREN if in_paren else _JOIN_LINE
+    parts: list[str] = []
+    while len(parts) < 64:
+        m = join.match(text, pos)
+        if m is None or m.end() - pos > 4096:
+            break
+        body, _ = _body(m)
+        parts.append(body)
+        pos = m.end()
+    return "".join(parts)
 
 
 def _anchors(text: str, lower: str, start: int, end: int, everything: bool) -> list[int]:

@@ -54,6 +54,10 @@ def found(path: str, data: str | bytes, **kw: object) -> list[str]:
     ("fetch.py", f'TUSHARE_TOKEN = "{TOK[:8]}" \\\n    "{TOK[8:]}"\n', ["line 1 (TUSHARE_TOKEN)"]),
     ("fetch.py", f'TUSHARE_TOKEN = \\\n    "{TOK}"\n', ["line 1 (TUSHARE_TOKEN)"]),
     ("fetch.py", f'TUSHARE_TOKEN = (\n    "{TOK[:8]}"\n    "{TOK[8:]}"\n)\n', ["line 1 (TUSHARE_TOKEN)"]),
+    ("fetch.py", f'TOKEN = "8" "{TOK[1:]}"\n', ["line 1 (TOKEN)"]),  # a short first piece
+    ("fetch.py", f'TOKEN = ("8"\n         "{TOK[1:]}")\n', ["line 1 (TOKEN)"]),
+    ("fetch.py", f'TOKEN = "8" + \\\n    "{TOK[1:]}"\n', ["line 1 (TOKEN)"]),
+    ("fetch.py", f'API_KEY = "{TOK}"\n"""The next docstring."""\n', ["line 1 (API_KEY)"]),
     ("fetch.py", f'TOKEN = base64.b64decode("{base64.b64encode(TOK.encode()).decode()}")\n',
      ["line 1 (TOKEN)"]),
     ("fetch.py", f'TOKEN_B64 = "{base64.b64encode(TOK.encode()).decode()}"\n', ["line 1 (TOKEN_B64)"]),
@@ -222,3 +226,16 @@ def test_scan_cost_on_strategy_sized_files() -> None:
     for _ in range(500):
         assert scan_code(module) == []
     assert time.perf_counter() - started < 5  # ~2.4 MB of code
+
+
+def test_utf16_deep_nesting_and_long_key_paths() -> None:
+    for codec in ("utf-16", "utf-16-le"):
+        assert found("notes.txt", f"TUSHARE_TOKEN={GHP}\n".encode(codec)) == ["line 1 (TUSHARE_TOKEN)"]
+    assert found("deep.json", "[" * 5000 + "]" * 5000) == []  # too deep to parse: read as text
+    deep = '{"a":' * 600 + f'{{"token": "{TOK}"}}' + "}" * 600
+    (where,) = found("deep.json", deep)
+    assert where.startswith("at …") and where.endswith("a.a.token") and len(where) < 110
+    nb = {"cells": [{"cell_type": "code", "source": "plot()\n", "outputs": [{"data": {
+        "image/png": base64.b64encode(bytes(range(256)) * 400).decode(),
+        "text/plain": [f"token={TOK}"]}}]}], "metadata": {}}
+    assert found("plots.ipynb", json.dumps(nb)) == ["cell 1 output line 1 (token)"]
