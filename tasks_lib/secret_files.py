@@ -88,6 +88,19 @@ def secret_named(name: str) -> bool:
     return any(name_class(p) in ("secret", "container") for p in stems)
 
 
+# source files whose name says they hold credentials (settings modules named after them); a
+# wider rule would take `…_with_new_secrets_.py` (a migration) for one
+_SECRET_CODE_STEMS = frozenset(
+    {"secrets", "secret", "credentials", "credential", "creds", "passwords", "api_keys", "apikeys",
+     "secret_keys", "tokens_secret", "local_secrets", "secrets_local", "private_settings",
+     "secret_settings", "settings_secret"}
+)  # fmt: skip
+
+
+def _secret_code(name: str) -> bool:
+    return PurePosixPath(name.lower()).stem.strip("_") in _SECRET_CODE_STEMS
+
+
 def _kind(name: str) -> str:
     low = name.lower()
     suffix = PurePosixPath(low).suffix
@@ -185,5 +198,5 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
     if kind == "kv":
         return out + scan_kv(file, text, everything=everything)
     if kind == "code":
-        return out + _from_hits(file, scan_code(text, everything=everything))
+        return out + _from_hits(file, scan_code(text, everything=_secret_code(name)))
     return out + _from_hits(file, scan_text(text, strict=kind in ("shell", "data")))

@@ -260,7 +260,7 @@ def _example_free(url: str) -> str:
     info = _USERINFO.search(url)
     if info:
         user, _, password = info.group(1).partition(":")
-        pw = unquote(password).lower().strip("<>[]")
+        pw = re.sub(r"^(?:my|your|the)[-_]?", "", unquote(password).lower().strip("<>[]"))
         if (pw in _EXAMPLE_WORDS or len(pw) < 3 or " " in pw or
                 (not password and user.lower() in _EXAMPLE_WORDS)):
             url = url[: info.start(1)] + url[info.end(0):]

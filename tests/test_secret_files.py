@@ -156,6 +156,8 @@ def test_data_and_kv_files(path: str, text: str, expected: list[str]) -> None:
     (".env.example", "TUSHARE_TOKEN=<your token>\nLOG_LEVEL=info\n", []),
     (".env.example", f"TUSHARE_TOKEN={TOK}\n", ["line 1 (TUSHARE_TOKEN)"]),
     ("secrets.py", f'TUSHARE = "{TOK}"\nREGION = "cn"\n', ["line 1 (TUSHARE)"]),
+    # a module merely named after secrets is ordinary code
+    ("2022_07_06_e2dae764a603_migrate_new_secrets_.py", 'revision = "e2dae764a603"\n', []),
 ])
 def test_a_file_whose_name_says_secret_treats_every_plaintext_value_as_one(
     path: str, text: str, expected: list[str]
