@@ -214,7 +214,7 @@ def cmd_hook(args: argparse.Namespace) -> Outcome:
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    result = staged_secrets(ws)
+    result = staged_secrets(ws, os.environ.get("GIT_INDEX_FILE"))  # the index being committed
     text = render.staged_secrets(result)
     if not result.ok and not args.json:
         print(text, file=sys.stderr)  # git shows a hook's stderr

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tasks_lib import registry, secret_scan, secrets
 from tasks_lib.errors import BadInput
+from tasks_lib.gitrepo import Git
 from tasks_lib.workspace import Workspace
 
 MARKER = "# clawback-hook: pre-commit"
@@ -63,13 +64,17 @@ class StagedSecrets:
         return not self.findings
 
 
-def staged_secrets(ws: Workspace) -> StagedSecrets:
-    """Plaintext secrets in what is staged for the next commit (index content, not the tree)."""
-    git = ws.git
+def staged_secrets(ws: Workspace, index_file: str | None = None) -> StagedSecrets:
+    """Plaintext secrets in what is staged for the next commit (index content, not the tree).
+
+    ``index_file`` is the hook's ``GIT_INDEX_FILE``: ``git commit -a`` and ``git commit -- PATH``
+    build the commit in a temporary index, and that index, not ``.git/index``, is what the
+    commit will hold."""
+    git = Git(ws.root, {"GIT_INDEX_FILE": index_file}) if index_file else ws.git
     raw = git.run("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").stdout
     staged = {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
     found: dict[str, list[str]] = {}
-    reg_text = _staged_text(ws, registry.REGISTRY_FILE)
+    reg_text = _staged_text(git, registry.REGISTRY_FILE)
     try:
         reg = registry.Registry.from_text(reg_text, ws.registry_path) if reg_text else ws.load_registry()
         tasks = ws.tasks(reg)
@@ -80,7 +85,7 @@ def staged_secrets(ws: Workspace) -> StagedSecrets:
             continue
         loc = task.location.rstrip("/") + "/"
         mine = sorted(p for p in staged if p.startswith(loc))
-        for f in secret_scan.scan_blobs(task, _staged_blobs(ws, mine)):
+        for f in secret_scan.scan_blobs(task, _staged_blobs(git, mine)):
             found.setdefault(f.file, []).append(f.key if f.key is not None else f.where)
         if registry.REGISTRY_FILE in staged:
             paths = [f"{task.id}.{f.path}" for f in secrets.scan_entry(task.entry)]
@@ -89,11 +94,11 @@ def staged_secrets(ws: Workspace) -> StagedSecrets:
     return StagedSecrets(found)
 
 
-def _staged_blobs(ws: Workspace, paths: list[str]) -> list[tuple[str, str, bytes]]:
+def _staged_blobs(git: Git, paths: list[str]) -> list[tuple[str, str, bytes]]:
     """``(path, mode, content)`` of the index entries at ``paths``."""
     if not paths:
         return []
-    raw = ws.git.run("ls-files", "-s", "-z", "--", *paths).stdout
+    raw = git.run("ls-files", "-s", "-z", "--", *paths).stdout
     entries: list[tuple[str, str, str]] = []
     for rec in raw.split(b"\0"):
         if not rec:
@@ -102,10 +107,10 @@ def _staged_blobs(ws: Workspace, paths: list[str]) -> list[tuple[str, str, bytes
         mode, oid, _stage = meta.decode().split(" ")
         entries.append((path.decode("utf-8", "surrogateescape"), mode, oid))
     wanted = {oid for _, mode, oid in entries if mode != "160000"}
-    blobs = dict(ws.git.read_blobs(sorted(wanted)))
+    blobs = dict(git.read_blobs(sorted(wanted)))
     return [(path, mode, blobs.get(oid, b"")) for path, mode, oid in entries]
 
 
-def _staged_text(ws: Workspace, path: str) -> str | None:
-    data = ws.git.show_file("", path)  # ":path" is the index version
+def _staged_text(git: Git, path: str) -> str | None:
+    data = git.show_file("", path)  # ":path" is the index version
     return data.decode("utf-8", "replace") if data is not None else None

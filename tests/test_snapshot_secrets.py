@@ -240,6 +240,23 @@ def test_hook_refuses_any_staged_task_file_with_a_secret(adopted: Workspace) -> 
     assert GHP not in proc.stderr + proc.stdout
 
 
+def test_hook_sees_commit_all_and_commit_with_paths(adopted: Workspace) -> None:
+    """`git commit -a` and `git commit -- PATH` commit a temporary index (GIT_INDEX_FILE)."""
+    ws = adopted
+    head = git(ws, "rev-parse", "HEAD")
+    main = ws.root / "tasks/T02/main.py"
+    clean = main.read_text()
+    main.write_text(clean + f'\nTUSHARE_TOKEN = "{TOK}"\n')
+    for argv in (["commit", "-am", "agent"], ["commit", "-m", "agent", "--", "tasks/T02/main.py"]):
+        proc = subprocess.run(["git", *argv], cwd=ws.root, capture_output=True, text=True)
+        assert proc.returncode != 0 and "tasks/T02/main.py: line" in proc.stderr, argv
+        assert TOK not in proc.stderr + proc.stdout
+    assert git(ws, "rev-parse", "HEAD") == head
+    main.write_text(clean + "\n# fine\n")
+    proc = subprocess.run(["git", "commit", "-am", "clean"], cwd=ws.root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_hook_judges_staged_content_and_only_active_task_locations(adopted: Workspace) -> None:
     ws = adopted
     fetch = ws.root / "tasks/T02/fetch.py"
