@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from tasks_lib import config, secrets
 from tasks_lib.errors import MalformedFile, SecretsFound
 from tasks_lib.secret_files import SECRET_FILE, FileFinding, scan_file
+from tasks_lib.secret_lines import scan_text
 from tasks_lib.secret_shapes import credential_name_error
 from tasks_lib.workspace import Task, Workspace
 
@@ -102,9 +103,13 @@ def _config_findings(task: Task, data: bytes) -> list[FileFinding]:
     return scan_file(task.config_path, data)
 
 
-def scan_task(ws: Workspace, task: Task, paths: Iterable[str]) -> list[Reported]:
-    """Findings in the files at ``paths`` (repo-relative, as on disk) and the registry entry."""
+def scan_task(ws: Workspace, task: Task, paths: Iterable[str], message: str = "") -> list[Reported]:
+    """Findings in the files at ``paths`` (repo-relative, as on disk), the registry entry and
+    the snapshot's ``message`` (it becomes the commit message, the tag's and the audit log's)."""
     found: list[Reported] = []
+    for hit in scan_text(message):
+        found.append(Reported(f"the snapshot message (line {hit.line})", "", frozenset(),
+                              hit.kind, "", allowable=False))
     root = os.fspath(ws.root)
     for path in paths:
         content = _committed(root, path)
@@ -147,8 +152,14 @@ def judge(found: list[Reported], task_id: str, allowed: Iterable[str], *,
     for any credential where a name belongs; return the warnings."""
     allow = {a.strip() for a in allowed if isinstance(a, str)}
     for r in found:
-        if not r.allowable:
+        if r.allowable:
+            continue
+        if r.kind == secrets.CREDENTIAL_AS_NAME:
             raise credential_name_error(r.label)
+        raise SecretsFound(f"{task_id}: {r.label} holds what looks like a credential",
+                           paths=[r.label], hint="write the message without it (it is stored in "
+                           "the commit, the tag and the audit log); if it is a real credential, "
+                           "rotate it")
     if adopt:
         return tuple(f"{task_id}: plaintext secret in {r.label} (move it to an environment "
                      "variable)" for r in found)

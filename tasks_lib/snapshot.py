@@ -141,7 +141,8 @@ def _valid_or_none(value: str | None) -> str | None:
 def scan_secrets(plan: Plan) -> tuple[str, ...]:
     """Refuse plaintext secrets in any file the snapshot commits or in the registry entry
     (files with key paths or lines, never values; docs/design.md "Secrets")."""
-    found = secret_scan.scan_task(plan.ws, plan.task, versioned_paths(plan.ws, plan.task))
+    found = secret_scan.scan_task(plan.ws, plan.task, versioned_paths(plan.ws, plan.task),
+                                  plan.request.message)
     return secret_scan.judge(found, plan.task.id, plan.request.allow_secrets,
                              adopt=plan.request.adopt)
 

@@ -183,6 +183,13 @@ def test_symlinks_are_committed_as_links_and_judged_by_their_target(adopted: Wor
     assert r.version == "1.1.1"
 
 
+def test_a_credential_in_the_snapshot_message_is_refused(adopted: Workspace) -> None:
+    exc = refused(adopted, GHP, TOK, message=f"rotated the token, new one {GHP}")
+    assert "the snapshot message (line 1)" in exc.message
+    refused(adopted, TOK, message=f"set TUSHARE_TOKEN={TOK} on the box", allow_secrets=["message"])
+    assert snap(adopted, task_id="T01", bump="patch", message="rotate the tushare token").version
+
+
 def test_init_only_warns_about_secrets_in_task_files(tmp_path: Path, offline: dict) -> None:
     from tasks_lib import sample
 
