@@ -24,6 +24,7 @@ readers of structured files live in ``secret_formats``, those of code and text i
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from tasks_lib.secret_formats import (
     DATA_ERRORS,
@@ -33,8 +34,9 @@ from tasks_lib.secret_formats import (
     scan_notebook,
 )
 from tasks_lib.secret_lines import Hit, scan_code, scan_shapes, scan_text
-from tasks_lib.secret_names import name_class
-from tasks_lib.secret_shapes import token_offsets_in_bytes, token_spans
+from tasks_lib.secret_names import name_class, printable
+from tasks_lib.secret_shapes import has_token, token_offsets_in_bytes, token_spans
+from tasks_lib.secret_values import credential_url_spans
 
 __all__ = ["FileFinding", "safe_path", "scan_data_text", "scan_file"]
 
@@ -120,11 +122,12 @@ def _kind(name: str) -> str:
 
 
 def safe_path(path: str) -> str:
-    """``path`` as a message may show it: a token in a file name is replaced by ``<token>``."""
+    """``path`` as a message may show it: a token in a file name is replaced by ``<token>``,
+    control characters and undecodable bytes are escaped."""
     spans = list(token_spans(path))
     for start, end in reversed(spans):
         path = path[:start] + "<token>" + path[end:]
-    return path
+    return printable(path)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -158,7 +161,7 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
     file = safe_path(path)
     name = PurePosixPath(path).name
     out: list[FileFinding] = []
-    if file != path:
+    if has_token(path):
         out.append(FileFinding(file, "token", note="file name"))
     if symlink:
         if scan_shapes(_decode(data)):
@@ -200,3 +203,38 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
     if kind == "code":
         return out + _from_hits(file, scan_code(text, everything=_secret_code(name)))
     return out + _from_hits(file, scan_text(text, strict=kind in ("shell", "data")))
+
+
+_OVERLAP = 8192  # a token or URL cut by a block boundary is whole in the next block
+
+
+def scan_stream(path: str, fh: BinaryIO, block: int = FULL_SCAN_LIMIT) -> list[FileFinding]:
+    """Token shapes and credential URLs in a file too big to read whole (``scan_file``'s rule
+    for text over the full-scan limit, and for binaries: their token shapes), block by block."""
+    file = safe_path(path)
+    out = [FileFinding(file, "token", note="file name")] if has_token(path) else []
+    if _kind(PurePosixPath(path).name) == "key":
+        return out + [FileFinding(file, SECRET_FILE,
+                                  note="whole file: its name says it holds a key or credentials")]
+    line, carry, binary = 1, b"", None
+    while True:
+        chunk = fh.read(block)
+        data = carry + chunk
+        if not data:
+            break
+        if binary is None:
+            binary = b"\0" in data[:BINARY_PROBE]
+        text = data.decode("latin-1")  # one character per byte; tokens and URLs are ASCII
+        end = len(text) - _OVERLAP if chunk else len(text)  # the rest is seen again next time
+        hits = [(a, "token") for a, _ in token_spans(text)]
+        if not binary:
+            hits += [(a, "credential-url") for a, _ in credential_url_spans(text, examples=True)]
+        for start, kind in sorted(h for h in hits if h[0] < end):
+            if binary:
+                return out + [FileFinding(file, kind, note="binary content")]
+            out.append(FileFinding(file, kind, line=line + text.count("\n", 0, start)))
+        if not chunk:
+            break
+        line += text.count("\n", 0, max(end, 0))
+        carry = data[max(end, 0):]
+    return out

@@ -17,6 +17,7 @@ import yaml
 
 from tasks_lib import secrets
 from tasks_lib.secret_lines import scan_code, scan_shapes, scan_text
+from tasks_lib.secret_names import printable
 from tasks_lib.secret_shapes import credential_shaped_name, has_token
 
 __all__ = ["DATA_ERRORS", "FileFinding", "scan_data_text", "scan_kv", "scan_notebook"]
@@ -170,7 +171,7 @@ def scan_kv(file: str, text: str, *, everything: bool) -> list[FileFinding]:
         hits = secrets.scan(data, everything=everything)
         if hits:
             name = f"{section}.{key}" if section else key
-            shown = None if credential_shaped_name(name) or has_token(name) else name
+            shown = None if credential_shaped_name(name) or has_token(name) else printable(name)
             out.append(FileFinding(file, hits[0].kind, line=n, name=shown))
     return out
 

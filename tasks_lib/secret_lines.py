@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tasks_lib.secret_names import name_class, name_words
+from tasks_lib.secret_names import name_class, name_words, printable
 from tasks_lib.secret_shapes import credential_shaped_name, has_token, token_in_base64, token_spans
 from tasks_lib.secret_values import (
     credential_url_spans,
@@ -183,7 +183,7 @@ def _key_class(key: str) -> str:
 
 def _shown_name(key: str) -> str | None:
     """The key as a finding may show it: None when the key itself is credential-shaped."""
-    return None if credential_shaped_name(key) or has_token(key) else key
+    return None if credential_shaped_name(key) or has_token(key) else printable(key)
 
 
 def _code_value_is_secret(key: str, raw: str, prefix: str, *, everything: bool) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["name_class", "name_words", "safe_child"]
+__all__ = ["name_class", "name_words", "printable", "safe_child"]
 
 # full (normalised) key names that always name a credential
 _EXACT = frozenset(
@@ -158,3 +158,13 @@ def safe_child(key: object) -> bool:
         return False
     words = name_words(key)
     return bool(words) and (words[-1] in _SAFE_CHILD_LAST or "_".join(words) in _SAFE_CHILD_LAST)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: control characters (a newline, an ANSI escape) and undecodable
+    bytes written as ``\\xNN`` escapes, so a hostile file or key name cannot forge lines in a
+    message or drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group(0)) & 0xFF:02x}", text)

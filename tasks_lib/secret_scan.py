@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from tasks_lib import config, secrets
 from tasks_lib.errors import MalformedFile, SecretsFound
-from tasks_lib.secret_files import SECRET_FILE, FileFinding, scan_file
+from tasks_lib.secret_files import FULL_SCAN_LIMIT, SECRET_FILE, FileFinding, scan_file, scan_stream
 from tasks_lib.secret_lines import scan_text
 from tasks_lib.secret_shapes import credential_name_error
 from tasks_lib.workspace import Task, Workspace
@@ -81,20 +81,24 @@ def report(f: FileFinding, task: Task) -> Reported:
                     whole=rel)
 
 
-def _committed(root: str, path: str) -> tuple[bytes, bool] | None:
-    """What git would commit for ``path``: the file's bytes, or a symlink's target (never what
-    it points at: a link to /dev/zero or to ~/.aws/credentials is a short path to git)."""
+def _scan_path(root: str, path: str, task: Task) -> list[FileFinding]:
+    """Findings in what git would commit for ``path``: the file's bytes (a file over the
+    full-scan limit streamed in blocks, never read whole), or a symlink's target (never what it
+    points at: a link to /dev/zero or to ~/.aws/credentials is a short path to git)."""
     full = os.path.join(root, path)
     try:
         st = os.lstat(full)
         if stat.S_ISLNK(st.st_mode):
-            return os.fsencode(os.readlink(full)), True
+            return scan_file(path, os.fsencode(os.readlink(full)), symlink=True)
         if not stat.S_ISREG(st.st_mode):
-            return None  # a submodule, a directory: no content of its own
+            return []  # a submodule, a directory: no content of its own
         with open(full, "rb") as fh:
-            return fh.read(), False
+            if st.st_size > FULL_SCAN_LIMIT:
+                return scan_stream(path, fh)
+            data = fh.read()
     except OSError:
-        return None  # gone or unreadable: git cannot commit it either
+        return []  # gone or unreadable: git cannot commit it either
+    return _config_findings(task, data) if path == task.config_path else scan_file(path, data)
 
 
 def _config_findings(task: Task, data: bytes) -> list[FileFinding]:
@@ -112,13 +116,7 @@ def scan_task(ws: Workspace, task: Task, paths: Iterable[str], message: str = ""
                               hit.kind, "", allowable=False))
     root = os.fspath(ws.root)
     for path in paths:
-        content = _committed(root, path)
-        if content is None:
-            continue
-        data, link = content
-        findings = (_config_findings(task, data) if path == task.config_path and not link
-                    else scan_file(path, data, symlink=link))
-        found += [report(f, task) for f in findings]
+        found += [report(f, task) for f in _scan_path(root, path, task)]
     for f in secrets.scan_entry(task.entry):
         spelling = f"registry.{f.path}"
         found.append(Reported(f"task_registry.json ({task.id}'s entry) at {f.path}", spelling,

@@ -33,7 +33,7 @@ import yaml
 
 from tasks_lib.config import _LOAD_ERRORS, _Loader, load
 from tasks_lib.errors import SecretsFound
-from tasks_lib.secret_names import name_class, name_words, safe_child
+from tasks_lib.secret_names import name_class, name_words, printable, safe_child
 from tasks_lib.secret_shapes import credential_shaped_name, has_token
 from tasks_lib.secret_values import (
     VAR_NAME,
@@ -84,7 +84,7 @@ def _key_part(key: object) -> str:
     text = key if isinstance(key, str) else str(key)
     if credential_shaped_name(text):
         return MASKED_KEY  # a key that is a token: showing the path would show the token
-    if _SIMPLE_KEY.match(text):
+    if _SIMPLE_KEY.match(text) and printable(text) == text:
         return text
     return "[" + json.dumps(text, ensure_ascii=False) + "]"
 

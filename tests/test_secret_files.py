@@ -241,3 +241,20 @@ def test_utf16_deep_nesting_and_long_key_paths() -> None:
         "image/png": base64.b64encode(bytes(range(256)) * 400).decode(),
         "text/plain": [f"token={TOK}"]}}]}], "metadata": {}}
     assert found("plots.ipynb", json.dumps(nb)) == ["cell 1 output line 1 (token)"]
+
+
+def test_a_file_too_big_to_read_whole_is_streamed_in_blocks() -> None:
+    import io
+
+    from tasks_lib.secret_files import scan_stream
+
+    block = 1024 * 1024
+    for offset in (10, 8191, 8192, 20000):  # a token cut by a block boundary is still found
+        data = b"x" * (block - offset) + f" {GHP}\n".encode() + b"y\n" * 10
+        assert [str(f) for f in scan_stream(T + "dump.txt", io.BytesIO(data), block)] == [
+            f"{T}dump.txt line 1"]
+    data = b"a\n" * 3 + b"x" * (3 * block) + f" https://ci:{PW}@idx.example/ \n".encode()
+    assert [f.kind for f in scan_stream(T + "dump.txt", io.BytesIO(data), block)] == ["credential-url"]
+    data = b"\0" * 100 + b"x" * block + f" {GHP}".encode()
+    assert [f.note for f in scan_stream(T + "blob.bin", io.BytesIO(data), block)] == ["binary content"]
+    assert scan_stream(T + "clean.txt", io.BytesIO(b"z" * (3 * block)), block) == []

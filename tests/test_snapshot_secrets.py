@@ -190,6 +190,17 @@ def test_a_credential_in_the_snapshot_message_is_refused(adopted: Workspace) -> 
     assert snap(adopted, task_id="T01", bump="patch", message="rotate the tushare token").version
 
 
+def test_a_large_file_is_streamed_not_read_whole(adopted: Workspace) -> None:
+    big = adopted.root / "tasks/T01/dump.txt"
+    with open(big, "wb") as fh:
+        for _ in range(10):
+            fh.write(b"a,b,c\n" * (1024 * 1024 // 6))
+        fh.write(f"{GHP}\n".encode())
+    lines = big.read_bytes().count(b"\n")
+    exc = refused(adopted, GHP)
+    assert exc.paths == [f"dump.txt:{lines}"]
+
+
 def test_init_only_warns_about_secrets_in_task_files(tmp_path: Path, offline: dict) -> None:
     from tasks_lib import sample
 
