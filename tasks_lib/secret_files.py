@@ -13,7 +13,7 @@ The file's name and content decide how it is read (docs/design.md "Secrets"):
 | a key file (``id_rsa``, ``*.p12``, ``.netrc``, ``.pgpass``, a binary ``*.key``) | the whole file is one secret |
 | binary (a NUL byte in the first 8 KiB) | token shapes only |
 | a symlink | its target (what git stores), token shapes and credential URLs only |
-| text over 8 MiB | token shapes and credential URLs only (data files over 2 MiB are read as text) |
+| a file over 8 MiB | token shapes and credential URLs only (a snapshot streams it in blocks: ``scan_stream``); data files over 2 MiB are read as text |
 
 Undecodable bytes are replaced, never fatal. A finding names the file and a key path, or a line
 and the variable there; it never holds a value, and a credential-shaped name is not shown. The
