@@ -222,7 +222,7 @@ def cmd_hook(args: argparse.Namespace) -> Outcome:
     from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
-    result = staged_secrets(ws)
+    result = staged_secrets(ws, os.environ.get("GIT_INDEX_FILE"))  # the index being committed
     text = render.staged_secrets(result)
     if not result.ok and not args.json:
         print(text, file=sys.stderr)  # git shows a hook's stderr
@@ -290,8 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bump", choices=["patch", "minor", "major"])
     p.add_argument("--message", "-m", default="", help="what changed (commit message and tag subject)")
     p.add_argument("--push", action="store_true", help="push the commit and tag to the default remote")
-    p.add_argument("--allow-secret", action="append", default=[], metavar="KEY.PATH",
-                   help="snapshot even though this config key holds a plaintext secret (repeatable)")
+    p.add_argument("--allow-secret", action="append", default=[], metavar="SPELLING",
+                   help="snapshot even though this finding holds a plaintext secret (repeatable; "
+                        "the refusal prints each finding's spelling): a config key path "
+                        "(data_sources.tushare.token), registry.KEY.PATH for the registry entry, "
+                        "FILE:NAME (fetch.py:TUSHARE_TOKEN), FILE:KEY.PATH (secrets.yaml:db.password), "
+                        "FILE:LINE, or FILE for a whole file; FILE relative to the task directory "
+                        "or the workspace. A credential listed as an environment variable name "
+                        "cannot be allowed")
     p.add_argument("--allow-shared-install", action="store_true", help=SHARED_HELP)
 
     p = add("rollback", cmd_rollback,

@@ -16,6 +16,7 @@ import yaml
 
 from tasks_lib import ids, yamledit
 from tasks_lib.errors import BadInput, MalformedFile
+from tasks_lib.secret_shapes import credential_name_error, credential_shaped_name
 
 __all__ = ["env_var_names", "load", "read_version", "set_version"]
 
@@ -271,6 +272,8 @@ def _names_from(value: object, where: str) -> list[str]:
         )
     names: list[str] = []
     for label, entry in items:
+        if isinstance(entry, str) and credential_shaped_name(entry):
+            raise credential_name_error(label)  # the position only, never the entry
         if not isinstance(entry, str) or not _ENV_NAME.match(entry):
             # the entry itself is not shown: a misplaced NAME=value may carry a secret
             raise BadInput(
@@ -300,7 +303,8 @@ def env_var_names(config: dict, text: str, declared: Iterable[str] = ()) -> list
 
     From the config's top-level ``environment_variables``, ``declared`` (the registry entry's
     list) and every ``${NAME}`` / ``${NAME:-default}`` reference in the config's values.
-    Raises BadInput naming the entry (by position, never its text) for an invalid name.
+    Raises BadInput naming the entry (by position, never its text) for an invalid name, and
+    SecretsFound (exit 3) for an entry that is a credential (``ghp_…``) instead of a name.
     """
     names: set[str] = set()
     if isinstance(config, dict):

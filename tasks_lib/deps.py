@@ -6,8 +6,9 @@ environment holding exactly that lock (``uv pip sync``: extras removed) and poin
 ``<state>/envs/<TASK>/current`` at it with an atomic symlink switch. An environment already built
 for a lock is reused without calling uv, so switching back to an earlier lock is near-instant.
 
-The lock type lives in ``lockfile``, the translation of pip's package-source settings into uv
-flags in ``pipconf`` and the running of uv in ``uvrun``; their public names are re-exported here.
+The lock type lives in ``lockfile``, pip's package-source settings (handed to uv through its
+environment, never its argv) in ``pipconf`` and the running of uv in ``uvrun``; their public names
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib import ids
-from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed
-from tasks_lib.lockfile import Lock, freeze_entry, normalize
-from tasks_lib.pipconf import source_args
+from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed, SecretsFound
+from tasks_lib.lockfile import Lock, credential_entries, freeze_entry, normalize
+from tasks_lib.pipconf import source_args, uv_environ
 from tasks_lib.uvrun import run_uv, uv_bin
 
 __all__ = [
@@ -63,6 +64,16 @@ _HINT_SYNC = (
     "set PIP_FIND_LINKS or UV_FIND_LINKS to a wheelhouse directory holding the pinned wheels"
 )
 
+_HINT_CREDENTIALS = (
+    "write the URL without `user:token@` and give uv the credentials another way: a netrc entry "
+    "(`machine HOST login USER password TOKEN` in ~/.netrc, or the file $NETRC names), keyring "
+    "(UV_KEYRING_PROVIDER=subprocess), `${NAME}` references in the URL (kept as written in the "
+    "lock, expanded by uv when it installs), or for an index UV_INDEX_URL / UV_INDEX / "
+    "UV_EXTRA_INDEX_URL in the environment, with UV_INDEX_<NAME>_USERNAME and "
+    "UV_INDEX_<NAME>_PASSWORD for a named index (UV_INDEX=NAME=URL). If the credential was ever "
+    "committed, rotate it"
+)
+
 # ---------------------------------------------------------------------------------------------
 # the lock
 
@@ -94,26 +105,36 @@ def lock(
     if not req.is_file() or _only_comments(req):
         return Lock.empty()
     req = req.absolute()
+    env, flags = uv_environ(environ)
     args = [
         "pip", "compile", os.fspath(req),
         "--generate-hashes", "--no-header", "--no-annotate",
-        "--python", python, "--quiet",
-        *source_args(environ),
+        "--python", python, "--quiet", *flags,
     ]  # fmt: skip
     proc = run_uv(
         args,
         what=f"resolving {req.name}",
         hint=_HINT_LOCK,
-        environ=environ,
+        environ=env,
         cwd=cwd if cwd is not None else req.parent,
         timeout=timeout,
     )
     try:
-        return Lock.from_text(proc.stdout)
+        lk = Lock.from_text(proc.stdout)
     except MalformedFile as exc:
         raise DependencyError(
             f"uv produced a lock clawback cannot store: {exc.message}", _HINT_LOCK
         ) from None
+    leaking = credential_entries(lk)
+    if leaking:
+        raise SecretsFound(
+            f"the lock of {req.name} would hold a credential in the URL of "
+            f"{', '.join(leaking)} (uv writes a direct URL into the lock as given; the lock is "
+            "stored in the snapshot)",
+            paths=list(leaking),
+            hint=_HINT_CREDENTIALS,
+        )
+    return lk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,12 +231,13 @@ def _sync(env_dir: Path, lk: Lock, *, environ, cwd, timeout) -> None:
     args = ["pip", "sync", "--python", os.fspath(env_dir / "bin" / "python"), "--quiet"]
     if lk.hashed:
         args.append("--require-hashes")
-    args += ["--allow-empty-requirements", os.fspath(lock_path), *source_args(environ)]
+    env, flags = uv_environ(environ)
+    args += ["--allow-empty-requirements", os.fspath(lock_path), *flags]
     run_uv(
         args,
         what="installing the locked packages",
         hint=_HINT_SYNC,
-        environ=environ,
+        environ=env,
         cwd=cwd,
         timeout=timeout,
     )
@@ -317,11 +339,12 @@ def install_pins(
         args = ["pip", "install", "--python", python, "--quiet", "-r", os.fspath(lock_path)]
         if lk.hashed:
             args.append("--require-hashes")
+        env, flags = uv_environ(environ)
         run_uv(
-            args + source_args(environ),
+            args + flags,
             what="installing the pinned packages",
             hint=_HINT_SYNC,
-            environ=environ,
+            environ=env,
             cwd=cwd,
             timeout=timeout,
         )
@@ -359,10 +382,10 @@ def restore_packages(python: str, before: list[str], *, environ: Mapping[str, st
                what="removing the packages a failed operation added", hint=_HINT_SYNC,
                environ=environ, cwd=cwd, timeout=timeout)
     if changed:
-        run_uv(["pip", "install", "--python", python, "--quiet", "--no-deps", *changed,
-                *source_args(environ)],
+        env, flags = uv_environ(environ)  # index URLs in uv's environment, never its argv
+        run_uv(["pip", "install", "--python", python, "--quiet", "--no-deps", *changed, *flags],
                what="reinstalling the packages a failed operation changed", hint=_HINT_SYNC,
-               environ=environ, cwd=cwd, timeout=timeout)
+               environ=env, cwd=cwd, timeout=timeout)
 
 
 def prune(state_dir: Path, task_id: str, keep: set[str]) -> list[Path]:

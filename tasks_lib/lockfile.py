@@ -4,7 +4,10 @@
 hand): comment and blank lines are dropped, names are PEP 503 normalised, and any option but ``-e``
 and a per-requirement ``--hash`` is refused, since uv would follow it when the lock is restored.
 ``freeze_entry`` puts a ``pip freeze`` line into the same form, so an environment's installed
-set compares equal to the lock it was synced to.
+set compares equal to the lock it was synced to. ``credential_entries`` names the entries whose
+URL carries a credential (``pkg @ https://user:token@host/...``: uv writes a direct URL into the
+lock as it was given), so a new lock holding one is refused before it is stored anywhere.
+Messages quote lock lines with URL credentials masked.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import re
 from dataclasses import dataclass
 
 from tasks_lib.errors import MalformedFile
+from tasks_lib.secret_values import has_credential_url, mask_credentials
 
-__all__ = ["Lock", "freeze_entry", "normalize"]
+__all__ = ["Lock", "credential_entries", "freeze_entry", "normalize"]
 
 
 def normalize(name: str) -> str:
@@ -55,6 +59,11 @@ def _canonical_text(text: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def _shown(line: str) -> str:
+    """A lock line for a message: credentials in URLs masked, at most 80 characters."""
+    return repr(mask_credentials(line)[:80])
+
+
 def _parse_entry(line: str) -> tuple[str, bool]:
     """One logical lock line -> (package entry, has a hash)."""
     tokens = line.split()
@@ -64,7 +73,7 @@ def _parse_entry(line: str) -> tuple[str, bool]:
         else:
             target = tokens[1] if len(tokens) > 1 else ""
         if not target:
-            raise MalformedFile(f"lock line without a target: {line[:80]!r}")
+            raise MalformedFile(f"lock line without a target: {_shown(line)}")
         return f"-e {target}", False
     if tokens[0].startswith("-"):
         # only requirement lines with per-requirement --hash options belong in a lock: an
@@ -83,7 +92,7 @@ def _parse_entry(line: str) -> tuple[str, bool]:
         hashes = bool(re.search(r"--hash[=\s]+[A-Za-z0-9]+:[0-9A-Za-z]+", rest))
     req = _REQ.match(spec.strip())
     if not req:
-        raise MalformedFile(f"unreadable lock line: {line[:80]!r}")
+        raise MalformedFile(f"unreadable lock line: {_shown(line)}")
     return _pin(req.group(1), req.group(3).split(";", 1)[0].strip()), hashes
 
 
@@ -129,6 +138,18 @@ class Lock:
         """True when every entry carries a hash (so ``--require-hashes`` can be used)."""
         entries = [_parse_entry(line) for line in _logical_lines(self.text)]
         return bool(entries) and all(has for _, has in entries)
+
+
+def credential_entries(lock: Lock) -> tuple[str, ...]:
+    """The entries (package name, or ``-e`` for an editable) whose URL holds a credential:
+    ``user:password@``, a token as the user, a secret query parameter. ``${NAME}`` references
+    are not credentials: uv keeps them as written and expands them when it installs."""
+    found: list[str] = []
+    for entry in lock.packages:
+        if "://" in entry and has_credential_url(entry):
+            name = "-e" if entry.startswith("-e ") else entry.split(" @ ", 1)[0]
+            found.append(name)
+    return tuple(dict.fromkeys(found))
 
 
 def freeze_entry(line: str) -> str:

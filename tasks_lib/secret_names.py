@@ -9,8 +9,9 @@ over the name split into lower-case words, so camelCase, kebab-case and dotted n
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-__all__ = ["name_class", "name_words", "safe_child"]
+__all__ = ["name_class", "name_words", "printable", "safe_child"]
 
 # full (normalised) key names that always name a credential
 _EXACT = frozenset(
@@ -100,8 +101,13 @@ _CAMEL_2 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 
 def name_words(name: str) -> list[str]:
     """``feishuAppSecret`` / ``X-Api-Key`` / ``db.password`` -> ``['feishu', 'app', 'secret']``."""
+    return list(_words(name))
+
+
+@lru_cache(maxsize=8192)
+def _words(name: str) -> tuple[str, ...]:
     s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name.strip()))
-    return [w for w in re.split(r"[^A-Za-z0-9]+", s.lower()) if w]
+    return tuple(w for w in re.split(r"[^A-Za-z0-9]+", s.lower()) if w)
 
 
 def name_class(key: object) -> str:
@@ -109,6 +115,11 @@ def name_class(key: object) -> str:
     'container' (a collection of secrets), or '' (not a secret name)."""
     if not isinstance(key, str):
         return ""
+    return _class_of(key)
+
+
+@lru_cache(maxsize=8192)
+def _class_of(key: str) -> str:
     if _CJK_SECRET.search(key):
         return "secret"
     words = name_words(key)
@@ -147,3 +158,13 @@ def safe_child(key: object) -> bool:
         return False
     words = name_words(key)
     return bool(words) and (words[-1] in _SAFE_CHILD_LAST or "_".join(words) in _SAFE_CHILD_LAST)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: control characters (a newline, an ANSI escape) and undecodable
+    bytes written as ``\\xNN`` escapes, so a hostile file or key name cannot forge lines in a
+    message or drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group(0)) & 0xFF:02x}", text)

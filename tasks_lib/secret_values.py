@@ -11,12 +11,14 @@ URLs, secret-named query parameters).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tasks_lib.secret_names import name_class, name_words
 
 __all__ = [
     "VAR_NAME",
+    "credential_url_spans",
     "has_credential_url",
     "is_file_path",
     "is_plaintext",
@@ -37,6 +39,9 @@ _WHOLE_REFS = [
     re.compile(rf"(?i:env)\s*[\[(]\s*['\"]?{VAR_NAME}['\"]?\s*[\])]\Z", re.ASCII),  # ENV[NAME]
     re.compile(rf"os\.environ(?:\.get)?\s*[\[(]\s*['\"]?{VAR_NAME}['\"]?.*[\])]\Z", re.ASCII),
     re.compile(rf"%\(\s*{VAR_NAME}\s*\)s\Z", re.ASCII),  # %(NAME)s
+    # a format field filled in by code: {password}, {cfg.token}, {creds['pw']!s}, {}, %s
+    re.compile(rf"\{{\s*(?:{VAR_NAME}(?:\.{VAR_NAME}|\[[^\[\]{{}}]*\])*)?\s*(?:![rsa])?(?::[^{{}}]*)?\}}\Z"
+               r"|%[sdr]\Z", re.ASCII),
     re.compile(r"\{\{.*\}\}\Z|\$\{\{.*\}\}\Z|<%=?.*%>\Z", re.DOTALL),  # templates
     re.compile(r"(?:op|vault|keyring|ssm|secretsmanager|awssm|gcpsm|sops)://?\S+\Z", re.I),
 ]
@@ -127,6 +132,8 @@ def looks_like_credential(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return False
     s = str(value).strip()
+    if len(s) < 11:
+        return False  # shorter than the shortest shape below (`sk-` + 8, 20 for a random run)
     if not is_plaintext(s):
         return False
     if _KNOWN_TOKEN.match(s) or "-----BEGIN" in s:
@@ -209,6 +216,55 @@ def _credential_in_url(url: str) -> bool:
 
 def has_credential_url(s: str) -> bool:
     return "://" in s and any(_credential_in_url(m.group(0)) for m in _URL.finditer(s))
+
+
+_USERINFO = re.compile(r"(?<=://)([^/\s@'\"<>`]*)@")
+_EXAMPLE_WORDS = frozenset(
+    {"user", "username", "login", "name", "password", "passwd", "pass", "pwd", "secret", "token",
+     "key", "apikey", "api_key", "pat", "xxx", "changeme", "tiger", "${x}"}
+)  # fmt: skip
+
+
+def credential_url_spans(text: str, *, examples: bool = False) -> Iterator[tuple[int, int]]:
+    """Offsets of the URLs in ``text`` that carry a credential (see ``has_credential_url``).
+    With ``examples`` (code and documentation), ``user:password@`` spelled with such words is an
+    example, not a credential."""
+    i = text.find("://")
+    while i >= 0:
+        j = i  # back to the start of the scheme
+        while j > 0 and i - j < 32 and (text[j - 1].isalnum() or text[j - 1] in "+.-"):
+            j -= 1
+        while j < i and not ("a" <= text[j].lower() <= "z"):
+            j += 1
+        m = _URL.match(text, j) if j < i else None
+        i = text.find("://", i + 3)
+        if m is None:
+            continue
+        url = m.group(0)
+        if examples:
+            url = _example_free(url)
+        if _credential_in_url(url):
+            yield m.span()
+
+
+_UPPER_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z_]{2,}(?![A-Za-z0-9])")
+_FIELD = re.compile(r"\{[^{}]*\}")
+
+
+def _example_free(url: str) -> str:
+    """A URL from code or documentation with its spelled-out examples taken for references:
+    ``{token}`` fields, ``WEBHOOK_TOKEN`` words, ``user:password@`` / ``u:p@`` userinfo."""
+    url = _UPPER_WORD.sub("${X}", _FIELD.sub("${X}", url))
+    if "..." in url or "…" in url:
+        return url.split("://", 1)[0] + "://example"  # elided: an example, not a real URL
+    info = _USERINFO.search(url)
+    if info:
+        user, _, password = info.group(1).partition(":")
+        pw = re.sub(r"^(?:my|your|the)[-_]?", "", unquote(password).lower().strip("<>[]"))
+        if (pw in _EXAMPLE_WORDS or len(pw) < 3 or " " in pw or
+                (not password and user.lower() in _EXAMPLE_WORDS)):
+            url = url[: info.start(1)] + url[info.end(0):]
+    return url
 
 
 # --------------------------------------------------------------------------- assignments

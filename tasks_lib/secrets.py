@@ -10,6 +10,12 @@ scanned value into a message, a repr or an exception.
   (``https://ghp_...@github.com``), a known bot webhook (Feishu/Lark, Slack, DingTalk, WeCom,
   Discord, Telegram, Teams), an apprise notification URL, or a secret-named query parameter
   (``?access_token=...``).
+- ``token``: an issuer's token shape (``ghp_…``, ``sk-…``, ``AKIA…``, a PEM private key) under
+  any key (``secret_shapes``).
+- ``credential-as-name``: a credential where a variable *name* belongs
+  (``environment_variables: [ghp_…]``): refused outright, never allowed.
+
+A key that is itself credential-shaped is shown as ``[<credential-shaped key>]`` in a path.
 
 The rules live in ``secret_names`` (which key names name a credential) and ``secret_values``
 (which values are plaintext: not references, placeholders or file paths); this module walks the
@@ -27,7 +33,8 @@ import yaml
 
 from tasks_lib.config import _LOAD_ERRORS, _Loader, load
 from tasks_lib.errors import SecretsFound
-from tasks_lib.secret_names import name_class, name_words, safe_child
+from tasks_lib.secret_names import name_class, name_words, printable, safe_child
+from tasks_lib.secret_shapes import credential_shaped_name, has_token
 from tasks_lib.secret_values import (
     VAR_NAME,
     has_credential_url,
@@ -39,10 +46,22 @@ from tasks_lib.secret_values import (
     string_has_secret,
 )
 
-__all__ = ["Finding", "redact", "refuse_if_found", "scan", "scan_entry", "scan_text"]
+__all__ = [
+    "Finding",
+    "redact",
+    "reference_example",
+    "refuse_if_found",
+    "scan",
+    "scan_entry",
+    "scan_text",
+]
 
 SECRET_KEY = "secret-key"
 CREDENTIAL_URL = "credential-url"
+TOKEN = "token"
+CREDENTIAL_AS_NAME = "credential-as-name"
+_NAME_LISTS = frozenset({"environment_variables", "env_vars", "required_env"})
+MASKED_KEY = "[<credential-shaped key>]"
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,9 @@ _SIMPLE_KEY = re.compile(r"[^\s.\[\]\"']+\Z")
 
 def _key_part(key: object) -> str:
     text = key if isinstance(key, str) else str(key)
-    if _SIMPLE_KEY.match(text):
+    if credential_shaped_name(text):
+        return MASKED_KEY  # a key that is a token: showing the path would show the token
+    if _SIMPLE_KEY.match(text) and printable(text) == text:
         return text
     return "[" + json.dumps(text, ensure_ascii=False) + "]"
 
@@ -105,6 +126,8 @@ class _Scanner:
                 self.add(path, CREDENTIAL_URL)
             elif string_has_secret(value):
                 self.add(path, SECRET_KEY)
+            elif has_token(value):
+                self.add(path, TOKEN)
 
     def walk(self, data: object, path: str, inherited: str) -> None:
         if isinstance(data, (list, tuple)):
@@ -123,6 +146,10 @@ class _Scanner:
                 elif cls == "secret":
                     # token: [a, b] -> both; password: {prod: ..., min_length: 8} -> tokens only
                     passed = ALL if isinstance(value, (list, tuple)) else (passed or WEAK)
+                if isinstance(value, (list, tuple)) and "_".join(name_words(str(key))) in _NAME_LISTS:
+                    for i, item in enumerate(value):
+                        if isinstance(item, str) and credential_shaped_name(item):
+                            self.add(f"{sub}[{i}]", CREDENTIAL_AS_NAME)
                 if isinstance(value, (dict, list, tuple)):
                     self.walk(value, sub, passed)
                 else:
@@ -167,10 +194,12 @@ class _Scanner:
             self.scalar(sub, item, by_name=False, inherited=inherited)
 
 
-def scan(data: object) -> list[Finding]:
-    """Plaintext secrets in loaded YAML/JSON data, in document order; never holds a value."""
+def scan(data: object, *, everything: bool = False) -> list[Finding]:
+    """Plaintext secrets in loaded YAML/JSON data, in document order; never holds a value.
+    ``everything``: the file's name says it holds credentials (``secrets.yaml``), so every
+    plaintext value counts (but for safe children such as ``user``, ``host``, ``port``)."""
     scanner = _Scanner()
-    scanner.walk(data, "", NONE)
+    scanner.walk(data, "", ALL if everything else NONE)
     return scanner.findings
 
 
@@ -231,6 +260,11 @@ def _example(path: str) -> str:
         last.group(3) if last.group(3) is not None else json.dumps(json.loads(f'"{last.group(1)}"'))
     )
     return f"`{key}: ${{{var}}}` at {path}"
+
+
+def reference_example(path: str) -> str:
+    """How to write the value at ``path`` as a reference: "`token: ${TUSHARE_TOKEN}` at …"."""
+    return _example(path)
 
 
 def refuse_if_found(findings: Iterable[Finding], source: str, allowed: Iterable[str] = ()) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from tasks_lib import ids
 from tasks_lib.errors import BadInput
+from tasks_lib.secret_shapes import refuse_credentials_as_names
 from tasks_lib.statepaths import DEFAULT_STATE_PATHS, PREFECT_SOURCE, StatePaths, valid_pattern
 
 RunType = Literal["process", "systemd", "command", "none"]
@@ -223,6 +224,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     ):
         raise BadInput(f"{_where(task_id, 'environment_variables')} must list variable names",
                        'e.g. ["TUSHARE_TOKEN"] (names only, never values)')
+    refuse_credentials_as_names(env_names, _where(task_id, "environment_variables"))
     state = raw.get("state_paths", list(DEFAULT_STATE_PATHS))
     if not isinstance(state, list) or not all(
             isinstance(p, str) and p.strip() and ".." not in p.split("/") and "\0" not in p

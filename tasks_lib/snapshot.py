@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, interpreter, names, registry, safefs, secrets
+from tasks_lib import config, deps, ids, interpreter, names, registry, safefs, secret_scan
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
@@ -161,17 +161,12 @@ def _valid_or_none(value: str | None) -> str | None:
 
 # -- secrets -------------------------------------------------------------------------------
 def scan_secrets(plan: Plan) -> tuple[str, ...]:
-    """Refuse plaintext secrets in the task's config or registry entry (key paths only)."""
-    cfg_text = (plan.ws.root / plan.task.config_path).read_text(encoding="utf-8")
-    found = [*secrets.scan_text(cfg_text)]
-    found += [secrets.Finding(path=f"registry.{f.path}", kind=f.kind)
-              for f in secrets.scan_entry(plan.task.entry)]
-    if plan.request.adopt:
-        return tuple(f"{plan.task.id}: plaintext secret at {f.path} (move it to an environment variable)"
-                     for f in found)
-    secrets.refuse_if_found(found, plan.task.config_path, plan.request.allow_secrets)
-    return tuple(f"{plan.task.id}: plaintext secret at {f.path} allowed by --allow-secret"
-                 for f in found)
+    """Refuse plaintext secrets in any file the snapshot commits or in the registry entry
+    (files with key paths or lines, never values; docs/design.md "Secrets")."""
+    found = secret_scan.scan_task(plan.ws, plan.task, versioned_paths(plan.ws, plan.task),
+                                  plan.request.message)
+    return secret_scan.judge(found, plan.task.id, plan.request.allow_secrets,
+                             adopt=plan.request.adopt)
 
 
 # -- bump ----------------------------------------------------------------------------------

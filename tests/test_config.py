@@ -759,3 +759,35 @@ def test_redact_falls_back_to_lines_for_broken_yaml() -> None:
     text = "token: abc123\nbroken: [\n  password: 'pw'  # c\n"
     redacted = secrets.redact(text, [Finding("token", "secret-key")])
     assert redacted == 'token: "***"\nbroken: [\n  password: "***"  # c\n'
+
+
+# --------------------------------------------------------------------------- credentials as names
+
+_GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+_HF = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+
+
+@pytest.mark.parametrize(
+    "cfg, declared, label",
+    [
+        ({"environment_variables": ["TUSHARE_TOKEN", _GHP]}, [], "config environment_variables[1]"),
+        ({"environment_variables": {_HF: "the hub"}}, [], "config environment_variables key #1"),
+        ({"environment_variables": f"A, {_GHP}"}, [], "config environment_variables[1]"),
+        ({}, ["FEISHU_APP_SECRET", _HF], "registry environment_variables[1]"),
+    ],
+)
+def test_env_var_names_refuses_a_credential_by_position(cfg: dict, declared: list, label: str) -> None:
+    with pytest.raises(SecretsFound) as info:
+        config.env_var_names(cfg, "", declared=declared)
+    exc = info.value
+    assert exit_code_for(exc) == 3 and exc.message.startswith(label) and exc.paths == [label]
+    assert _GHP not in f"{exc} {exc!r} {exc.hint}" and _HF not in f"{exc} {exc!r} {exc.hint}"
+
+
+def test_scan_flags_a_credential_where_a_name_belongs_and_masks_token_keys() -> None:
+    text = f"environment_variables: [TUSHARE_TOKEN, {_GHP}]\napi_tokens:\n  {_HF}: prod\nnote: {_GHP}\n"
+    found = [(f.path, f.kind) for f in secrets.scan_text(text)]
+    assert found == [("environment_variables[1]", "credential-as-name"),
+                     ("api_tokens[<credential-shaped key>]", "secret-key"),
+                     ("note", "token")]
+    assert all(_GHP not in p and _HF not in p for p, _ in found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks_lib import settings
-from tasks_lib.errors import BadInput
+from tasks_lib.errors import BadInput, SecretsFound
 from tasks_lib.statepaths import StatePaths
 
 
@@ -98,3 +98,27 @@ def test_full_settings_parse() -> None:
     assert s.run.start == ("./run.sh",) and s.python == "none" and s.smoke == ("python", "-c", "pass")
     assert s.is_state("cache/a") and s.is_state("logs/a.log")  # the defaults always apply
     assert s.as_dict()["run"]["start"] == ["./run.sh"]
+
+
+# a credential where a variable name belongs (SPEC §6 Secrets); built by concatenation so that
+# no scanner mistakes this file for a leak
+GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+AKIA = "AKIA" + "Z7QW3ERT5YUI8OPA"
+HEX = "a94a8fe5ccb19ba6" + "1c4c0873d391e987982fbbd3"
+
+
+@pytest.mark.parametrize("names", [[GHP], ["TUSHARE_TOKEN", AKIA], ["A", "B", HEX]])
+def test_a_credential_listed_as_a_name_is_refused_by_position(names: list[str]) -> None:
+    with pytest.raises(SecretsFound) as err:
+        settings.parse("T01", {"environment_variables": names})
+    exc = err.value
+    where = f"clawback.environment_variables[{len(names) - 1}]"
+    assert exc.exit_code == 3 and where in exc.message and exc.paths[0].endswith(where)
+    assert names[-1] not in f"{exc} {exc!r} {exc.args} {exc.paths} {exc.hint}"
+
+
+def test_real_variable_names_stay_accepted() -> None:
+    names = ["TUSHARE_TOKEN", "FEISHU_APP_SECRET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+             "OPENAI_API_KEY", "HF_TOKEN", "PYTHONDONTWRITEBYTECODE", "X509_CERT_DIR",
+             "DINGTALK_ROBOT_TOKEN_V2", "GITHUB_TOKEN", "CUDA_VISIBLE_DEVICES", "ghp_token"]
+    assert settings.parse("T01", {"environment_variables": names}).environment_variables == tuple(names)
