@@ -81,7 +81,7 @@ def live(template: tuple[Path, dict[str, str]], tmp_path: Path,
     ws = Workspace(root.resolve())
     (root / "tasks/T02/config.yaml").write_text("version: 2.0.1\n# the operator's unsaved edit\n")
     (root / "tasks/T01/state/positions.json").write_text('{"live": 42}\n')
-    process.start(ws, ws.task("T01"))
+    process.start(ws, ws.task("T01"), deps.current_python(ws.state_dir, "T01"))
     assert runs_again(ws, "1.3.0")  # running its code (a case may edit main.py next)
     yield ws
     for tid in ("T01", "T02"):

@@ -107,7 +107,7 @@ def test_python_none_never_runs_a_file_of_the_task(ws: Workspace, tmp_path: Path
 
 def test_a_custom_smoke_command_never_finds_a_python_of_the_task(ws: Workspace, tmp_path: Path,
                                                                  monkeypatch) -> None:
-    from tasks_lib import interpreter
+    from tasks_lib.rollback import verify_live
 
     run_init(str(ws.root))
     reg = Registry.load(ws.registry_path)
@@ -115,10 +115,12 @@ def test_a_custom_smoke_command_never_finds_a_python_of_the_task(ws: Workspace, 
     entry["clawback"] = {"python": "none", "smoke": ["python3", "-c", "pass"]}
     reg.set_entry("T01", entry)
     reg.save()
+    (ws.root / "tasks/T01/requirements.txt").write_text("")
+    run_snapshot(str(ws.root), "T01", bump="minor")
     marker = plant_traps(ws, tmp_path)
     monkeypatch.setenv("PATH", os.pathsep.join([".", os.environ["PATH"]]))
-    task = ws.task("T01")
-    assert smoke_level(ws, task, interpreter.task_python(ws, task)).ok
+    levels = verify_live(ws, "T01", "1.2.0")            # level 3 runs the smoke command
+    assert levels[2].ok, levels[2]
     assert not marker.exists()
 
 
