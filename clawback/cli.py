@@ -250,6 +250,28 @@ SHARED_HELP = ("the task's python is a shared interpreter (a path): allow changi
 
 
 # -- parser --------------------------------------------------------------------------------
+def _minutes(text: str) -> float:
+    """A number of minutes from 0 to a year (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 525_600:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"expected minutes from 0 to 525600, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds from 0 to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 86400, got {text!r}")
+    return value
+
+
 def _count(text: str) -> int:
     """A whole number of at least 0 (argparse turns the error into exit 2 with usage)."""
     if not text.isdigit() or len(text) > 6:
@@ -308,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse unless the task is at this version now")
     p.add_argument("--reason", default="", help="why (kept in the registry, tag and audit log)")
     p.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
-    p.add_argument("--grace", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--grace", type=_seconds, default=2.0, metavar="SECONDS",
                    help="the restarted task must stay up this long (default 2)")
     p.add_argument("--allow-shared-install", action="store_true", help=SHARED_HELP)
 
@@ -330,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p = add("stop", cmd_stop, "stop a task: TERM its process group, wait, KILL")
     p.add_argument("--task", required=True)
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS")
 
     p = add("verify-snapshot", cmd_verify_snapshot,
             "check a stored version: tag, commit, checksums of git's content, manifest integrity")
@@ -354,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-rollback", action="store_true",
                    help="roll a breached task back to its newest stable, non-quarantined older "
                         "version; escalate when there is none or one ran within --min-interval")
-    p.add_argument("--min-interval", type=float, default=60, metavar="MINUTES",
+    p.add_argument("--min-interval", type=_minutes, default=60, metavar="MINUTES",
                    help="at most one automatic rollback per task in this time (default 60)")
     p.add_argument("--promote-after", type=_count, default=0, metavar="K",
                    help="mark the running version stable after K consecutive healthy checks "

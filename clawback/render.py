@@ -100,6 +100,7 @@ def status(rows: list[Any]) -> str:
         out.append(f"  {task_id} {i.action}{versions}{writer}: {_OUTCOME.get(i.outcome, i.outcome)}")
         out += [f"    put back: {d}" for d in i.undone]
         out += [f"    NOT UNDONE: {d}" for d in i.not_undone]
+        out += [f"    newer work kept first in {ref} (git show {ref} --stat)" for ref in i.backups]
         out.append(f"    journal: {i.journal}")
         if i.detail:
             out.append(f"    {'next' if i.problem else 'note'}: {i.detail}")

@@ -28,7 +28,7 @@ from typing import Any
 from flows.steps import collect_timings, exclusive, orchestration
 from tasks_lib.audit import AuditLog, Stopwatch
 from tasks_lib.errors import ClawbackError, OperationFailed
-from tasks_lib.journal import Journal, undo_interrupted
+from tasks_lib.journal import Journal, undo_interrupted, undo_others
 from tasks_lib.locks import task_lock, workspace_lock
 from tasks_lib.workspace import Workspace
 
@@ -136,4 +136,5 @@ def operation(ws: Workspace, action: str, task_id: str | None) -> Iterator[Opera
         key = task_id if task_id is not None else WORKSPACE_JOURNAL
         with workspace_lock(ws.state_dir, action):  # the undo may rewrite the registry
             undo_interrupted(ws.root, ws.state_dir, key, op.audit)
+            undo_others(ws.root, ws.state_dir, key, op.audit)
         yield op

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flows.operation import operation
 from flows.steps import step
-from tasks_lib import ids, stable
+from tasks_lib import ids, masking, stable
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.journal import Journal
 from tasks_lib.snapshot import commit_journaled
@@ -46,6 +46,7 @@ def run_promote(workspace: str, task_id: str, version: str, force: bool = False,
     ws = Workspace.discover(workspace)
     ids.task_id(task_id)
     version = ids.version(version)
+    reason = masking.mask(reason, values=masking.for_workspace(ws.root))  # it lands in git
     with operation(ws, "promote", task_id) as op:
         ws.task(task_id)  # unknown or inactive: the usual NotFound / BadInput
         with op.changes(None, version) as journal:

@@ -5,10 +5,13 @@
 - ``python: none`` — the ``python3`` (else ``python``) on the operator's PATH, looked up in the
   absolute PATH entries only.
 
-Never a file inside the task directory (an agent could write ``tasks/T01/python3``), and never
-clawback's own interpreter standing in for the task's. The PATH a task process gets is cleaned
-the same way (:func:`clean_path`): no empty or relative entries, none inside the task directory,
-so a bare ``python`` in ``run.command`` cannot resolve to a file the task directory holds.
+Never a file inside the workspace (an agent could write ``tasks/T01/python3``, another task's
+directory or a ``bin/`` of the workspace), judged by where the file really is (a symlink outside
+pointing in counts as inside); a venv's ``current`` link must point into the task's own
+``.clawback/envs/<id>/``. Never clawback's own interpreter standing in for the task's. The PATH
+a task process gets is cleaned the same way (:func:`clean_path`): no empty or relative entries,
+none inside the workspace, so a bare ``python`` in ``run.command`` cannot resolve to a file the
+workspace holds.
 """
 
 from __future__ import annotations
@@ -29,13 +32,9 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def task_dir(ws: Workspace, task: Task) -> Path:
-    return ws.root / (task.location or "")
-
-
 def clean_path(path: str | None, forbidden: Path) -> str:
     """``path`` (a PATH value) without empty or relative entries and without entries inside
-    ``forbidden`` (the task directory)."""
+    ``forbidden`` (the workspace)."""
     kept = [p for p in (path or "").split(os.pathsep)
             if p and os.path.isabs(p) and not _inside(Path(p), forbidden)]
     return os.pathsep.join(dict.fromkeys(kept))
@@ -48,8 +47,9 @@ def _own_bins() -> set[str]:
 
 
 def path_python(forbidden: Path, environ: dict[str, str] | None = None) -> Path | None:
-    """The operator's ``python3`` / ``python`` on PATH (absolute entries only, none inside
-    ``forbidden``, never clawback's own environment)."""
+    """The operator's ``python3`` / ``python`` on PATH (absolute entries only; neither the entry
+    nor the file it finds, links followed, inside ``forbidden``: the workspace; never clawback's
+    own environment)."""
     env = os.environ if environ is None else environ
     own = _own_bins()
     for name in ("python3", "python"):
@@ -57,7 +57,8 @@ def path_python(forbidden: Path, environ: dict[str, str] | None = None) -> Path 
             if not entry or os.path.realpath(entry) in own:
                 continue
             candidate = Path(entry) / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
+            if candidate.is_file() and os.access(candidate, os.X_OK) and \
+                    not _inside(candidate, forbidden):
                 return candidate
     return None
 
@@ -66,37 +67,49 @@ def task_python(ws: Workspace, task: Task) -> Path:
     """The interpreter ``task`` runs with (see the module docstring); OperationFailed or
     BadInput saying what to do when there is none to use."""
     mode = task.settings.python
-    where = task_dir(ws, task)
     if mode == "venv":
-        py = deps.current_python(ws.state_dir, task.id)
-        if py is None:
-            raise OperationFailed(f"task {task.id} has no environment yet "
-                                  f"({deps.env_root(ws.state_dir, task.id)}/current)",
-                                  step="start", hint=f"snapshot the task once (`clawback snapshot "
-                                  f"--task {task.id}`) or recover it: that builds its environment")
-        return py
+        return _venv_python(ws, task)
     if mode == "none":
-        found = path_python(where)
+        found = path_python(ws.root)
         if found is None:
             raise OperationFailed(f"task {task.id} uses the interpreter on PATH (python: none), "
-                                  "and there is no python3 on PATH", step="start",
-                                  hint="put python3 on PATH (an absolute directory), or set "
-                                       'clawback.python to "venv" or an interpreter path')
+                                  "and there is no python3 on PATH outside the workspace",
+                                  step="start",
+                                  hint="put python3 on PATH (an absolute directory outside the "
+                                       'workspace), or set clawback.python to "venv" or an '
+                                       "interpreter path")
         return found
-    return configured_path(task, where)
+    return configured_path(task, ws.root)
 
 
-def configured_path(task: Task, where: Path) -> Path:
+def _venv_python(ws: Workspace, task: Task) -> Path:
+    root = deps.env_root(ws.state_dir, task.id)
+    py = deps.current_python(ws.state_dir, task.id)
+    if py is None:
+        raise OperationFailed(f"task {task.id} has no environment yet ({root}/current)",
+                              step="start", hint=f"snapshot the task once (`clawback snapshot "
+                              f"--task {task.id}`) or recover it: that builds its environment")
+    env_dir = Path(os.path.realpath(root / deps.CURRENT))
+    if not env_dir.is_relative_to(os.path.realpath(root)) or (
+            _inside(py, ws.root) and not _inside(py, root)):
+        raise OperationFailed(f"task {task.id}'s environment link {root}/current points at "
+                              f"{env_dir}, outside {root}", step="start",
+                              hint=f"remove the link and recover the task (`clawback recover "
+                              f"--task {task.id} --target-version <current>`): it is rebuilt")
+    return py
+
+
+def configured_path(task: Task, workspace: Path) -> Path:
     path = Path(task.settings.python)
-    hint = ('set clawback.python to "venv", "none" or an absolute path outside the task '
-            'directory, e.g. "/usr/bin/python3"')
+    hint = ('set clawback.python to "venv", "none" or an absolute path outside the workspace, '
+            'e.g. "/usr/bin/python3"')
     if not path.is_absolute():
         raise BadInput(f"task {task.id}: clawback.python {task.settings.python!r} is not an "
                        "absolute path", hint)
-    if _inside(path, where):
-        raise BadInput(f"task {task.id}: clawback.python lies inside the task directory "
-                       f"{task.location}", "a task's interpreter is never one of its own files "
-                       "(the agent could replace it); " + hint)
+    if _inside(path, workspace):
+        raise BadInput(f"task {task.id}: clawback.python lies inside the workspace ({path}, "
+                       "links followed)", "a task's interpreter is never a file of the "
+                       "workspace (the agent could replace it); " + hint)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise OperationFailed(f"task {task.id}: the interpreter {path} does not exist or is not "
                               "executable", step="start", hint=hint)

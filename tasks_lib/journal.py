@@ -313,7 +313,7 @@ def _switch_env(root: Path, a: dict[str, Any]) -> None:
 def _restore_tree(root: Path, a: dict[str, Any]) -> str | None:
     """The task's files back as the backup commit has them; files that hold neither the
     backup's nor the written commit's content (edited after a crash) are backed up first."""
-    from tasks_lib.restore import Scope, backup, newer_files, restore_tree
+    from tasks_lib.restore import Scope, backup, newer_files, restore_tree, target_files
     from tasks_lib.statepaths import StatePaths
 
     git = Git(root)
@@ -321,11 +321,13 @@ def _restore_tree(root: Path, a: dict[str, Any]) -> str | None:
     scope = Scope(root, a["location"], StatePaths(tuple(tuple(s) for s in sets)))
     note = None
     written = a.get("written")
+    wrote = list(target_files(git, scope, written)) if written else []
     if written and newer_files(git, scope, a["commit"], written):
         task = a.get("task") or a["location"].rsplit("/", 1)[-1]
         note = backup(git, scope, task, f"clawback backup of newer work in {a['location']} "
-                      "before undoing an interrupted operation", root / ".clawback" / "tmp").ref
-    restore_tree(git, scope, a["commit"])
+                      "before undoing an interrupted operation", root / ".clawback" / "tmp",
+                      also=wrote).ref
+    restore_tree(git, scope, a["commit"], also=wrote)
     return note
 
 
@@ -449,6 +451,30 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
                     str(path), kept_as, tuple(journal.backups))
 
 
+def undo_others(root: Path, state_dir: Path, task_id: str, audit: Any) -> list[Recovery]:
+    """Undo the interrupted operations of the *other* tasks (and of workspace-wide ones) whose
+    writers are gone, before this operation commits: a commit on top of a killed operation's
+    commit would make that one impossible to undo. The caller holds the workspace lock; a task
+    whose lock is held has its operation running, and is left alone."""
+    from tasks_lib.errors import Conflict
+    from tasks_lib.ids import valid_task_id
+    from tasks_lib.locks import task_lock
+
+    done: list[Recovery] = []
+    for other in sorted({j.task for j in left_behind(state_dir) if not j.failed} - {task_id}):
+        if other == "~workspace":
+            done += recover_interrupted(root, state_dir, other, audit, found_by=task_id)
+            continue
+        if not valid_task_id(other):
+            continue
+        try:
+            with task_lock(state_dir, other, f"undo an interrupted operation (for {task_id})"):
+                done += recover_interrupted(root, state_dir, other, audit, found_by=task_id)
+        except Conflict:
+            continue  # its operation is running
+    return done
+
+
 def recover_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any,
                         found_by: str | None = None) -> list[Recovery]:
     """Undo what killed earlier operations on this task left behind, oldest journal first, each
@@ -471,9 +497,18 @@ def recover_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any,
 
 
 def undo_interrupted(root: Path, state_dir: Path, task_id: str, audit: Any) -> list[Recovery]:
-    """``recover_interrupted``, refusing to go on (OperationFailed) when an undo could not complete."""
-    from tasks_lib.errors import OperationFailed
+    """``recover_interrupted``, refusing to go on when an undo could not complete: this one
+    (OperationFailed) or an earlier one whose journal was kept (Conflict, exit 3): the task is
+    half put back until a person has looked."""
+    from tasks_lib.errors import Conflict, OperationFailed
 
+    folder = state_dir / JOURNAL_DIR
+    kept = sorted(folder.glob(f"{task_id}-*{FAILED_SUFFIX}")) if folder.is_dir() else []
+    if kept:
+        raise Conflict(f"an earlier undo of an operation on {task_id} could not complete "
+                       f"({kept[0]}); nothing more is done to {task_id} until it is resolved",
+                       "`clawback status` shows what could not be undone: put that right by hand, "
+                       f"then delete {kept[0].name}")
     done = recover_interrupted(root, state_dir, task_id, audit)
     if done and done[-1].failures:
         rec = done[-1]

@@ -70,7 +70,7 @@ def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None =
     paths that the current settings or the snapshot's treat as state (or ``scope``'s: a
     rollback's, which knows the version it left too) are not compared."""
     scope = scope or verified_scope(ws, task, snap)
-    live = set(scope.live_files(ws.git))
+    live = set(scope.live_files(ws.git, [f.path for f in snap.files]))
     recorded = {f.path: f for f in snap.files if scope.owns(f.path)}
     problems = [f"missing {shown(p)}" for p in sorted(set(recorded) - live)]
     problems += [f"extra {shown(p)}" for p in sorted(live - set(recorded))]
@@ -123,7 +123,7 @@ def smoke_level(ws: Workspace, task: Task, python: Path, *,
         argv = list(smoke) if isinstance(smoke, tuple) else shlex.split(smoke)
     env = dict(environ if environ is not None else os.environ)
     env["PATH"] = os.pathsep.join(
-        p for p in (str(python.parent), interpreter.clean_path(env.get("PATH"), cwd)) if p)
+        p for p in (str(python.parent), interpreter.clean_path(env.get("PATH"), ws.root)) if p)
     if (python.parent.parent / "pyvenv.cfg").exists():
         env["VIRTUAL_ENV"] = str(python.parent.parent)
     try:

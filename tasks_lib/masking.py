@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from tasks_lib import safefs
 from tasks_lib.secret_names import name_class
 from tasks_lib.secret_values import looks_like_credential, mask_credentials
 
@@ -50,13 +51,37 @@ def secret_values(environ: Mapping[str, str] | None = None,
     found = set()
     for name, value in env.items():
         value = value.strip()
-        if len(value) < MIN_SECRET_CHARS or value.lower() in _HARMLESS:
-            continue
+        if len(value) < MIN_SECRET_CHARS or value.lower() in _HARMLESS or name in _PLAIN_NAMES:
+            continue  # (PWD is the working directory, not a password)
         cls = name_class(name)
-        if name in wanted or cls in ("secret", "container") or (
-                cls == "maybe" and looks_like_credential(value)):
+        if name in wanted or cls in ("secret", "container") or _secretish(name) or (
+                cls == "maybe" and looks_like_credential(value)) or _KNOWN_TOKEN.match(value):
             found.add(value)
+            found.update(_spellings(value))
     return sorted(found, key=len, reverse=True)
+
+
+# environment variable names (upper-cased) that hold a credential though the key-name rules of
+# configs would not say so: PGPASSWORD, MYTOKEN, GITHUB_PAT, BROKER_PIN, X_AUTH ...
+_SECRET_PARTS = ("TOKEN", "SECRET", "PASSW", "PASSPHRASE", "CREDENTIAL", "APIKEY", "PRIVATE",
+                 "COOKIE", "WEBHOOK", "SIGNATURE")
+_SECRET_WORDS = frozenset({"PAT", "PIN", "KEY", "AUTH", "DSN", "PWD", "PASS", "SESSION", "SIG"})
+_KNOWN_TOKEN = re.compile(
+    r"(?:sk-|sk_live_|sk_test_|rk_live_|ghp_|gho_|ghs_|ghu_|ghr_|github_pat_|glpat-|xox[abposr]-"
+    r"|AKIA|ASIA|AIza|hf_|ya29\.|eyJ)[A-Za-z0-9_\-./+=]{8,}")  # a value that starts so
+
+
+def _secretish(name: str) -> bool:
+    upper = name.upper()
+    return any(part in upper for part in _SECRET_PARTS) or \
+        any(word in _SECRET_WORDS for word in re.split(r"[^A-Z0-9]+", upper))
+
+
+def _spellings(value: str) -> set[str]:
+    """How a value shows when a message quotes it: as a JSON string and as a Python repr (a
+    backslash or a quote in it is escaped there, so the raw value would not match)."""
+    return {v for v in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+                        repr(value)[1:-1]) if v != value and len(v) >= MIN_SECRET_CHARS}
 
 
 def mask(text: str, environ: Mapping[str, str] | None = None, names: Iterable[str] = (),
@@ -84,10 +109,11 @@ def mask_data(data: object, values: list[str]) -> object:
 def declared_names(root: Path) -> frozenset[str]:
     """Every environment variable name the workspace's tasks declare (best effort: a registry or
     config that cannot be read declares nothing here; commands report such files themselves)."""
+    data = safefs.read_regular(root / "task_registry.json")
     try:
-        doc = json.loads((root / "task_registry.json").read_text(encoding="utf-8"))
+        doc = json.loads(data.decode("utf-8")) if data is not None else None
         tasks = doc.get("tasks") if isinstance(doc, dict) else None
-    except (OSError, ValueError):
+    except (ValueError, RecursionError):
         return frozenset()
     entries = tasks.values() if isinstance(tasks, dict) else tasks if isinstance(tasks, list) else []
     names: set[str] = set()
@@ -121,11 +147,10 @@ def _names(listed: object) -> set[str]:
 
 
 def _config_names(path: Path) -> set[str]:
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(1 << 20).decode("utf-8", "replace")
-    except OSError:
+    data = safefs.read_regular(path, 1 << 20)  # a FIFO there never hangs anything
+    if data is None:
         return set()
+    text = data.decode("utf-8", "replace")
     names = set(_REF.findall(text))
     m = re.search(r"^environment_variables:[ \t]*(\[[^\]\n]*\])?[ \t]*$((?:\n[ \t]*-[^\n]*)*)",
                   text, re.MULTILINE)

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from tasks_lib.errors import OperationFailed
+from tasks_lib.safefs import read_regular
 
 CREATE_TIME_TOLERANCE_S = 1.0
 KILL_WAIT_S = 5.0
@@ -40,10 +41,10 @@ class StopResult:
 
 
 def read_pidfile(path: Path) -> tuple[int, float | None] | None:
-    try:
-        raw = path.read_text().strip()
-    except OSError:
+    data = read_regular(path, 1 << 16)  # a FIFO or device named as pidfile never hangs
+    if data is None:
         return None
+    raw = data.decode("utf-8", "replace").strip()
     try:
         data = json.loads(raw)
         if isinstance(data, dict):

@@ -110,7 +110,7 @@ def start(ws: Workspace, task: Task, python: Path | None = None, *,
     if python is None and run.type == "process" and not run.command:
         _argv(task, Path("python"))                  # no entry point: that is the problem
         python = interpreter.task_python(ws, task)  # the default argv needs it: say why not
-    env = _env(environ, python or _optional_python(ws, task), cwd)
+    env = _env(environ, python or _optional_python(ws, task), ws.root)
     if run.type == "command":
         if run.start is None:  # settings.parse already requires it
             raise BadInput(f"task {task.id}: run.type command needs run.start",
@@ -147,11 +147,11 @@ def _task_dir(ws: Workspace, task: Task) -> Path:
     return cwd
 
 
-def _env(environ: Mapping[str, str] | None, python: Path | None, task_dir: Path) -> dict[str, str]:
+def _env(environ: Mapping[str, str] | None, python: Path | None, workspace: Path) -> dict[str, str]:
     """The task's environment: the operator's, with a PATH cleaned of relative entries and of
-    the task directory (tasks_lib/interpreter.py) and led by the task's interpreter."""
+    the workspace (tasks_lib/interpreter.py) and led by the task's interpreter."""
     env = dict(os.environ if environ is None else environ)
-    path = interpreter.clean_path(env.get("PATH"), task_dir)
+    path = interpreter.clean_path(env.get("PATH"), workspace)
     if python is not None:
         bindir = Path(os.path.abspath(python)).parent
         path = os.pathsep.join(p for p in (str(bindir), path) if p)
@@ -256,7 +256,8 @@ def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
     if before.running is False:
         return StopResult(False, before.pid, "not-running", before.detail)
     cwd = _task_dir(ws, task)
-    _run_command(ws, task, run.stop, "run.stop", cwd, _env(None, _optional_python(ws, task), cwd))
+    _run_command(ws, task, run.stop, "run.stop", cwd,
+                 _env(None, _optional_python(ws, task), ws.root))
     if before.running is None:
         return StopResult(True, None, "command", "state unknown (no run.pidfile); run.stop succeeded")
     deadline = time.monotonic() + timeout

@@ -106,8 +106,11 @@ class Registry:
             self._doc, self.form = known
             self._value: dict[str, Any] = self._doc.copy_value(_SHARED_BELOW)
             return
-        self._doc = jsonfmt.parse(text, str(self.path))
-        self._value = self._doc.copy_value(_SHARED_BELOW)
+        try:
+            self._doc = jsonfmt.parse(text, str(self.path))
+            self._value = self._doc.copy_value(_SHARED_BELOW)
+        except RecursionError:
+            raise self._bad("nested too deeply to read", "flatten the nesting") from None
         self._check()
         if self._parses is not None:
             self._parses.put(self.path, text, self._doc, self.form)
@@ -163,7 +166,6 @@ class Registry:
                     raise self._bad(f"task {tid!r} is not an object", "make it an object")
                 if "id" in entry and entry["id"] != tid:
                     raise self._bad(f"task keyed {tid!r} has id {entry['id']!r}", "make them agree")
-                self._check_fields(tid, entry)
         elif isinstance(tasks, list):
             seen: set[str] = set()
             for n, entry in enumerate(tasks):
@@ -175,7 +177,6 @@ class Registry:
                 if entry["id"] in seen:
                     raise self._bad(f"task id {entry['id']!r} is listed twice", "keep one entry")
                 seen.add(entry["id"])
-                self._check_fields(entry["id"], entry)
         else:
             raise self._bad(
                 "`tasks` must be a list of entries or an object keyed by task id",
@@ -183,10 +184,18 @@ class Registry:
             )
 
     def _check_fields(self, tid: str, entry: dict[str, Any]) -> None:
+        """The known fields of one entry have their types (checked per entry, when the entry is
+        used or written: one malformed entry never makes the whole registry unreadable)."""
         for key, types in _FIELD_TYPES.items():
             if key in entry and not isinstance(entry[key], types):
                 wanted = " or ".join(_TYPE_NAMES[t] for t in types)
                 raise self._bad(f"task {tid!r}: `{key}` must be {wanted}", f"fix `{key}`")
+
+    def check_entry(self, task_id: str) -> None:
+        """MalformedFile when ``task_id``'s entry has a known field of the wrong type."""
+        stored = self._stored(task_id)
+        if stored is not None:
+            self._check_fields(task_id, stored)
 
     # -- entries ----------------------------------------------------------------------------
 

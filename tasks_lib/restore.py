@@ -84,9 +84,12 @@ class Scope:
             return False
         return not self.state.matches(repo_path[len(self.location) + 1:])
 
-    def inventory(self, git: Git) -> Inventory:
+    def inventory(self, git: Git, also: Iterable[str] = ()) -> Inventory:
         """The task's live versioned files and its stale index entries, never following a
-        symlink. BadInput for a submodule, a nested repository or an unmerged path."""
+        symlink. ``also``: paths a version being restored (or backed up for) has, counted even
+        where .gitignore ignores them now, so such a file is backed up, compared and put back
+        like any other instead of being overwritten unseen. BadInput for a submodule, a nested
+        repository or an unmerged path."""
         index = git.index_entries(self.location)
         others = git.untracked(self.location)
         for path, (mode, _, stage) in index.items():
@@ -98,9 +101,12 @@ class Scope:
         for path in others:
             if path.endswith("/"):
                 raise submodule_error(path, self.location)
+        nested = safefs.entry(self.root, f"{self.location}/.git", read=False).kind
+        if nested != "missing":
+            raise submodule_error(self.location + "/", self.location)
         live: dict[str, str] = {}
         gone: list[str] = []
-        for path in sorted({*index, *others}):
+        for path in sorted({*index, *others, *also}):
             if not self.owns(path):
                 continue
             kind = safefs.entry(self.root, path, read=False).kind
@@ -110,9 +116,9 @@ class Scope:
                 gone.append(path)  # deleted, behind a symlinked directory, or now a directory
         return Inventory(live, tuple(gone), index)
 
-    def live_files(self, git: Git) -> list[str]:
+    def live_files(self, git: Git, also: Iterable[str] = ()) -> list[str]:
         """The task's versioned files present in the working tree now."""
-        return list(self.inventory(git).live)
+        return list(self.inventory(git, also).live)
 
 
 def _stamp() -> str:
@@ -120,10 +126,10 @@ def _stamp() -> str:
 
 
 def backup(git: Git, scope: Scope, task_id: str, message: str, scratch: Path,
-           extra: Iterable[str] = ()) -> Backup:
+           extra: Iterable[str] = (), also: Iterable[str] = ()) -> Backup:
     """Commit the task's current versioned files (and the workspace files in ``extra``, e.g. the
-    registry) on top of HEAD under a new backup ref."""
-    inv = scope.inventory(git)
+    registry; ``also`` as for ``Scope.inventory``) on top of HEAD under a new backup ref."""
+    inv = scope.inventory(git, also)
     head = git.head()
     at_head = git.ls_tree(head, scope.location) if head else {}
     gone = [p for p in at_head if scope.owns(p) and p not in inv.live]
@@ -176,19 +182,20 @@ def target_files(git: Git, scope: Scope, commit: str) -> dict[str, tuple[str, st
 def plan_restore(git: Git, scope: Scope, commit: str) -> TreeChange:
     """What ``restore_tree`` would change, without changing anything (for --dry-run)."""
     target = target_files(git, scope, commit)
-    inv = scope.inventory(git)
+    inv = scope.inventory(git, target)
     live = set(inv.live)
     changed = [p for p, _ in _differing(git, scope, target, inv) if p in live]
     return TreeChange(tuple(sorted(changed)), tuple(sorted(set(target) - live)),
                       tuple(sorted(live - set(target))))
 
 
-def restore_tree(git: Git, scope: Scope, commit: str) -> TreeChange:
+def restore_tree(git: Git, scope: Scope, commit: str, also: Iterable[str] = ()) -> TreeChange:
     """Make the task's versioned files exactly those of ``commit``: first the files it does not
     have are removed (so a versioned symlink standing where it has a directory goes), then every
-    differing file is written; never through a symlink (safefs)."""
+    differing file is written; never through a symlink (safefs). ``also``: paths another
+    version involved has (an undo: what the rollback wrote), removed too where ignored now."""
     target = target_files(git, scope, commit)
-    inv = scope.inventory(git)
+    inv = scope.inventory(git, [*target, *also])
     live = set(inv.live)
     removed = sorted(live - set(target))
     for path in removed:
@@ -213,7 +220,7 @@ def newer_files(git: Git, scope: Scope, *commits: str) -> list[str]:
         for path, (_, oid) in target_files(git, scope, commit).items():
             known.setdefault(path, set()).add(oid)
     newer = []
-    for path in scope.inventory(git).live:
+    for path in scope.inventory(git, known).live:
         found = safefs.entry(scope.root, path)
         if found.data is None or git.blob_id(found.data) not in known.get(path, ()):
             newer.append(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib import deps, ids, interpreter, names, registry
+from tasks_lib import deps, ids, interpreter, masking, names, registry
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed, VerificationFailed
 from tasks_lib.journal import Journal
@@ -136,10 +136,11 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
         refuse_shared_change(task, lock, req.allow_shared_install)
     plan = Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
                 lock=lock, rollback_tag=_free_tag(ws, task.id, to_version, current),
-                reason=req.reason, created_at=utc_now(), creator=actor(),
+                reason=masking.mask(req.reason, values=masking.for_workspace(ws.root)),
+                created_at=utc_now(), creator=actor(),
                 allow_shared_install=req.allow_shared_install)
     # a submodule or an unmerged path, a name git will not store: refused before any change
-    live = plan.scope.inventory(ws.git).live
+    live = plan.scope.inventory(ws.git, [f.path for f in snap.files]).live
     names.refuse_unstorable(ws.git, ws.root, list(live),
                             "the rollback would remove {it}, and its backup could not keep {it}")
     return plan
@@ -210,7 +211,8 @@ def _link(state: Path, task_id: str) -> str | None:
 def back_up(plan: Plan) -> Backup:
     return backup(plan.ws.git, plan.scope, plan.task.id,
                   f"clawback backup of {plan.task.id} {plan.from_version} before rollback to "
-                  f"{plan.to_version}", plan.ws.ensure_state_dir() / "tmp")
+                  f"{plan.to_version}", plan.ws.ensure_state_dir() / "tmp",
+                  also=[f.path for f in plan.snapshot.files])
 
 
 def restore_files(plan: Plan, saved: Backup, journal: Journal) -> TreeChange:
@@ -266,7 +268,7 @@ def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
 
 def commit_and_tag(plan: Plan, journal: Journal) -> str:
     ws = plan.ws
-    inv = plan.scope.inventory(ws.git)
+    inv = plan.scope.inventory(ws.git, [f.path for f in plan.snapshot.files])
     new = commit_journaled(ws, list(inv.live), plan.commit_message, journal, task_id=plan.task.id,
                            removed=list(inv.gone))
     journal.add("delete_tag", f"delete tag {plan.rollback_tag}", name=plan.rollback_tag, commit=new)

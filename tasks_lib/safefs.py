@@ -153,6 +153,32 @@ def read_bytes(root: Path, rel: str) -> bytes | None:
     return found.data if found.kind == "file" else None
 
 
+def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes | None:
+    """The bytes (at most ``limit``) of ``path`` if it is a regular file, else None: opened
+    without blocking, so a FIFO, a device or a socket there never hangs the reader. For files
+    outside the task trees (a pidfile, a config read only to learn names); it follows links."""
+    try:
+        fd = os.open(path, _READ_FLAGS & ~os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, left = [], limit
+        while left is None or left > 0:
+            chunk = os.read(fd, 1 << 20 if left is None else min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left is not None:
+                left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def write_file(root: Path, rel: str, data: bytes, *, executable: bool | None = False) -> None:
     """Put ``data`` at ``rel`` atomically (mode 0755 or 0644; ``executable=None`` keeps the mode
     of the file replaced), creating real parent directories as needed. A symlink at ``rel`` is

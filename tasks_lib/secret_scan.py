@@ -92,7 +92,10 @@ def _scan_path(root: str, path: str, task: Task) -> list[FileFinding]:
             return scan_file(path, os.fsencode(os.readlink(full)), symlink=True)
         if not stat.S_ISREG(st.st_mode):
             return []  # a submodule, a directory: no content of its own
-        with open(full, "rb") as fh:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:  # swapped for a FIFO since the lstat: never blocks
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return []
             if st.st_size > FULL_SCAN_LIMIT:
                 return scan_stream(path, fh)
             data = fh.read()

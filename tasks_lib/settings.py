@@ -7,6 +7,8 @@ Which files are runtime state follows from ``state_paths`` and the files the set
 from __future__ import annotations
 
 import re
+import re._constants as _const
+import re._parser as _sre
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -79,6 +81,16 @@ class TaskSettings:
         }
 
 
+def _anchored(pattern: str) -> str:
+    """``./cache/`` -> ``/cache/`` (``!./x`` -> ``!/x``): a leading ``./`` names the task
+    directory, which gitignore syntax spells as a leading ``/``."""
+    neg = "!" if pattern.startswith("!") else ""
+    body = pattern[len(neg):]
+    while body.startswith("./"):
+        body = "/" + body[2:].lstrip("/")
+    return neg + body
+
+
 def _where(task_id: str, key: str) -> str:
     return f"task_registry.json: task {task_id}: clawback.{key}"
 
@@ -116,13 +128,44 @@ def _pattern(value: Any, task_id: str, key: str) -> str | None:
     if value is None:
         return None
     try:
-        ok = isinstance(value, str) and bool(value) and re.compile(value) is not None
-    except re.error:
-        ok = False
+        ok = isinstance(value, str) and bool(value) and len(value) <= 2000 and \
+            re.compile(value) is not None
+        risky = ok and _backtracks(_sre.parse(value))
+    except (re.error, RecursionError, OverflowError):
+        ok, risky = False, False
     if not ok:
         raise BadInput(f"{_where(task_id, key)} must be a regular expression",
                        'e.g. "ERROR|Traceback" (Python re syntax, searched in each line)')
+    if risky:  # (a+)+ takes exponential time on one unlucky line, and re has no timeout
+        raise BadInput(f"{_where(task_id, key)} repeats a group that itself repeats or "
+                       "alternates, which can take hours on one log line",
+                       "write it without nesting repeats, e.g. ERROR.* instead of (ERROR.*)+ ; "
+                       "a possessive repeat (x++) or an atomic group (?>...) is fine")
     return value
+
+
+_REPEATS = (_const.MAX_REPEAT, _const.MIN_REPEAT)
+
+
+def _backtracks(items: Any, in_repeat: bool = False) -> bool:
+    """Does the parsed pattern repeat a group holding a repeat or an alternation (the shapes
+    that backtrack exponentially)? Possessive repeats and atomic groups never backtrack."""
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, sub = av
+            many = high == _const.MAXREPEAT or high > 1
+            if in_repeat and many or _backtracks(sub, in_repeat or many):
+                return True
+        elif op is _const.BRANCH:
+            if in_repeat and len(av[1]) > 1 or any(_backtracks(a, in_repeat) for a in av[1]):
+                return True
+        elif op is _const.SUBPATTERN:
+            if _backtracks(av[-1], in_repeat):
+                return True
+        elif op in (_const.ASSERT, _const.ASSERT_NOT):
+            if _backtracks(av[1], in_repeat):
+                return True
+    return False
 
 
 _PREFECT_EXAMPLE = '"health": {"source": "prefect", "flow": "t01-daily", "tags": ["t01"]}'
@@ -226,6 +269,8 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
                        'e.g. ["TUSHARE_TOKEN"] (names only, never values)')
     refuse_credentials_as_names(env_names, _where(task_id, "environment_variables"))
     state = raw.get("state_paths", list(DEFAULT_STATE_PATHS))
+    if isinstance(state, list):  # "./cache/" means the task directory's cache/: anchored
+        state = [_anchored(p) if isinstance(p, str) else p for p in state]
     if not isinstance(state, list) or not all(
             isinstance(p, str) and p.strip() and ".." not in p.split("/") and "\0" not in p
             and valid_pattern(p) for p in state):

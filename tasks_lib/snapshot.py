@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, interpreter, names, registry, safefs, secret_scan
+from tasks_lib import config, deps, ids, interpreter, masking, names, registry, safefs, secret_scan
 from tasks_lib.audit import actor, utc_now
 from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.journal import Journal
@@ -128,10 +128,20 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
     if git.tag_info(tag) is not None:
         raise Conflict(f"tag {tag} already exists",
                        "tags are immutable: choose a new version (--bump or --version)")
-    names.refuse_unstorable(git, ws.root, versioned_paths(ws, task),
-                            "the snapshot would silently leave {it} out")
+    versioned = versioned_paths(ws, task)
+    if task.config_path not in versioned:
+        why = ("the task's state_paths make it runtime state" if task.is_state(task.config_path)
+               else ".gitignore ignores it (check `git check-ignore -v " + task.config_path + "`)")
+        raise BadInput(f"{task.config_path} would not be versioned: {why}, so a snapshot of "
+                       f"{task.id} would not hold its config (and maybe none of its files)",
+                       "a task's config and code must be versioned: narrow the .gitignore rule "
+                       "or the state_paths pattern, or move the task out of an ignored directory")
+    names.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
     return Plan(ws=ws, task=task, from_version=current, version=new, tag=tag,
-                created_at=utc_now(), creator=actor(), request=req)
+                created_at=utc_now(), creator=actor(),
+                # the message lands in the commit and the tag: never a secret value in it
+                request=replace(req, message=masking.mask(
+                    req.message, values=masking.for_workspace(ws.root))))
 
 
 def config_text(ws: Workspace, task: Task) -> str:
@@ -208,9 +218,9 @@ def base_interpreter(ws: Workspace, task: Task) -> str:
     if mode == "venv":
         return getattr(sys, "_base_executable", None) or sys.executable
     if mode == "none":
-        found = interpreter.path_python(interpreter.task_dir(ws, task))
+        found = interpreter.path_python(ws.root)
         return str(found) if found else getattr(sys, "_base_executable", None) or sys.executable
-    return str(interpreter.configured_path(task, interpreter.task_dir(ws, task)))
+    return str(interpreter.configured_path(task, ws.root))
 
 
 def resolve_lock(plan: Plan) -> deps.Lock:

@@ -22,12 +22,15 @@ docs/design.md ("Runtime state") states this.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pathspec
 from pathspec.patterns.gitwildmatch import GitWildMatchPatternError
+
+from tasks_lib.errors import MalformedFile
 
 DEFAULT_STATE_PATHS: tuple[str, ...] = (
     "state/", "output/", "data/", "logs/", "backups/",
@@ -47,7 +50,7 @@ def literal(rel: str) -> str:
 def valid_pattern(pattern: str) -> bool:
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
-    except (GitWildMatchPatternError, ValueError):
+    except (GitWildMatchPatternError, ValueError, re.error, RecursionError):
         return False
     return True
 
@@ -60,6 +63,10 @@ class StatePaths:
     _specs: tuple[pathspec.GitIgnoreSpec, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        bad = [p for s in self.sets for p in s if not valid_pattern(p)]
+        if bad:  # settings refuse these; a manifest or journal holding one was edited
+            raise MalformedFile(f"state path pattern {bad[0]!r} cannot be read",
+                                "fix it in clawback.state_paths (gitignore syntax)")
         object.__setattr__(self, "_specs",
                            tuple(pathspec.GitIgnoreSpec.from_lines(s) for s in self.sets))
 

@@ -51,6 +51,7 @@ class Interruption:
     undone: tuple[str, ...] = ()       # changes put back, newest first
     not_undone: tuple[str, ...] = ()   # changes that could not be, with why
     detail: str = ""
+    backups: tuple[str, ...] = ()      # refs keeping newer work the undo met (before it restored)
 
     @property
     def problem(self) -> bool:
@@ -149,7 +150,7 @@ def interruptions(ws: Workspace, task_ids: Collection[str], *,
     for j in left:
         if not j.failed:
             live.setdefault(j.task, []).append(j)
-    audit = AuditLog(ws.state_dir) if repair and live else None
+    audit = AuditLog(ws.ensure_state_dir()) if repair and live else None  # (checks the links)
     for task_id, journals in live.items():
         if audit is not None:
             found[task_id] = _repair(ws, task_id, journals, audit)
@@ -192,7 +193,7 @@ def _recovered(rec: Recovery, pid: int | None) -> Interruption:
                         rec.undone, rec.failures,
                         "fix what could not be undone by hand (see the git log and the audit log), "
                         "then delete the kept journal" if rec.failures else
-                        "recorded in the audit log as recover-interrupted")
+                        "recorded in the audit log as recover-interrupted", rec.backups)
 
 
 def _found(j: Left, outcome: str, detail: str) -> Interruption:

@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib import ids, registry, safefs, settings
-from tasks_lib.errors import BadInput, ClawbackError, MalformedFile, NotFound
+from tasks_lib.errors import BadInput, ClawbackError, Conflict, MalformedFile, NotFound
 from tasks_lib.gitrepo import Git
 from tasks_lib.statepaths import StatePaths, valid_pattern
 
 STATE_DIR = ".clawback"
+# what clawback keeps under .clawback/ (docs/design.md, "State directory")
+STATE_ENTRIES = ("locks", "tmp", "snapshots", "envs", "run", "reports", "journal", "verified",
+                 "health", "prefect", "audit.jsonl", "notify-urls")
 _RESERVED = (".git", STATE_DIR)
 
 
@@ -132,12 +135,34 @@ class Workspace:
         return self.root / STATE_DIR
 
     def ensure_state_dir(self) -> Path:
+        self.check_state_dir()
         for sub in ("locks", "tmp", "snapshots", "envs", "run"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.check_state_dir()  # (made meanwhile by someone else: as links?)
         ignore = self.state_dir / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# clawback tool state: never committed\n*\n")
         return self.state_dir
+
+    def check_state_dir(self) -> None:
+        """Tool state stays tool state: ``.clawback/`` and what clawback writes under it may be
+        links to another disk, never into the rest of the workspace (a task directory would
+        then get, and commit, clawback's exports, reports, pidfiles or environments). Conflict
+        (exit 3) otherwise."""
+        root = os.path.realpath(self.root)
+        state = os.path.realpath(self.state_dir)
+        if state != os.path.join(root, STATE_DIR) and Path(state).is_relative_to(root):
+            raise Conflict(f"{STATE_DIR} is a link into the workspace ({state})",
+                           f"make {STATE_DIR} a real directory, or a link outside the workspace")
+        for name in STATE_ENTRIES:
+            entry = self.state_dir / name
+            if not (entry.is_symlink() or entry.exists()):
+                continue
+            real = os.path.realpath(entry)
+            if Path(real).is_relative_to(root) and not Path(real).is_relative_to(state):
+                raise Conflict(f"{STATE_DIR}/{name} is a link into the workspace ({real}): "
+                               "clawback's state would land among the versioned files",
+                               "remove the link (or point it outside the workspace), then retry")
 
     def load_registry(self) -> registry.Registry:
         return registry.Registry.load(self.registry_path, self.registry_parses)
@@ -152,6 +177,7 @@ class Workspace:
         for tid in reg.task_ids():
             entry = reg.entry(tid) or {}
             try:
+                reg.check_entry(tid)
                 tasks.append(self._task(tid, entry, locations))
             except ClawbackError as exc:
                 ver = entry.get("version")
@@ -172,6 +198,7 @@ class Workspace:
         if entry is None:
             known = ", ".join(t for t in reg.task_ids()[:20]) or "none"
             raise NotFound(f"unknown task {task_id}", f"tasks in the registry: {known}")
+        reg.check_entry(task_id)
         task = self._task(task_id, entry, _active_locations(reg))
         if active and not task.active:
             why = "is deleted" if task.status == "deleted" else "has no location"
@@ -197,12 +224,21 @@ class Workspace:
         if entry_point is not None and (not isinstance(entry_point, str) or not ids.safe_relative_path(entry_point)):
             raise MalformedFile(f"task_registry.json: task {task_id}: bad entry_point",
                                 "use a file inside the task directory, e.g. main.py")
+        parsed = settings.parse(task_id, entry.get("clawback"))
+        if isinstance(location, str):
+            for pattern in parsed.state_paths:
+                body = pattern.lstrip("!").lstrip("/")
+                if body == location or body.startswith(location + "/"):
+                    raise MalformedFile(
+                        f"task_registry.json: task {task_id}: clawback.state_paths entry "
+                        f"{pattern!r} repeats the task's location, so it matches nothing",
+                        "state_paths are relative to the task directory: write "
+                        f"{body[len(location):].lstrip('/') or '/'!r} (or /... to anchor it)")
         ver = entry.get("version")
         return Task(
             id=task_id, version=str(ver) if ver is not None else None, status=status,
             location=location if isinstance(location, str) and location else None,
-            config_file=config_file, entry_point=entry_point, entry=entry,
-            settings=settings.parse(task_id, entry.get("clawback")),
+            config_file=config_file, entry_point=entry_point, entry=entry, settings=parsed,
         )
 
     def _check_location(self, task_id: str, location: str,
@@ -263,6 +299,8 @@ def _active_locations(reg: registry.Registry) -> dict[str, str | ClawbackError]:
     for tid in reg.task_ids():
         location = reg.field(tid, "location")
         if str(reg.field(tid, "status", "active")) == "deleted" or not location:
+            continue
+        if not isinstance(tid, str):
             continue
         try:
             found[str(tid)] = canonical_location(str(tid), location)

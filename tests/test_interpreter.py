@@ -55,13 +55,20 @@ def use(ws: Workspace, python: str) -> None:
     (ws.root / "tasks/T01/requirements.txt").write_text("")
 
 
-def plant_traps(ws: Workspace, tmp_path: Path) -> Path:
-    """Executable python3 / python files inside the task directory that leave a mark."""
+def plant_traps(ws: Workspace, tmp_path: Path, *dirs: str) -> Path:
+    """Executable python3 / python files inside the task directory (and ``dirs`` of the
+    workspace) that leave a mark; an outside directory ``linked/`` holds links to them."""
     marker = tmp_path / "trapped"
-    for name in ("python3", "python"):
-        trap = ws.root / "tasks/T01" / name
-        trap.write_text(TRAP.format(marker=marker, real=sys.executable))
-        trap.chmod(0o755)
+    linked = tmp_path / "linked"
+    linked.mkdir(exist_ok=True)
+    for folder in ("tasks/T01", *dirs):
+        (ws.root / folder).mkdir(parents=True, exist_ok=True)
+        for name in ("python3", "python"):
+            trap = ws.root / folder / name
+            trap.write_text(TRAP.format(marker=marker, real=sys.executable))
+            trap.chmod(0o755)
+            if folder == "tasks/T01" and not (linked / name).exists():
+                (linked / name).symlink_to(trap)
     return marker
 
 
@@ -79,7 +86,8 @@ def test_start_uses_the_configured_interpreter_path(ws: Workspace, shared_python
         process.stop(ws, ws.task("T01"), timeout=2)
 
 
-@pytest.mark.parametrize("path_entries", [["."], [""], ["tasks/T01"], ["{task_dir}"]])
+@pytest.mark.parametrize("path_entries", [["."], [""], ["tasks/T01"], ["{task_dir}"],
+                                          ["{ws}/tasks/T02"], ["{ws}/bin"], ["{tmp}/linked"]])
 def test_python_none_never_runs_a_file_of_the_task(ws: Workspace, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    path_entries: list[str]) -> None:
@@ -87,18 +95,18 @@ def test_python_none_never_runs_a_file_of_the_task(ws: Workspace, tmp_path: Path
 
     run_init(str(ws.root))
     use(ws, "none")
-    marker = plant_traps(ws, tmp_path)
+    marker = plant_traps(ws, tmp_path, "tasks/T02", "bin")
     task_dir = str(ws.root / "tasks/T01")
-    hostile = [p.format(task_dir=task_dir) for p in path_entries]
+    hostile = [p.format(task_dir=task_dir, ws=ws.root, tmp=tmp_path) for p in path_entries]
     monkeypatch.setenv("PATH", os.pathsep.join([*hostile, os.environ["PATH"]]))
     monkeypatch.chdir(ws.root)
     task = ws.task("T01")
     chosen = interpreter.task_python(ws, task)
-    assert not chosen.resolve().is_relative_to(Path(task_dir).resolve())
+    assert not chosen.resolve().is_relative_to(ws.root.resolve())
     assert smoke_level(ws, task, chosen).ok
     process.start(ws, task)
     try:
-        assert not Path(argv_of(ws)[0]).resolve().is_relative_to(Path(task_dir).resolve())
+        assert not Path(argv_of(ws)[0]).resolve().is_relative_to(ws.root.resolve())
         time.sleep(0.3)
     finally:
         process.stop(ws, ws.task("T01"), timeout=2)
@@ -132,7 +140,7 @@ def test_an_interpreter_inside_the_task_or_relative_is_refused(ws: Workspace, tm
     run_init(str(ws.root))
     plant_traps(ws, tmp_path)
     use(ws, python.format(task_dir=ws.root / "tasks/T01"))
-    with pytest.raises(BadInput, match="absolute|inside the task directory"):
+    with pytest.raises(BadInput, match="absolute|inside the workspace"):
         interpreter.task_python(ws, ws.task("T01"))
     with pytest.raises(BadInput):
         process.start(ws, ws.task("T01"))
@@ -170,3 +178,25 @@ def test_a_rollback_restarts_a_path_task_with_its_interpreter(ws: Workspace,
         assert argv_of(ws)[0] == str(shared_python)
     finally:
         process.stop(ws, ws.task("T01"), timeout=2)
+
+
+def test_a_venv_link_pointing_into_the_workspace_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    """.clawback/envs/T01/current re-pointed at a "venv" the agent made in the task directory."""
+    from tasks_lib import deps, interpreter
+    from tasks_lib.errors import OperationFailed
+
+    run_init(str(ws.root))
+    fake = ws.root / "tasks/T01/venvx"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    marker = tmp_path / "trapped"
+    (fake / "bin/python").write_text(TRAP.format(marker=marker, real=sys.executable))
+    (fake / "bin/python").chmod(0o755)
+    link = deps.env_root(ws.state_dir, "T01") / "current"
+    link.unlink()
+    link.symlink_to(fake)
+    with pytest.raises(OperationFailed, match="points at"):
+        interpreter.task_python(ws, ws.task("T01"))
+    with pytest.raises(OperationFailed):
+        process.start(ws, ws.task("T01"))
+    assert not marker.exists()

@@ -349,8 +349,6 @@ def test_invalid_ids_are_listed_raw(tmp_path: Path) -> None:
         ('{"tasks": [{"id": 7}]}', "tasks[0]"),
         ('{"tasks": {"T1": []}}', "'T1' is not an object"),
         ('{"tasks": {"T1": {"id": "T2"}}}', "has id 'T2'"),
-        ('{"tasks": [{"id": "T1", "snapshots": {}}]}', "`snapshots` must be a list"),
-        ('{"tasks": [{"id": "T1", "location": 5}]}', "`location` must be a string or null"),
         ('{"tasks": [\n{"id": "T1",}]}', "line 2, column 12"),
     ],
 )
@@ -360,6 +358,26 @@ def test_malformed_registry(text: str, words: str, tmp_path: Path) -> None:
         Registry.load(path)
     assert str(path) in str(info.value) and words in str(info.value)
     assert info.value.hint and info.value.exit_code == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"tasks": [{"id": "T1", "snapshots": {}}, {"id": "T2"}]}', "`snapshots` must be a list"),
+        ('{"tasks": [{"id": "T1", "location": 5}, {"id": "T2"}]}',
+         "`location` must be a string or null"),
+        ('{"tasks": [{"id": "T1", "version": 2.01}, {"id": "T2"}]}', "`version` must be a string"),
+    ],
+)
+def test_a_malformed_entry_is_that_entrys_problem(text: str, words: str, tmp_path: Path) -> None:
+    """A field of the wrong type makes that entry unusable, not the whole registry."""
+    path = write(tmp_path, text)
+    reg = Registry.load(path)
+    assert reg.task_ids() == ["T1", "T2"]
+    with pytest.raises(MalformedFile) as info:
+        reg.check_entry("T1")
+    assert words in str(info.value) and info.value.exit_code == EXIT_BAD_INPUT
+    reg.check_entry("T2")
 
 
 def test_unreadable_registry(tmp_path: Path) -> None:

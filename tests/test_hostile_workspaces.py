@@ -1,0 +1,272 @@
+"""Cases found by attacking the trust guarantees of issue 10 (a second pass, on workspaces the
+first tests did not think of): each is a class of problem, fixed where it arises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import flows.rollback as fr
+from clawback.cli import main
+from flows.init import run_init
+from flows.snapshot import run_snapshot
+from tasks_lib.audit import AuditLog
+from tasks_lib.errors import BadInput, Conflict
+from tasks_lib.registry import Registry
+from tasks_lib.workspace import Workspace
+from tests.conftest import failing_after, git
+from tests.test_crash import ROLLBACK_CHILD, kill_child_at
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    monkeypatch.setenv("CLAWBACK_ORCHESTRATOR", "none")
+
+
+def plain(ws: Workspace, task_id: str = "T01", **settings: object) -> None:
+    """The task on the PATH's python3 (no environment to build), with the given settings."""
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry(task_id)
+    entry["clawback"] = {"python": "none", **settings}
+    reg.set_entry(task_id, entry)
+    reg.save()
+    (ws.root / f"tasks/{task_id}/main.py").write_text("X = 1\n")
+    (ws.root / f"tasks/{task_id}/requirements.txt").write_text("")
+
+
+def cli(ws: Workspace, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main([*args, "--workspace", str(ws.root), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+# -- a file a version tracks that .gitignore now ignores ------------------------------------
+@pytest.fixture
+def ignored_env(ws: Workspace) -> Workspace:
+    """1.2.0 tracks tasks/T01/.env; 1.3.0 untracked it (the template ignores .env) and the
+    operator's working copy holds newer content."""
+    run_init(str(ws.root))
+    plain(ws)
+    env = ws.root / "tasks/T01/.env"
+    env.write_text("MODE=paper\n")
+    git(ws, "add", "-f", "--", "tasks/T01/.env")
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.2.0 with .env
+    git(ws, "rm", "-q", "--cached", "--", "tasks/T01/.env")
+    git(ws, "commit", "-qm", "stop tracking .env")
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.3.0 without it
+    env.write_text("MODE=live\n")
+    return ws
+
+
+def test_an_ignored_file_the_target_tracks_is_backed_up_and_restored(ignored_env: Workspace) -> None:
+    ws = ignored_env
+    env = ws.root / "tasks/T01/.env"
+    done = fr.run_rollback(str(ws.root), "T01", "1.2.0")
+    assert env.read_text() == "MODE=paper\n"                              # the version's file
+    assert git(ws, "show", f"{done.backup_ref}:tasks/T01/.env") == "MODE=live\n"   # kept
+
+
+@pytest.mark.parametrize("step_name", ["restore_files", "verify", "commit_and_tag"])
+def test_an_undo_puts_an_ignored_file_back(ignored_env: Workspace, monkeypatch, step_name) -> None:
+    ws = ignored_env
+    monkeypatch.setattr(fr, step_name, failing_after(getattr(fr, step_name), step_name))
+    with pytest.raises(Exception, match="everything was put back"):
+        fr.run_rollback(str(ws.root), "T01", "1.2.0")
+    assert (ws.root / "tasks/T01/.env").read_text() == "MODE=live\n"
+
+
+def test_a_task_in_an_ignored_directory_is_refused(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    (ws.root / "tasks/tmp/T05").mkdir(parents=True)                     # tmp/ is ignored
+    (ws.root / "tasks/tmp/T05/config.yaml").write_text("version: 1.0.0\n")
+    doc = json.loads(ws.registry_path.read_text())
+    doc["tasks"].append({"id": "T05", "version": "1.0.0", "location": "tasks/tmp/T05",
+                         "entry_point": "main.py", "clawback": {"python": "none"}})
+    ws.registry_path.write_text(json.dumps(doc, indent=2) + "\n")
+    code, out = cli(ws, capsys, "snapshot", "--task", "T05", "--version", "1.0.0")
+    assert code == 2 and "would not be versioned" in out["error"]["message"]
+    assert not ws.git.tag_info("T05-v1.0.0")
+
+
+# -- state path spellings --------------------------------------------------------------------
+def test_a_dot_slash_state_pattern_means_the_task_directory(ws: Workspace) -> None:
+    run_init(str(ws.root))
+    plain(ws, state_paths=["./cache/"])
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.2.0
+    (ws.root / "tasks/T01/cache").mkdir()
+    (ws.root / "tasks/T01/cache/model.bin").write_bytes(b"weights")
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.3.0
+    assert "cache" not in git(ws, "ls-tree", "-r", "--name-only", "HEAD", "--", "tasks/T01")
+    fr.run_rollback(str(ws.root), "T01", "1.2.0")
+    assert (ws.root / "tasks/T01/cache/model.bin").read_bytes() == b"weights"
+
+
+def test_a_state_pattern_repeating_the_location_is_refused(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    plain(ws, "T02", state_paths=["tasks/T02/cache/"])
+    code, out = cli(ws, capsys, "snapshot", "--task", "T02", "--bump", "patch")
+    assert code == 2 and "repeats the task's location" in out["error"]["message"]
+    code, out = cli(ws, capsys, "status")
+    assert {r["id"]: r["status"] for r in out["result"]["tasks"]}["T01"] == "active"
+
+
+# -- tool state that links into the workspace ----------------------------------------------
+@pytest.mark.parametrize("entry", ["snapshots", "reports", "run"])
+def test_tool_state_linked_into_a_task_is_refused(ws: Workspace, entry: str) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    target = ws.state_dir / entry
+    if target.exists():
+        subprocess.run(["rm", "-rf", "--", str(target)], check=True)
+    os.symlink(ws.root / "tasks/T02", target)
+    before = sorted(p.name for p in (ws.root / "tasks/T02").iterdir())
+    with pytest.raises(Conflict, match="link into the workspace"):
+        run_snapshot(str(ws.root), "T01", bump="minor")
+    assert sorted(p.name for p in (ws.root / "tasks/T02").iterdir()) == before
+
+
+# -- secrets in git and in spellings the raw value does not match ------------------------------
+def test_a_reason_holding_a_secret_value_lands_masked_in_git(ws: Workspace,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    value = "tok-8700abcdef123456"
+    monkeypatch.setenv("TUSHARE_TOKEN", value)
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor", message=f"uses {value} now")
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    done = fr.run_rollback(str(ws.root), "T01", "1.2.0", reason=f"because {value} leaked")
+    texts = [git(ws, "log", "--format=%B", "-3"), git(ws, "cat-file", "tag", done.tag),
+             git(ws, "cat-file", "tag", "T01-v1.2.0"), git(ws, "show", "HEAD:task_registry.json"),
+             ws.registry_path.read_text()]
+    assert all(value not in t for t in texts)
+    assert "because *** leaked" in texts[0]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PGPASSWORD", "pg-secret-1"), ("MYTOKEN", "mytok-123"), ("GITHUB_PAT", "pat-abcdef12"),
+    ("BROKER_PIN", "pin-99887"), ("SOME_SETTING", "ghp_abcdefghijklmnop12345678"),
+])
+def test_secret_looking_variables_are_masked_in_every_spelling(name: str, value: str) -> None:
+    from tasks_lib import masking
+
+    env = {name: value + '\\q"'}
+    raw = value + '\\q"'
+    text = f"{raw} {json.dumps(raw)} {raw!r}"
+    assert value not in masking.mask(text, env)
+
+
+# -- an undo that could not complete stops the task's operations ---------------------------
+def test_a_kept_failed_journal_refuses_further_operations(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    (ws.state_dir / "journal").mkdir(exist_ok=True)
+    (ws.state_dir / "journal/T01-rollback.failed.json").write_text('{"name": "T01-rollback"}')
+    head = git(ws, "rev-parse", "HEAD")
+    code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "patch")
+    assert code == 3 and "could not complete" in out["error"]["message"]
+    assert git(ws, "rev-parse", "HEAD") == head
+    code, out = cli(ws, capsys, "snapshot", "--task", "T02", "--bump", "patch")  # others go on
+    assert code == 0
+
+
+def test_another_tasks_commit_never_strands_a_killed_operation(ws: Workspace, tmp_path) -> None:
+    """T01's rollback is killed after its commit; before anyone looks, T02 is snapshotted. The
+    T02 snapshot first undoes T01's interrupted rollback (its writer is gone), then commits."""
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.2.0
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.3.0
+    registry_before = ws.registry_path.read_bytes()
+    kill_child_at(ROLLBACK_CHILD, "commit_and_tag", ws, tmp_path)
+    (ws.root / "tasks/T02/extra.py").write_text("E = 2\n")
+    run_snapshot(str(ws.root), "T02", bump="patch")
+    assert ws.task("T01").version == "1.3.0" and (ws.root / "tasks/T01/extra.py").exists()
+    t01 = Registry.from_text(ws.registry_path.read_text(), ws.registry_path).entry("T01")
+    assert t01 == Registry.from_text(registry_before.decode(), ws.registry_path).entry("T01")
+    entries = [e for e in AuditLog(ws.state_dir).entries("T01")]
+    assert entries[-1]["action"] == "recover-interrupted" and entries[-1]["result"] == "ok"
+    assert entries[-1]["details"]["found_by"] == "T02"
+
+
+def test_status_names_the_backup_of_newer_work(ws: Workspace, tmp_path, capsys) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    kill_child_at(ROLLBACK_CHILD, "restore_files", ws, tmp_path)
+    (ws.root / "tasks/T01/main.py").write_text("X = 2  # edited after the crash\n")
+    code = main(["status", "--workspace", str(ws.root)])
+    out = capsys.readouterr().out
+    assert code == 0 and "newer work kept first in refs/clawback/backups/T01/" in out
+
+
+# -- one task's odd entry never takes the others down ----------------------------------------
+@pytest.mark.parametrize("bad", [
+    {"version": 2.01}, {"status": 1}, {"snapshots": "none"}, {"location": ["tasks/T02"]},
+    {"clawback": {"state_paths": ["[z-a]"]}},
+    {"clawback": {"health": {"error_pattern": "(a+)+$"}}},
+])
+def test_an_odd_field_is_that_tasks_problem(ws: Workspace, capsys, bad: dict) -> None:
+    run_init(str(ws.root))
+    doc = json.loads(ws.registry_path.read_text())
+    doc["tasks"][1].update(bad)
+    ws.registry_path.write_text(json.dumps(doc, indent=2) + "\n")
+    code, out = cli(ws, capsys, "status")
+    rows = {r["id"]: r for r in out["result"]["tasks"]}
+    assert code == 1 and rows["T02"]["status"] == "error" and rows["T01"]["tagged"]
+    code, out = cli(ws, capsys, "history", "--task", "T01")
+    assert code == 0
+    code, out = cli(ws, capsys, "recover", "--task", "T02", "--target-version", "2.0.1")
+    assert code == 2 and "internal error" not in out["error"]["message"]
+
+
+def test_a_fifo_config_never_hangs_the_others(ws: Workspace, tmp_path: Path) -> None:
+    run_init(str(ws.root))
+    cfg = ws.root / "tasks/T02/config.yaml"
+    cfg.unlink()
+    os.mkfifo(cfg)
+    for argv in (["status"], ["history", "--task", "T01"], ["health", "--task", "T01"]):
+        proc = subprocess.run([sys.executable, "-m", "clawback", *argv, "--workspace",
+                               str(ws.root)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "CLAWBACK_ORCHESTRATOR": "none"})
+        assert "Traceback" not in proc.stderr, argv
+
+
+def test_a_deeply_nested_registry_is_bad_input_without_a_traceback(ws: Workspace, capsys) -> None:
+    ws.registry_path.write_text('{"tasks": [{"id": "T01", "x": ' + "[" * 5000 + "]" * 5000 + "}]}")
+    code = main(["status", "--workspace", str(ws.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "nested too deeply" in err and "Traceback" not in err
+
+
+def test_a_task_directory_that_is_a_repository_is_refused(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    subprocess.run(["git", "init", "-q", str(ws.root / "tasks/T02")], check=True)
+    code, out = cli(ws, capsys, "snapshot", "--task", "T02", "--bump", "patch")
+    assert code == 2 and "nested git repository" in out["error"]["message"]
+
+
+@pytest.mark.parametrize("argv", [["health", "--min-interval", "-5"],
+                                  ["rollback", "--task", "T01", "--to", "1.1.0", "--grace", "nan"],
+                                  ["stop", "--task", "T01", "--timeout", "-1"]])
+def test_bad_numbers_are_bad_input(ws: Workspace, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--workspace", str(ws.root)])
+    assert exit_.value.code == 2
+
+
+def test_bad_pattern_unit() -> None:
+    from tasks_lib import settings
+
+    with pytest.raises(BadInput, match="repeats a group"):
+        settings.parse("T01", {"health": {"error_pattern": "(ERROR.*)+"}})
+    settings.parse("T01", {"health": {"error_pattern": "ERROR|Traceback"}})
