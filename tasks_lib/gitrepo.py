@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,7 +238,9 @@ class Git:
     # -- committing only some paths ---------------------------------------------------------
     def commit_paths(self, paths: list[str], message: str, scratch: Path,
                      contents: Mapping[str, bytes] | None = None,
-                     removed: Iterable[str] = ()) -> tuple[str, str | None]:
+                     removed: Iterable[str] = (),
+                     check: Callable[[list[tuple[str, str, str]]], None] | None = None,
+                     ) -> tuple[str, str | None]:
         """Commit the working-tree state of ``paths`` and nothing else; return (new, old) HEAD.
 
         Other staged or unstaged work in the repository is neither committed nor lost: the real
@@ -249,7 +251,9 @@ class Git:
         committed (and staged) with the given bytes instead of the working tree's, which keeps
         whatever else the working-tree file holds as an unstaged change. ``removed``: index
         entries to drop whatever the working tree holds there (e.g. files behind a directory
-        that became a symlink, which ``update-index --remove`` refuses to look at).
+        that became a symlink, which ``update-index --remove`` refuses to look at). ``check``:
+        called with ``(path, mode, object id)`` of every one of ``paths`` whose content differs
+        from HEAD's, as the commit will hold it, before the tree is written; it may refuse.
         """
         old = self.head()
         if self.branch() is None and old is not None:
@@ -274,10 +278,14 @@ class Git:
         try:
             env = {"GIT_INDEX_FILE": str(tmp_index)}
             ours = set(paths)
-            staged = self.run("diff-index", "--cached", "--name-only", "-z", "--no-renames", base,
-                              env=env).stdout
-            others = [p for p in (s.decode("utf-8", "surrogateescape") for s in staged.split(b"\0"))
-                      if p and p not in ours]
+            raw = self.run("diff-index", "--cached", "--raw", "-z", "--no-renames", base,
+                           env=env).stdout.split(b"\0")
+            changed = [(raw[i + 1].decode("utf-8", "surrogateescape"), raw[i].decode().split(" "))
+                       for i in range(0, len(raw) - 1, 2) if raw[i].startswith(b":")]
+            others = [p for p, _ in changed if p not in ours]
+            if check is not None:  # what the commit will hold, exactly
+                check([(p, meta[1], meta[3]) for p, meta in changed
+                       if p in ours and meta[4] != "D"])
             if others:
                 if old is None:
                     self.run("rm", "--cached", "-q", "--pathspec-from-file=-",

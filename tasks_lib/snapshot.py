@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -258,10 +259,22 @@ def task_scope(ws: Workspace, task: Task) -> Scope:
 
 
 def commit(plan: Plan, journal: Journal) -> str:
+    """Commit the task's files; what the commit holds is scanned for secrets once more first
+    (the files may have changed since the scan: an agent writing while the environment synced)."""
     ws = plan.ws
     inv = task_scope(ws, plan.task).inventory(ws.git)
+
+    def rescan(entries: list[tuple[str, str, str]]) -> None:
+        if plan.request.adopt:
+            return  # init: secrets are warned about, never refused
+        by_oid = {oid: (path, mode) for path, mode, oid in entries
+                  if path != registry.REGISTRY_FILE}
+        blobs = [(by_oid[oid][0], by_oid[oid][1], data) for oid, data in ws.git.read_blobs(by_oid)]
+        found = [secret_scan.report(f, plan.task) for f in secret_scan.scan_blobs(plan.task, blobs)]
+        secret_scan.judge(found, plan.task.id, plan.request.allow_secrets)
+
     return commit_journaled(ws, list(inv.live), plan.commit_message, journal,
-                            task_id=plan.task.id, removed=list(inv.gone))
+                            task_id=plan.task.id, removed=list(inv.gone), check=rescan)
 
 
 def committed_registry(ws: Workspace, task_id: str) -> bytes | None:
@@ -285,7 +298,8 @@ def committed_registry(ws: Workspace, task_id: str) -> bytes | None:
 
 
 def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Journal,
-                     task_id: str | None = None, removed: list[str] | None = None) -> str:
+                     task_id: str | None = None, removed: list[str] | None = None,
+                     check: Callable[[list[tuple[str, str, str]]], None] | None = None) -> str:
     """``commit_paths`` with its undo recorded first: the index as it was, then HEAD. With
     ``task_id``, the registry is committed too, with only that task's entry changed."""
     index = ws.git.index_path()
@@ -305,7 +319,8 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
             paths = [*paths, registry.REGISTRY_FILE]
         else:
             contents[registry.REGISTRY_FILE] = blob
-    new, _ = ws.git.commit_paths(paths, message, scratch, contents, removed=removed or [])
+    new, _ = ws.git.commit_paths(paths, message, scratch, contents, removed=removed or [],
+                                 check=check)
     journal.update_last(new=new)
     return new
 

@@ -270,3 +270,29 @@ def test_bad_pattern_unit() -> None:
     with pytest.raises(BadInput, match="repeats a group"):
         settings.parse("T01", {"health": {"error_pattern": "(ERROR.*)+"}})
     settings.parse("T01", {"health": {"error_pattern": "ERROR|Traceback"}})
+
+
+def test_a_secret_written_between_the_scan_and_the_commit_is_refused(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent writes a credential while the environment syncs (after the scan): the commit's
+    own content is scanned once more, so the snapshot is refused and undone."""
+    import flows.snapshot as fs
+    from tasks_lib.errors import SecretsFound
+
+    run_init(str(ws.root))
+    plain(ws)
+    real = fs.sync_environment
+    leak = "TUSHARE_TOKEN = '" + "8700" + "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2'\n"
+
+    def agent_writes_meanwhile(*args: object, **kw: object) -> object:
+        done = real(*args, **kw)
+        (ws.root / "tasks/T01/fetch.py").write_text(leak)
+        return done
+
+    head = git(ws, "rev-parse", "HEAD")
+    monkeypatch.setattr(fs, "sync_environment", agent_writes_meanwhile)
+    with pytest.raises(SecretsFound, match="fetch.py") as err:
+        run_snapshot(str(ws.root), "T01", bump="minor")
+    assert "everything was put back" in err.value.message and "8700a1" not in str(err.value)
+    assert git(ws, "rev-parse", "HEAD") == head and not ws.git.tag_info("T01-v1.2.0")
+    assert "fetch.py" not in git(ws, "ls-files", "--", "tasks/T01")
