@@ -48,6 +48,9 @@ class Plan:
     creator: str
     request: SnapshotRequest
     warnings: tuple[str, ...] = ()
+    # what the secret scan saw: each file's (size, mtime, ctime, inode) just before it was read;
+    # the commit rescans only what changed since (git's own stat-cache reasoning)
+    scanned: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, compare=False)
 
     @property
     def commit_message(self) -> str:
@@ -163,6 +166,14 @@ def config_text(ws: Workspace, task: Task) -> str:
                             f"{exc.start})", "save it as UTF-8 and retry") from None
 
 
+def _stat(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 def _valid_or_none(value: str | None) -> str | None:
     try:
         return ids.version(value) if value is not None else None
@@ -174,8 +185,10 @@ def _valid_or_none(value: str | None) -> str | None:
 def scan_secrets(plan: Plan) -> tuple[str, ...]:
     """Refuse plaintext secrets in any file the snapshot commits or in the registry entry
     (files with key paths or lines, never values; docs/design.md "Secrets")."""
-    found = secret_scan.scan_task(plan.ws, plan.task, versioned_paths(plan.ws, plan.task),
-                                  plan.request.message)
+    paths = versioned_paths(plan.ws, plan.task)
+    plan.scanned.clear()
+    plan.scanned.update((p, st) for p in paths if (st := _stat(plan.ws.root / p)) is not None)
+    found = secret_scan.scan_task(plan.ws, plan.task, paths, plan.request.message)
     return secret_scan.judge(found, plan.task.id, plan.request.allow_secrets,
                              adopt=plan.request.adopt)
 
@@ -268,7 +281,8 @@ def commit(plan: Plan, journal: Journal) -> str:
         if plan.request.adopt:
             return  # init: secrets are warned about, never refused
         by_oid = {oid: (path, mode) for path, mode, oid in entries
-                  if path != registry.REGISTRY_FILE}
+                  if path != registry.REGISTRY_FILE
+                  and not (plan.scanned and plan.scanned.get(path) == _stat(ws.root / path))}
         blobs = [(by_oid[oid][0], by_oid[oid][1], data) for oid, data in ws.git.read_blobs(by_oid)]
         found = [secret_scan.report(f, plan.task) for f in secret_scan.scan_blobs(plan.task, blobs)]
         secret_scan.judge(found, plan.task.id, plan.request.allow_secrets)
