@@ -14,6 +14,7 @@ from flows.autoheal import Action, Policy, RollbackVia, respond
 from flows.steps import collect_timings, in_flow_run, step
 from tasks_lib import checkup, ids
 from tasks_lib.audit import Stopwatch
+from tasks_lib.errors import ClawbackError
 from tasks_lib.verdicts import Record, VerdictLog
 from tasks_lib.workspace import Workspace
 
@@ -57,8 +58,12 @@ def remember(ws: Workspace, results: tuple[checkup.TaskHealth, ...]) -> dict[str
     for r in results:
         if not ids.valid_task_id(r.task_id):
             continue  # a broken registry entry with a hostile id: reported, never a file name
-        log.append(r.task_id, Record(now, r.rate.version, r.verdict, r.rate.samples, r.rate.failures))
-        out[r.task_id] = log.recent(r.task_id)
+        try:
+            log.append(r.task_id, Record(now, r.rate.version, r.verdict, r.rate.samples,
+                                         r.rate.failures))
+            out[r.task_id] = log.recent(r.task_id)
+        except ClawbackError:  # its verdict file is a link, say: that task only, not the run
+            out[r.task_id] = []
     return out
 
 

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from flows.operation import operation
 from flows.steps import step
-from tasks_lib import ids, masking, stable
+from tasks_lib import ids, masking, names, stable
 from tasks_lib.audit import actor, utc_now
+from tasks_lib.errors import BadInput
 from tasks_lib.journal import Journal
+from tasks_lib.names import MAX_TEXT
 from tasks_lib.snapshot import commit_journaled
 from tasks_lib.workspace import Workspace
 
@@ -46,6 +48,9 @@ def run_promote(workspace: str, task_id: str, version: str, force: bool = False,
     ws = Workspace.discover(workspace)
     ids.task_id(task_id)
     version = ids.version(version)
+    if names.has_raw_bytes(reason) or len(reason) > MAX_TEXT:
+        raise BadInput("--reason is not text clawback can store (a byte that is not UTF-8, or "
+                       f"longer than {MAX_TEXT} characters)", "write it as UTF-8, shorter")
     reason = masking.mask(reason, values=masking.for_workspace(ws.root))  # it lands in git
     with operation(ws, "promote", task_id) as op:
         ws.task(task_id)  # unknown or inactive: the usual NotFound / BadInput

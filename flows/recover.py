@@ -10,7 +10,7 @@ from pathlib import Path
 from flows.artifacts import publish_markdown
 from flows.rollback import render_report, run_rollback
 from flows.steps import step
-from tasks_lib import masking
+from tasks_lib import masking, safefs
 from tasks_lib import rollback as r
 from tasks_lib.audit import AuditLog, Stopwatch
 from tasks_lib.live_verify import Level
@@ -49,7 +49,7 @@ def run_recover(workspace: str, task_id: str, target_version: str, reason: str =
     folder = ws.state_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"recovery-{task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
-    path.write_text(text, encoding="utf-8")
+    safefs.replace_file(path, text.encode("utf-8"))
     publish_markdown(f"recovery-{task_id.lower()}", text, f"Recovery of {task_id} to {rolled.to_version}")
     ok = all(lv.ok for lv in levels)
     AuditLog(ws.state_dir).append("recover", task=task_id, result="ok" if ok else "verification-failed",

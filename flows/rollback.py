@@ -9,7 +9,7 @@ from pathlib import Path
 from flows.artifacts import Progress, publish_markdown
 from flows.operation import operation
 from flows.steps import step
-from tasks_lib import masking
+from tasks_lib import masking, safefs
 from tasks_lib import rollback as r
 from tasks_lib.workspace import Workspace
 
@@ -85,7 +85,7 @@ def write_report(ws: Workspace, res: r.RollbackResult) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"rollback-{res.task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
     text = masking.mask(render_report(res), values=masking.for_workspace(ws.root))
-    path.write_text(text, encoding="utf-8")
+    safefs.replace_file(path, text.encode("utf-8"))
     publish_markdown(f"rollback-{res.task_id.lower()}", text,
                      f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")
     return path

@@ -20,7 +20,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from tasks_lib import masking
+from tasks_lib import masking, safefs
 from tasks_lib.names import json_text
 
 GENESIS = "sha256:" + "0" * 64
@@ -61,7 +61,8 @@ class ChainCheck:
 class AuditLog:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "audit.jsonl"
-        self._lock = FileLock(str(state_dir / "locks" / "audit.lock"))
+        self._lock_path = state_dir / "locks" / "audit.lock"
+        self._lock = FileLock(str(self._lock_path))
 
     def append(self, action: str, *, task: str | None = None, result: str = "ok",
                from_version: str | None = None, to_version: str | None = None,
@@ -69,6 +70,7 @@ class AuditLog:
                **details: Any) -> dict[str, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         (self.path.parent / "locks").mkdir(exist_ok=True)
+        safefs.own_file(self._lock_path)
         with self._lock:
             prev = self._last_hash()
             entry: dict[str, Any] = {
@@ -80,7 +82,7 @@ class AuditLog:
             entry = _masked(entry, masking.for_workspace(self.path.parent.parent))
             entry["hash"] = _hash(entry)
             line = json_text(json.dumps(entry, ensure_ascii=False)) + "\n"  # a raw-byte name escaped
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = safefs.open_append(self.path, 0o600)
             try:
                 os.write(fd, line.encode())
                 os.fsync(fd)

@@ -165,14 +165,23 @@ def read_version(text: str) -> str | None:
     return None
 
 
-def _same(a: object, b: object) -> bool:
-    """Deep equality where NaN equals NaN (a config may hold `.nan`)."""
+def _same(a: object, b: object, seen: set[tuple[int, int]] | None = None) -> bool:
+    """Deep equality where NaN equals NaN (a config may hold `.nan`). Aliases make the loaded
+    data a graph that shares nodes (a billion-laughs config shares them exponentially often):
+    each pair of containers is compared once."""
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
         return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list) and isinstance(b, dict | list):
+        seen = set() if seen is None else seen
+        pair = (id(a), id(b))
+        if pair in seen:
+            return True  # being compared, or compared equal already
+        seen.add(pair)
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(_same(a[k], b[k], seen) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(_same(x, y, seen) for x, y in zip(a, b, strict=True))
+        return False
     return type(a) is type(b) and a == b
 
 

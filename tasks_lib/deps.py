@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks_lib import ids
+from tasks_lib import ids, safefs
 from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed, SecretsFound
 from tasks_lib.lockfile import Lock, credential_entries, freeze_entry, normalize
 from tasks_lib.pipconf import source_args, uv_environ
@@ -169,9 +169,7 @@ def _write_marker(env_dir: Path, lk: Lock, python: str) -> None:
         "packages": list(lk.packages),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    tmp = env_dir / f".{MARKER}.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, env_dir / MARKER)
+    safefs.replace_file(env_dir / MARKER, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def _remove_tree(path: Path) -> None:
@@ -227,7 +225,7 @@ def current_env(state_dir: Path, task_id: str) -> Path | None:
 
 def _sync(env_dir: Path, lk: Lock, *, environ, cwd, timeout) -> None:
     lock_path = env_dir / LOCK_FILE
-    lock_path.write_text(lk.text, encoding="utf-8")
+    safefs.replace_file(lock_path, lk.text.encode("utf-8"))
     args = ["pip", "sync", "--python", os.fspath(env_dir / "bin" / "python"), "--quiet"]
     if lk.hashed:
         args.append("--require-hashes")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from tasks_lib import masking
 from tasks_lib.errors import Conflict, GitError, NotFound, TransientError
+from tasks_lib.safefs import replace_file
 
 # Variables that would redirect git to another repository or index when we run from a hook.
 _STRIPPED_ENV = (
@@ -274,7 +274,7 @@ class Git:
             self.run("update-index", "--add", "--cacheinfo", f"{mode},{oid},{path}")
         paths = [*paths, *removed, *(p for p in given if p not in paths)]
         tmp_index = scratch / f"index.{os.getpid()}"
-        shutil.copyfile(self.index_path(), tmp_index)
+        replace_file(tmp_index, self.index_path().read_bytes())
         try:
             env = {"GIT_INDEX_FILE": str(tmp_index)}
             ours = set(paths)

@@ -132,9 +132,11 @@ def window_start(now: datetime, window_minutes: int, version_start: datetime | N
 
 # -- verdict --------------------------------------------------------------------------------
 # `token=abc`, `--api-key=abc`, then `password: abc` (a value never starts another assignment)
-_ASSIGNS = (
-    re.compile(r"((?:--?)?([A-Za-z_][A-Za-z0-9_\-]*)\s*=\s*)(['\"]?)([^\s'\",;]+)"),
-    re.compile(r"((?:--?)?([A-Za-z_][A-Za-z0-9_\-]*)\s*:\s*)(['\"]?)([^\s'\",;=]+)"),
+_ASSIGNS = (  # names bounded and starting at a word's start: linear time on a long message
+    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}=[ \t]{0,8})"
+               r"(['\"]?)([^\s'\",;]+)"),
+    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}:[ \t]{0,8})"
+               r"(['\"]?)([^\s'\",;=]+)"),
 )
 
 

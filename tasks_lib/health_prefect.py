@@ -31,6 +31,7 @@ a flow the server has never heard of raises :class:`NoSuchFlow` (no health sourc
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -197,7 +198,16 @@ class _Api:
             raise SourceError(f"{where} did not give all flow runs within {self.timeout:g} s; "
                               "check the server's load, or narrow the window")
         try:
-            resp = self.client.post(f"{self.api}/{path}", json=body, timeout=left)
+            # streamed, with the deadline checked between chunks: httpx's timeout bounds each
+            # read, so a server trickling a byte every second would otherwise never time out
+            with self.client.stream("POST", f"{self.api}/{path}", json=body,
+                                    timeout=left) as resp:
+                chunks = []
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > self.deadline:
+                        raise httpx.ReadTimeout("the deadline passed while reading")
+                content = b"".join(chunks)
         except httpx.TimeoutException:
             raise SourceError(f"{where} did not answer within {self.timeout:g} s; check that "
                               "the server is up and not overloaded") from None
@@ -205,7 +215,7 @@ class _Api:
             why = mask_credentials(str(exc)) or type(exc).__name__
             raise SourceError(f"{where} cannot be reached ({why}); start the Prefect server "
                               "(prefect server start) or fix PREFECT_API_URL") from None
-        self.last_size = len(resp.content)
+        self.last_size = len(content)
         code = resp.status_code
         if code in (401, 403):
             raise SourceError(f"{where} refused the request (HTTP {code}); set PREFECT_API_KEY "
@@ -216,12 +226,12 @@ class _Api:
         if not 200 <= code < 300:
             from tasks_lib.health import mask_message  # here: health imports this module
 
-            text = mask_message(resp.text[:BODY_CHARS * 4])  # secrets masked, then cut
+            text = mask_message(content[:BODY_CHARS * 4].decode("utf-8", "replace"))  # masked, cut
             raise SourceError(f"{where} answered HTTP {code} to {path}"
                               + (f": {text}" if text else "")
                               + "; check the server's log and PREFECT_API_URL")
         try:
-            data = resp.json()
+            data = json.loads(content)
         except ValueError:
             data = None
         if not isinstance(data, list):

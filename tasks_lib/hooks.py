@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import shlex
-import stat
 from dataclasses import dataclass
+from typing import Any
 
-from tasks_lib import registry, secret_scan, secrets
-from tasks_lib.errors import BadInput
+from tasks_lib import masking, registry, safefs, secret_scan, secrets
+from tasks_lib.errors import BadInput, ClawbackError
 from tasks_lib.gitrepo import Git
-from tasks_lib.workspace import Workspace
+from tasks_lib.secret_files import scan_file
+from tasks_lib.workspace import Workspace, canonical_location
 
 MARKER = "# clawback-hook: pre-commit"
 
@@ -50,8 +51,7 @@ def install(ws: Workspace, python: str) -> HookInstall:
                            "an existing pre-commit hook is kept; to add the secret check, call "
                            f"`{python} -m clawback hook pre-commit` from it")
     hooks_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(hook_script(python))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    safefs.replace_file(path, hook_script(python).encode("utf-8"), 0o755)  # never through a link
     return HookInstall(str(path), True)
 
 
@@ -71,27 +71,84 @@ def staged_secrets(ws: Workspace, index_file: str | None = None) -> StagedSecret
     build the commit in a temporary index, and that index, not ``.git/index``, is what the
     commit will hold."""
     git = Git(ws.root, {"GIT_INDEX_FILE": index_file}) if index_file else ws.git
-    raw = git.run("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").stdout
+    # T: a symlink that became a file (or back) is content as new as any
+    raw = git.run("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMRT").stdout
     staged = {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
     found: dict[str, list[str]] = {}
-    reg_text = _staged_text(git, registry.REGISTRY_FILE)
-    try:
-        reg = registry.Registry.from_text(reg_text, ws.registry_path) if reg_text else ws.load_registry()
-        tasks = ws.tasks(reg)
-    except (BadInput, json.JSONDecodeError):
-        return StagedSecrets({})  # a broken registry is reported by the commands, not here
-    for task in tasks:
+
+    def note(findings: list[Any]) -> None:
+        for f in findings:
+            found.setdefault(f.file, []).append(f.key if f.key is not None else f.where)
+
+    reg = _readable_registry(ws, git)
+    if registry.REGISTRY_FILE in staged and not _parses(ws, _staged_text(git, registry.REGISTRY_FILE)):
+        note(scan_files(_staged_blobs(git, [registry.REGISTRY_FILE])))  # judged as text, then
+    if reg is None:  # no registry can be read: every staged file is judged, none skipped
+        note(scan_files(_staged_blobs(git, sorted(staged))))
+        return StagedSecrets(found)
+    scan = ws.scan(reg)
+    covered: set[str] = set()
+    for task in scan.tasks:
         if not task.active:
             continue
         loc = task.location.rstrip("/") + "/"
         mine = sorted(p for p in staged if p.startswith(loc))
-        for f in secret_scan.scan_blobs(task, _staged_blobs(git, mine)):
-            found.setdefault(f.file, []).append(f.key if f.key is not None else f.where)
+        covered.update(mine)
+        note(secret_scan.scan_blobs(task, _staged_blobs(git, mine)))
         if registry.REGISTRY_FILE in staged:
             paths = [f"{task.id}.{f.path}" for f in secrets.scan_entry(task.entry)]
             if paths:
                 found.setdefault(registry.REGISTRY_FILE, []).extend(paths)
+    for broken in scan.broken:  # an unusable entry's files are still the commit's
+        location = reg.field(broken.id, "location")
+        try:
+            loc = canonical_location(broken.id, location) + "/"
+        except ClawbackError:
+            continue
+        mine = sorted(p for p in staged if p.startswith(loc) and p not in covered)
+        note(scan_files(_staged_blobs(git, mine)))
+        if registry.REGISTRY_FILE in staged:
+            entry = reg.entry(broken.id) or {}
+            paths = [f"{broken.id}.{f.path}" for f in secrets.scan_entry(entry)]
+            if paths:
+                found.setdefault(registry.REGISTRY_FILE, []).extend(paths)
     return StagedSecrets(found)
+
+
+def scan_files(blobs: list[tuple[str, str, bytes]]) -> list[Any]:
+    """Files judged without a task: the generic rules, and the values of set secrets."""
+    known = masking.secret_items()
+    return [f for path, mode, data in blobs if mode != "160000"
+            for f in [*scan_file(path, data, symlink=mode == "120000"),
+                      *secret_scan.value_findings(path, data, known)]]
+
+
+def _parses(ws: Workspace, text: str | None) -> bool:
+    try:
+        registry.Registry.from_text(text or "", ws.registry_path)
+    except (BadInput, json.JSONDecodeError, RecursionError):
+        return False
+    return True
+
+
+def _readable_registry(ws: Workspace, git: Git) -> registry.Registry | None:
+    """The registry the commit will hold, else the working one, else HEAD's; None if none reads
+    (the commands report a broken registry; the hook then judges every staged file)."""
+    text = _staged_text(git, registry.REGISTRY_FILE)
+    if text:
+        try:
+            return registry.Registry.from_text(text, ws.registry_path)
+        except (BadInput, json.JSONDecodeError, RecursionError):
+            pass
+    try:
+        return ws.load_registry()
+    except (BadInput, json.JSONDecodeError, RecursionError):
+        pass
+    head = git.show_file("HEAD", registry.REGISTRY_FILE)
+    try:
+        return registry.Registry.from_text(head.decode("utf-8"), ws.registry_path) if head else None
+    except (BadInput, json.JSONDecodeError, RecursionError, UnicodeDecodeError):
+        return None
 
 
 def _staged_blobs(git: Git, paths: list[str]) -> list[tuple[str, str, bytes]]:

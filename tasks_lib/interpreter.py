@@ -33,10 +33,13 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def clean_path(path: str | None, forbidden: Path) -> str:
-    """``path`` (a PATH value) without empty or relative entries and without entries inside
-    ``forbidden`` (the workspace)."""
+    """``path`` (a PATH value) without empty or relative entries, without entries inside
+    ``forbidden`` (the workspace), and without clawback's own environment (a bare ``python`` in
+    a task's command must never be clawback's)."""
+    own = _own_bins()
     kept = [p for p in (path or "").split(os.pathsep)
-            if p and os.path.isabs(p) and not _inside(Path(p), forbidden)]
+            if p and os.path.isabs(p) and not _inside(Path(p), forbidden)
+            and os.path.realpath(p) not in own]
     return os.pathsep.join(dict.fromkeys(kept))
 
 

@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,12 +105,7 @@ class Journal:
                "started": self.operation.get("started") or utc_now(),
                "operation": self.operation, "actions": self.actions}
         self.operation.setdefault("started", doc["started"])
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.path)
+        safefs.replace_file(self.path, json.dumps(doc, ensure_ascii=True).encode("ascii"))
 
     # -- ending ----------------------------------------------------------------------------
     def commit(self) -> None:
@@ -134,6 +130,7 @@ class Journal:
         while self.actions:
             action = self.actions[-1]
             try:
+                _check_action(self.root, self.state_dir, self.task, action)
                 note = UNDO[action["kind"]](self.root, action)
                 self.done.append(action["description"])
                 if note:
@@ -166,9 +163,87 @@ class Journal:
         return failures
 
 
+_HEX = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+
+
+def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> None:
+    """An action read from a journal file is data someone could have written: it may only
+    touch what an operation on ``task`` touches (ValueError, so it is not done, otherwise)."""
+    from tasks_lib import ids
+    from tasks_lib.registry import REGISTRY_FILE
+    from tasks_lib.workspace import canonical_location
+
+    kind = a.get("kind")
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"refused: the journal's {kind} action {why}")
+
+    def commit_id(value: object, optional: bool = False) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or not _HEX.match(value):
+            raise bad("names no commit")
+
+    if "task" in a and a["task"] != task and task != "~workspace":
+        raise bad(f"is for task {a.get('task')!r}, not {task}")
+    if kind == "restore_file":
+        rel = a.get("path")
+        if not ids.safe_relative_path(rel) or str(rel).split("/")[0] in (".git", ".clawback"):
+            raise bad("names a path outside the versioned files")
+    elif kind == "restore_entry":
+        if a.get("path") != REGISTRY_FILE:
+            raise bad("names a file that is not the registry")
+    elif kind == "restore_index":
+        saved = os.path.realpath(str(a.get("saved")))
+        if not Path(saved).is_relative_to(os.path.realpath(state_dir / "tmp")):
+            raise bad("names an index copy outside .clawback/tmp")
+    elif kind in ("uncommit",):
+        commit_id(a.get("old"), optional=True)
+        commit_id(a.get("new"), optional=True)
+    elif kind == "delete_tag":
+        parsed = ids.parse_tag(str(a.get("name")))
+        if parsed is None or parsed.task != task:
+            raise bad("names no tag of this task")
+        commit_id(a.get("commit"))
+    elif kind == "switch_env":
+        from tasks_lib.deps import env_root
+
+        if os.path.realpath(str(a.get("state_dir"))) != os.path.realpath(state_dir):
+            raise bad("names another state directory")
+        target = a.get("target")
+        if target is not None and not Path(os.path.realpath(target)).is_relative_to(
+                os.path.realpath(env_root(state_dir, task))):
+            raise bad("names an environment outside the task's")
+    elif kind == "restore_tree":
+        from tasks_lib.workspace import Workspace
+
+        location = a.get("location")
+        try:
+            ok = canonical_location(task, location) == location and \
+                Workspace(root).task(task).location == location
+        except ClawbackError:
+            ok = False
+        if not ok:
+            raise bad(f"names a location that is not {task}'s")
+        commit_id(a.get("commit"))
+        commit_id(a.get("written"), optional=True)
+    elif kind in ("start_task", "stop_task"):
+        ids.task_id(str(a.get("task", task)))
+    elif kind == "restore_packages":
+        from tasks_lib.workspace import Workspace
+
+        configured = Workspace(root).task(task).settings.python
+        if a.get("python") != configured or not os.path.isabs(configured):
+            raise bad("names an interpreter that is not the task's")
+        if os.path.realpath(str(a.get("cwd"))) != os.path.realpath(state_dir):
+            raise bad("names another directory")
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ClawbackError):
         return exc.message
+    if isinstance(exc, ValueError) and str(exc).startswith("refused:"):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
     return f"{type(exc).__name__}: {exc}"
@@ -240,12 +315,10 @@ def _restore_entry(root: Path, a: dict[str, Any]) -> str | None:
 
 
 def _write_back(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.clawback-undo")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    """The registry's old bytes, by an atomic rename of a fresh file (never through a link that
+    stands where a temp file would be)."""
+    mode = os.stat(path).st_mode & 0o7777 if path.exists() else 0o644
+    safefs.replace_file(path, data, mode)
 
 
 def _restore_index(root: Path, a: dict[str, Any]) -> None:
@@ -440,7 +513,11 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
     """Undo an interrupted operation from its journal file."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        journal = Journal(root, state_dir, doc["name"], doc.get("operation", {}), doc["actions"])
+        name = path.name.removesuffix(".json")  # the file's name says whose it is, not its text
+        if doc["name"] != name or not isinstance(doc["actions"], list) or \
+                not all(isinstance(a, dict) for a in doc["actions"]):
+            raise ValueError(f"it is not the journal {name} clawback wrote")
+        journal = Journal(root, state_dir, name, doc.get("operation", {}), doc["actions"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         kept = path.with_name(path.name.removesuffix(".json") + FAILED_SUFFIX)
         path.replace(kept)

@@ -77,7 +77,11 @@ class ExactParser:
         m = NUMBER_RE.match(text, i)
         if m:
             integer, frac, exp = m.groups()
-            num = float(integer + (frac or "") + (exp or "")) if frac or exp else int(integer)
+            try:
+                num = float(integer + (frac or "") + (exp or "")) if frac or exp else int(integer)
+            except ValueError:  # more digits than Python converts (sys.int_info)
+                raise self.fail(i, "a number with too many digits",
+                                "write it shorter, or as a string") from None
             return Node(i, m.end(), num)
         for literal, val in (("true", True), ("false", False), ("null", None)):
             if text.startswith(literal, i):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from tasks_lib import ids
+from tasks_lib import ids, safefs
 from tasks_lib.audit import utc_now
 from tasks_lib.errors import Conflict
 
@@ -22,7 +22,7 @@ def _held(state_dir: Path, name: str, what: str, timeout: float, purpose: str) -
     lock_dir = state_dir / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     info = lock_dir / f"{name}.owner"
-    lock = FileLock(str(lock_dir / f"{name}.lock"))
+    lock = FileLock(str(safefs.own_file(lock_dir / f"{name}.lock")))
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
@@ -35,8 +35,8 @@ def _held(state_dir: Path, name: str, what: str, timeout: float, purpose: str) -
         raise Conflict(f"{what} is locked by {holder}",
                        "wait for it to finish, then run the command again") from None
     try:
-        info.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                    "purpose": purpose, "since": utc_now()}))
+        safefs.replace_file(info, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "purpose": purpose, "since": utc_now()}).encode())
         yield
     finally:
         info.unlink(missing_ok=True)

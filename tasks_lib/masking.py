@@ -43,12 +43,13 @@ _PLAIN_NAMES = frozenset({"HOME", "PATH", "USER", "LOGNAME", "PWD", "OLDPWD", "S
                           "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "CLAWBACK_WORKSPACE"})
 
 
-def secret_values(environ: Mapping[str, str] | None = None,
-                  names: Iterable[str] = ()) -> list[str]:
-    """The values to mask, longest first: those of ``names`` and of secret-looking variables."""
+def secret_items(environ: Mapping[str, str] | None = None,
+                 names: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(name, value) of every set variable whose value is a secret: those of ``names`` and the
+    secret-looking ones (see the module docstring)."""
     env = os.environ if environ is None else environ
     wanted = set(names) - _PLAIN_NAMES
-    found = set()
+    found = []
     for name, value in env.items():
         value = value.strip()
         if len(value) < MIN_SECRET_CHARS or value.lower() in _HARMLESS or name in _PLAIN_NAMES:
@@ -56,8 +57,17 @@ def secret_values(environ: Mapping[str, str] | None = None,
         cls = name_class(name)
         if name in wanted or cls in ("secret", "container") or _secretish(name) or (
                 cls == "maybe" and looks_like_credential(value)) or _KNOWN_TOKEN.match(value):
-            found.add(value)
-            found.update(_spellings(value))
+            found.append((name, value))
+    return found
+
+
+def secret_values(environ: Mapping[str, str] | None = None,
+                  names: Iterable[str] = ()) -> list[str]:
+    """The values to mask, longest first, in every spelling a message may quote them in."""
+    found = set()
+    for _, value in secret_items(environ, names):
+        found.add(value)
+        found.update(_spellings(value))
     return sorted(found, key=len, reverse=True)
 
 

@@ -38,6 +38,9 @@ def to_bytes(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
+MAX_TEXT = 2000  # characters of a --reason or --message (a commit subject, a tag's line)
+
+
 def has_raw_bytes(text: str) -> bool:
     """True when ``text`` holds a byte that is not valid UTF-8 (a lone surrogate)."""
     return _SURROGATE.search(text) is not None

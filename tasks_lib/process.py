@@ -165,7 +165,7 @@ def _env(environ: Mapping[str, str] | None, python: Path | None, workspace: Path
 def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
     ws.ensure_state_dir()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with open(output_log(ws, task), "ab") as log:
+    with os.fdopen(safefs.open_append(output_log(ws, task)), "ab") as log:
         log.write(f"--- clawback start {stamp} version {task.version}: {argv}\n".encode())
         log.flush()
         try:
@@ -209,16 +209,7 @@ def _write_pidfile(ws: Workspace, task: Task, text: str) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    safefs.replace_file(path, text.encode("utf-8"))
 
 
 def _kill_group(pid: int) -> None:
@@ -303,7 +294,7 @@ def _run_command(ws: Workspace, task: Task, argv: Sequence[str], what: str, cwd:
     log = output_log(ws, task)
     where = f"task {task.id} {what}"
     hint = f"fix clawback.{what} in task_registry.json; full output in {log}"
-    with open(log, "ab") as sink:
+    with os.fdopen(safefs.open_append(log), "ab") as sink:
         sink.write(f"--- clawback {what} {argv}\n".encode())
         sink.flush()
         offset = sink.tell()

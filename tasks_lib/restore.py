@@ -19,6 +19,7 @@ submodule or a nested repository is refused.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,6 +91,17 @@ class Scope:
         where .gitignore ignores them now, so such a file is backed up, compared and put back
         like any other instead of being overwritten unseen. BadInput for a submodule, a nested
         repository or an unmerged path."""
+        where = safefs.check_dir(self.root, self.location)
+        if where not in ("dir", "missing"):
+            raise BadInput(f"{self.location} is not a plain directory of the workspace ({where})",
+                           "clawback reads and writes a task only through real directories")
+        for mount in safefs.mount_points_under(self.root / self.location):
+            rel = os.path.relpath(mount, self.root)
+            if rel == self.location or self.owns(rel + "/x") or self.owns(rel):
+                raise BadInput(f"{rel} is a mount point inside {self.location}",
+                               "clawback never reads or writes a task through a mount point: make "
+                               "that directory runtime state (clawback.state_paths) or move the "
+                               "mount out of the task directory")
         index = git.index_entries(self.location)
         others = git.untracked(self.location)
         for path, (mode, _, stage) in index.items():
@@ -110,6 +122,11 @@ class Scope:
             if not self.owns(path):
                 continue
             kind = safefs.entry(self.root, path, read=False).kind
+            if kind == "behind-mount":
+                raise BadInput(f"{path} lies behind a mount point inside {self.location}",
+                               "clawback never reads or writes a task through a mount point: make "
+                               "that directory runtime state (clawback.state_paths) or move the "
+                               "mount out of the task directory")
             if kind in ("file", "link"):
                 live[path] = kind
             elif path in index:
@@ -151,7 +168,7 @@ def commit_tree_of(git: Git, present: list[str], absent: list[str], message: str
     try:
         real_index = git.index_path()
         if real_index.exists():  # its stat cache spares rehashing files that did not change
-            index.write_bytes(real_index.read_bytes())
+            safefs.replace_file(index, real_index.read_bytes())
         else:
             git.run("read-tree", *([head] if head else ["--empty"]), env=env)
         if absent:

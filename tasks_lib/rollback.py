@@ -10,6 +10,7 @@ the version rolled back from keeps its tag and is quarantined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from tasks_lib import deps, ids, interpreter, masking, names, registry
@@ -30,7 +31,7 @@ from tasks_lib.sharedenv import install_shared, refuse_shared_change
 from tasks_lib.snapshot import base_interpreter, commit_journaled
 from tasks_lib.statepaths import StatePaths
 from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Task, Workspace
+from tasks_lib.workspace import Task, Workspace, committed_state
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,16 @@ class Plan:
     creator: str
     allow_shared_install: bool = False
 
-    @property
+    @cached_property
     def scope(self) -> Scope:
-        """The task's files this rollback may touch: none that the current version or the
-        target treats as runtime state (docs/design.md, "Runtime state")."""
+        """The task's files this rollback may touch: none that the current version (as the
+        working registry and as HEAD define it) or the target treats as runtime state
+        (docs/design.md, "Runtime state")."""
         target = StatePaths.recorded(self.snapshot.state_paths, self.snapshot.runtime)
-        return Scope(self.ws.root, self.task.location or "", self.task.state.union(target))
+        rules = self.task.state.union(target)
+        committed = committed_state(self.ws, self.task.id)
+        return Scope(self.ws.root, self.task.location or "",
+                     rules.union(committed) if committed else rules)
 
     @property
     def repair(self) -> bool:
@@ -99,6 +104,9 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     ids.task_id(req.task_id)
     if names.has_raw_bytes(req.reason):
         raise BadInput("--reason is not valid UTF-8 text", "write the reason in UTF-8")
+    if len(req.reason) > names.MAX_TEXT:
+        raise BadInput(f"--reason is longer than {names.MAX_TEXT} characters",
+                       "say why in a line or two (it is the commit's subject)")
     to_version = ids.version(req.to_version)
     task = ws.task(req.task_id)
     current = ids.version(task.version or "") if task.version else None

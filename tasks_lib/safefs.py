@@ -2,8 +2,9 @@
 
 Every path is relative to the workspace root and walked one component at a time from a
 descriptor of the root, each directory opened with ``O_NOFOLLOW | O_DIRECTORY``: a component that
-is a symlink (to another task, outside the workspace, a chain of links) or not a directory stops
-the walk (:class:`Unsafe`), before anything is read or written. The last component is handled
+is a symlink (to another task, outside the workspace, a chain of links), not a directory, or a
+mount point (a bind mount can show any directory there) stops the walk (:class:`Unsafe`), before
+anything is read or written. The last component is handled
 as what it is: a symlink is read as a link (``readlink``) and replaced as a link, never written
 through; a file is replaced by an atomic rename of a sibling temp file (fsynced) created with
 ``O_EXCL | O_NOFOLLOW``. Special files (FIFOs, devices, sockets) are never opened for reading
@@ -18,6 +19,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from typing import Literal
 
 from tasks_lib.errors import Conflict
 
-Kind = Literal["file", "link", "dir", "other", "missing", "behind-link"]
+Kind = Literal["file", "link", "dir", "mount", "other", "missing", "behind-link", "behind-mount"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -44,6 +46,7 @@ class Unsafe(Conflict):
             "(or remove it) and retry; the versioned files are restored into real directories only")
         self.path = path
         self.where = where
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def _parent(root: Path, rel: str, *, create: bool) -> Iterator[tuple[int, str]]:
     ``create`` is false."""
     parts = _parts(rel)
     fd = os.open(root, _DIR_FLAGS)
+    device = os.fstat(fd).st_dev
     try:
         for i, name in enumerate(parts[:-1]):
             try:
@@ -99,6 +103,8 @@ def _parent(root: Path, rel: str, *, create: bool) -> Iterator[tuple[int, str]]:
                 raise
             os.close(fd)
             fd = nfd
+            if os.fstat(fd).st_dev != device:  # a mount point (a bind mount of anything)
+                raise Unsafe(rel, "/".join(parts[:i + 1]), "a mount point")
         yield fd, parts[-1]
     finally:
         os.close(fd)
@@ -119,15 +125,15 @@ def entry(root: Path, rel: str, *, read: bool = True) -> Entry:
                 return Entry("link", os.fsencode(target) if target is not None else None,
                              size=st.st_size)
             if stat.S_ISDIR(st.st_mode):
-                return Entry("dir")
-            if not stat.S_ISREG(st.st_mode):
-                return Entry("other")
+                return Entry("dir" if st.st_dev == os.fstat(fd).st_dev else "mount")
+            if not stat.S_ISREG(st.st_mode) or st.st_dev != os.fstat(fd).st_dev:
+                return Entry("other")  # special, or a file mounted over this name
             executable = bool(st.st_mode & 0o111)
             if not read:
                 return Entry("file", None, executable, st.st_size)
             return Entry("file", _read_file(fd, name), executable, st.st_size)
-    except Unsafe:
-        return Entry("behind-link")
+    except Unsafe as exc:
+        return Entry("behind-mount" if exc.why == "a mount point" else "behind-link")
     except (FileNotFoundError, NotADirectoryError):
         return Entry("missing")
 
@@ -151,6 +157,27 @@ def read_bytes(root: Path, rel: str) -> bytes | None:
     """A regular file's bytes; None when it is missing, a link, a directory or special."""
     found = entry(root, rel)
     return found.data if found.kind == "file" else None
+
+
+def mount_points_under(folder: Path) -> list[str]:
+    """The mount points at or inside ``folder`` (absolute paths), from the kernel's mount
+    table: a bind mount of a directory on the same file system has the same device number, so
+    only this table tells it apart. Empty where the table cannot be read."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            table = fh.read()
+    except OSError:
+        return []
+    base = os.path.realpath(folder)
+    found = []
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4])
+            path = os.fsdecode(point)
+            if Path(path).is_relative_to(base):
+                found.append(path)
+    return found
 
 
 def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes | None:
@@ -177,6 +204,91 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> byte
         return None
     finally:
         os.close(fd)
+
+
+# -- tool state and top-level files ---------------------------------------------------------
+# (``.clawback/...``, the registry, a git hook: written by full path, never through a link that
+# stands at the path or a hard link to another file, and under ``.clawback/`` never into the rest
+# of the workspace)
+
+def _state_parent_ok(path: Path) -> None:
+    parts = Path(os.path.abspath(path)).parts
+    if ".clawback" not in parts:
+        return
+    at = len(parts) - 1 - parts[::-1].index(".clawback")
+    root = Path(*parts[:at])
+    real_root, real_state = os.path.realpath(root), os.path.realpath(root / ".clawback")
+    real = os.path.realpath(Path(*parts[:-1]))
+    if Path(real).is_relative_to(real_root) and not Path(real).is_relative_to(real_state):
+        raise Conflict(f"{Path(*parts[:-1])} leads into the workspace ({real}): clawback's "
+                       "state would land among the versioned files",
+                       "remove the link (or point it outside the workspace), then retry")
+
+
+def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` by the atomic rename of a fresh sibling (a unique name, created with
+    ``O_EXCL | O_NOFOLLOW``, fsynced): a symlink or a hard link standing at ``path`` is replaced,
+    never written through."""
+    path = Path(path)
+    _state_parent_ok(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(_temp_name(path.name))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def own_file(path: Path) -> Path:
+    """``path`` as a file clawback may open the usual way (a lock file: filelock opens it with
+    O_TRUNC): a symlink, a hard link to another file or a special file standing there is
+    removed first (tool state; whatever it pointed at is left alone)."""
+    path = Path(path)
+    _state_parent_ok(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        if stat.S_ISDIR(st.st_mode):
+            raise Conflict(f"{path} is a directory", "remove it, then retry")
+        os.unlink(path)
+    return path
+
+
+def open_append(path: Path, mode: int = 0o644) -> int:
+    """A descriptor appending to ``path`` (created if missing): never through a symlink, and
+    refused (Conflict) when it is not a regular file of its own (a hard link to another file)."""
+    path = Path(path)
+    _state_parent_ok(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                     | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Conflict(f"{path} is a symlink: clawback never appends through one",
+                           f"remove {path}, then retry") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        raise Conflict(f"{path} is not a file of its own (a hard link or a special file)",
+                       f"remove {path}, then retry")
+    return fd
 
 
 def write_file(root: Path, rel: str, data: bytes, *, executable: bool | None = False) -> None:

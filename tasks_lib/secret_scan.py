@@ -18,13 +18,14 @@ that allows each finding; a credential where a variable name belongs cannot be a
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tasks_lib import config, secrets
+from tasks_lib import config, masking, secrets
 from tasks_lib.errors import MalformedFile, SecretsFound
 from tasks_lib.secret_files import FULL_SCAN_LIMIT, SECRET_FILE, FileFinding, scan_file, scan_stream
 from tasks_lib.secret_lines import scan_text
@@ -81,7 +82,27 @@ def report(f: FileFinding, task: Task) -> Reported:
                     whole=rel)
 
 
-def _scan_path(root: str, path: str, task: Task) -> list[FileFinding]:
+def value_findings(path: str, data: bytes, known: list[tuple[str, str]]) -> list[FileFinding]:
+    """The values of set secret variables (``known``: (name, value)) found in ``data``, by line:
+    whatever the spelling around it, the credential itself is there. Never the value."""
+    out = []
+    for name, value in known:
+        if len(value) < MIN_VALUE_CHARS:
+            continue  # a short value ("test") would be found in any file by chance
+        raw = value.encode("utf-8", "surrogateescape")
+        at = data.find(raw)
+        if at >= 0:
+            out.append(FileFinding(path, VALUE_KIND, line=data.count(b"\n", 0, at) + 1,
+                                   name=f"the value of ${name}"))
+    return out
+
+
+VALUE_KIND = "secret-value"
+MIN_VALUE_CHARS = 8
+
+
+def _scan_path(root: str, path: str, task: Task,
+               known: list[tuple[str, str]] = ()) -> list[FileFinding]:
     """Findings in what git would commit for ``path``: the file's bytes (a file over the
     full-scan limit streamed in blocks, never read whole), or a symlink's target (never what it
     points at: a link to /dev/zero or to ~/.aws/credentials is a short path to git)."""
@@ -101,7 +122,9 @@ def _scan_path(root: str, path: str, task: Task) -> list[FileFinding]:
             data = fh.read()
     except OSError:
         return []  # gone or unreadable: git cannot commit it either
-    return _config_findings(task, data) if path == task.config_path else scan_file(path, data)
+    found = _config_findings(task, data) if path == task.config_path else scan_file(path, data)
+    return found + [v for v in value_findings(path, data, known)
+                    if not any(f.line == v.line for f in found)]
 
 
 def _config_findings(task: Task, data: bytes) -> list[FileFinding]:
@@ -118,20 +141,32 @@ def scan_task(ws: Workspace, task: Task, paths: Iterable[str], message: str = ""
         found.append(Reported(f"the snapshot message (line {hit.line})", "", frozenset(),
                               hit.kind, "", allowable=False))
     root = os.fspath(ws.root)
+    known = masking.secret_items(names=masking.declared_names(ws.root))
     for path in paths:
-        found += [report(f, task) for f in _scan_path(root, path, task)]
+        found += [report(f, task) for f in _scan_path(root, path, task, known)]
     for f in secrets.scan_entry(task.entry):
         spelling = f"registry.{f.path}"
         found.append(Reported(f"task_registry.json ({task.id}'s entry) at {f.path}", spelling,
                               frozenset({spelling}), f.kind, "task_registry.json", f.path,
                               allowable=f.kind != secrets.CREDENTIAL_AS_NAME))
+    entry_text = json.dumps(task.entry, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    for name, value in known:  # a set secret's value in the entry (a smoke argv, a note ...)
+        if len(value) >= MIN_VALUE_CHARS and value.encode("utf-8", "surrogateescape") in entry_text:
+            found.append(Reported(f"task_registry.json ({task.id}'s entry) holds the value of "
+                                  f"${name}", "", frozenset(), VALUE_KIND, "task_registry.json",
+                                  allowable=False))
     return found
 
 
-def scan_blobs(task: Task, blobs: Iterable[tuple[str, str, bytes]]) -> list[FileFinding]:
-    """Findings in staged content: ``(path, mode, bytes)``; mode 120000 is a symlink."""
+def scan_blobs(task: Task, blobs: Iterable[tuple[str, str, bytes]],
+               known: list[tuple[str, str]] | None = None) -> list[FileFinding]:
+    """Findings in staged content: ``(path, mode, bytes)``; mode 120000 is a symlink.
+    ``known``: the set secret variables whose values are looked for too (default: the
+    environment's secret-looking ones)."""
+    known = masking.secret_items() if known is None else known
     out: list[FileFinding] = []
     for path, mode, data in blobs:
+        out += value_findings(path, data, known)
         if mode == "160000":
             continue
         if path == task.config_path and mode != "120000":
@@ -157,6 +192,11 @@ def judge(found: list[Reported], task_id: str, allowed: Iterable[str], *,
             continue
         if r.kind == secrets.CREDENTIAL_AS_NAME:
             raise credential_name_error(r.label)
+        if r.kind == VALUE_KIND:
+            raise SecretsFound(f"{task_id}: {r.label}", paths=[r.label],
+                               hint="the registry is committed: refer to the variable by name "
+                                    "(${NAME} in the config, environment_variables in the entry), "
+                                    "never its value; if it was ever committed, rotate it")
         raise SecretsFound(f"{task_id}: {r.label} holds what looks like a credential",
                            paths=[r.label], hint="write the message without it (it is stored in "
                            "the commit, the tag and the audit log); if it is a real credential, "

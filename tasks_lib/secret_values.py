@@ -304,7 +304,9 @@ def secret_by_name(key: object, value: object) -> bool:
     return False
 
 
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+# bounded runs, anchored on a non-word before them: linear time on a long line (an unbounded
+# scheme run tried at every letter of a long word is quadratic)
+_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/\s@]{1,2000}@")
 _SECRET_QUERY = re.compile(
     r"([?&](?:access_token|token|key|secret|password|sign|signature|api_key|apikey)=)[^&\s]+",
     re.IGNORECASE)

@@ -22,7 +22,7 @@ from tasks_lib.manifest import FileEntry, Snapshot, sha256_hex
 from tasks_lib.restore import Scope, target_files
 from tasks_lib.sharedenv import install_shared
 from tasks_lib.verify import record_verified
-from tasks_lib.workspace import Task, Workspace
+from tasks_lib.workspace import Task, Workspace, committed_state
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,9 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
         raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
     if names.has_raw_bytes(req.message):
         raise BadInput("--message is not valid UTF-8 text", "write the message in UTF-8")
+    if len(req.message) > names.MAX_TEXT:
+        raise BadInput(f"--message is longer than {names.MAX_TEXT} characters",
+                       "say what changed in a line or two (it is the commit's subject)")
     for path in req.allow_secrets:
         if not isinstance(path, str) or not path or len(path) > 200:
             raise BadInput("invalid --allow-secret value", "name a dotted key path, e.g. tushare.token")
@@ -219,9 +222,7 @@ def write_version(plan: Plan, journal: Journal) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Tool state under .clawback/ (the exported manifest)."""
-    tmp = path.with_name(f".{path.name}.clawback-tmp")
-    tmp.write_bytes(text.encode("utf-8"))
-    tmp.replace(path)
+    safefs.replace_file(path, text.encode("utf-8"))
 
 
 # -- dependencies --------------------------------------------------------------------------
@@ -268,7 +269,11 @@ def versioned_paths(ws: Workspace, task: Task) -> list[str]:
 
 
 def task_scope(ws: Workspace, task: Task) -> Scope:
-    return Scope(ws.root, task.location or "", task.state)
+    """What a snapshot versions: never what this version's rules, or the committed entry's
+    (HEAD: the version before), treat as runtime state."""
+    committed = committed_state(ws, task.id)
+    rules = task.state.union(committed).flattened() if committed else task.state
+    return Scope(ws.root, task.location or "", rules)
 
 
 def commit(plan: Plan, journal: Journal) -> str:
@@ -284,7 +289,9 @@ def commit(plan: Plan, journal: Journal) -> str:
                   if path != registry.REGISTRY_FILE
                   and not (plan.scanned and plan.scanned.get(path) == _stat(ws.root / path))}
         blobs = [(by_oid[oid][0], by_oid[oid][1], data) for oid, data in ws.git.read_blobs(by_oid)]
-        found = [secret_scan.report(f, plan.task) for f in secret_scan.scan_blobs(plan.task, blobs)]
+        known = masking.secret_items(names=masking.declared_names(ws.root))
+        found = [secret_scan.report(f, plan.task)
+                 for f in secret_scan.scan_blobs(plan.task, blobs, known)]
         secret_scan.judge(found, plan.task.id, plan.request.allow_secrets)
 
     return commit_journaled(ws, list(inv.live), plan.commit_message, journal,
@@ -321,7 +328,7 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
     saved_index = scratch / f"index-before-{journal.name}"
     staged = [*paths, *(removed or []), *([registry.REGISTRY_FILE] if task_id else [])]
     if index.exists():
-        saved_index.write_bytes(index.read_bytes())
+        safefs.replace_file(saved_index, index.read_bytes())
         journal.add("restore_index", "restore the git index entries of the committed paths",
                     saved=str(saved_index), paths=staged)
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
@@ -344,7 +351,8 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
     """Checksum git's content at ``commit_id`` (not the working tree) and assemble the manifest."""
     ws, task = plan.ws, plan.task
     git = ws.git
-    tree = target_files(git, task_scope(ws, task), commit_id)  # a submodule is refused
+    scope = task_scope(ws, task)
+    tree = target_files(git, scope, commit_id)  # a submodule is refused
     by_oid: dict[str, list[str]] = {}
     for path, (_, oid) in tree.items():
         by_oid.setdefault(oid, []).append(path)
@@ -374,7 +382,7 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
         registry_checksum=registry.entry_checksum(entry), python_packages=lk.packages,
         python_lock=lk.text, python_lock_digest=lk.digest, python_mode=task.settings.python,
         environment_variables=tuple(env_names), runtime=runtime,
-        state_paths=task.state.patterns,
+        state_paths=scope.state.patterns,
     )
 
 

@@ -40,8 +40,10 @@ PREFECT_SOURCE = "prefect"  # health.source naming Prefect flow-run states, not 
 
 
 def literal(rel: str) -> str:
-    """A gitignore pattern matching exactly the file ``rel`` (relative to the task directory)."""
-    escaped = "".join("\\" + c if c in "\\*?[]" else c for c in rel.strip("/"))
+    """A gitignore pattern matching exactly the file ``rel`` (relative to the task directory;
+    ``./status/x`` and ``status//x`` are ``status/x``)."""
+    rel = "/".join(p for p in rel.split("/") if p not in ("", "."))
+    escaped = "".join("\\" + c if c in "\\*?[]" else c for c in rel)
     if escaped.endswith(" "):
         escaped = escaped[:-1] + "\\ "
     return "/" + escaped
@@ -91,6 +93,15 @@ class StatePaths:
     def patterns(self) -> tuple[str, ...]:
         """The first set's patterns (one version's rules, as a snapshot records them)."""
         return self.sets[0]
+
+    def flattened(self) -> StatePaths:
+        """One set holding at least what this union treats as state: the first set, then the
+        positive patterns of the others (after it, so its negations never cancel them). What a
+        snapshot records, so its manifest and its verification agree on one list."""
+        first = list(self.sets[0])
+        for other in self.sets[1:]:
+            first += [p for p in other if not p.startswith("!") and p not in first]
+        return StatePaths((tuple(first),))
 
     def union(self, *others: StatePaths) -> StatePaths:
         sets = list(self.sets)

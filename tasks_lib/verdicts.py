@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tasks_lib import ids
+from tasks_lib import ids, safefs
 from tasks_lib.health_source import iso, parse_ts
 
 TAIL_BYTES = 64 * 1024
@@ -59,7 +59,7 @@ class VerdictLog:
         line = json.dumps({"ts": iso(record.ts), "version": record.version,
                            "verdict": record.verdict, "samples": record.samples,
                            "failures": record.failures}, separators=(",", ":")) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = safefs.open_append(path)
         try:
             os.write(fd, line.encode())
             size = os.fstat(fd).st_size
@@ -85,9 +85,7 @@ class VerdictLog:
 
     def _trim(self, path: Path) -> None:
         lines = path.read_bytes().splitlines(keepends=True)[-KEEP:]
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_bytes(b"".join(lines))
-        os.replace(tmp, path)
+        safefs.replace_file(path, b"".join(lines))
 
 
     # -- the hold: one escalation per breach -------------------------------------------------
@@ -105,10 +103,8 @@ class VerdictLog:
     def hold(self, task_id: str, breach: str, why: str, target: str | None, now: datetime) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.hold_path(task_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"breach": breach, "at": iso(now), "why": why, "target": target}),
-                       encoding="utf-8")
-        os.replace(tmp, path)
+        safefs.replace_file(path, json.dumps({"breach": breach, "at": iso(now), "why": why,
+                                              "target": target}).encode("utf-8"))
 
     def release(self, task_id: str) -> bool:
         try:

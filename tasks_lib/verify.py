@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks_lib import ids, registry
+from tasks_lib import ids, registry, safefs
 from tasks_lib.audit import AuditLog, utc_now
 from tasks_lib.errors import NotFound, VerificationFailed
 from tasks_lib.gitrepo import Git
@@ -155,7 +155,8 @@ def record_verified(ws: Workspace, tag: str, tag_object: str) -> None:
         return  # a clone that was never used with clawback: keep it untouched
     cache = _cache_path(ws, tag)
     cache.parent.mkdir(exist_ok=True)
-    cache.write_text(json.dumps({"tag_object": tag_object, "verified_at": utc_now()}))
+    safefs.replace_file(cache, json.dumps({"tag_object": tag_object,
+                                           "verified_at": utc_now()}).encode())
 
 
 def _files_check(ws: Workspace, snap: Snapshot) -> Check:

@@ -61,12 +61,7 @@ class Task:
     def state(self) -> StatePaths:
         """The runtime-state rules in force for the version the registry entry defines, with
         the rules kept from the versions it was rolled back from (tasks_lib/statepaths.py)."""
-        kept = [p for record in self.entry.get("rollback_history") or [] if isinstance(record, dict)
-                for p in record.get("state_kept") or [] if isinstance(p, str) and valid_pattern(p)]
-        if not kept:
-            return self.settings.state
-        s = self.settings
-        return StatePaths.of(s.state_paths, (s.run.pidfile, s.health.source), kept)
+        return entry_state(self.entry, self.settings)
 
     def is_state(self, repo_path: str) -> bool:
         return self.state.matches(self.rel(repo_path))
@@ -141,7 +136,7 @@ class Workspace:
         self.check_state_dir()  # (made meanwhile by someone else: as links?)
         ignore = self.state_dir / ".gitignore"
         if not ignore.exists():
-            ignore.write_text("# clawback tool state: never committed\n*\n")
+            safefs.replace_file(ignore, b"# clawback tool state: never committed\n*\n")
         return self.state_dir
 
     def check_state_dir(self) -> None:
@@ -257,10 +252,10 @@ class Workspace:
                     "give every active task its own directory, none inside another's "
                     f"(a rollback of one would rewrite the other), e.g. tasks/{task_id}")
         kind = safefs.check_dir(self.root, location)
-        if kind in ("behind-link", "link"):
+        if kind in ("behind-link", "behind-mount", "link", "mount"):
             raise MalformedFile(
                 f"task_registry.json: task {task_id}'s location {location} passes through a "
-                "symlink (or a file)",
+                "symlink, a mount point or a file",
                 "point the location at the real directory inside the workspace; clawback never "
                 "reads or writes a task through a symlink (it could lead into another task or "
                 "outside the workspace)")
@@ -269,6 +264,34 @@ class Workspace:
                                 "not a directory", "point it at the task's directory, e.g. "
                                 f"tasks/{task_id}")
         return location
+
+
+def entry_state(entry: dict[str, Any], parsed: settings.TaskSettings) -> StatePaths:
+    """The state rules of a registry entry: its settings' and those its rollback history kept."""
+    kept = [p for record in entry.get("rollback_history") or [] if isinstance(record, dict)
+            for p in record.get("state_kept") or [] if isinstance(p, str) and valid_pattern(p)]
+    if not kept:
+        return parsed.state
+    return StatePaths.of(parsed.state_paths, (parsed.run.pidfile, parsed.health.source), kept)
+
+
+def committed_state(ws: Workspace, task_id: str) -> StatePaths | None:
+    """The state rules of ``task_id`` as HEAD's registry defines them (None when HEAD has no
+    usable entry): they stay in force even if the working registry's entry was edited since
+    (a trimmed rollback_history, a state_paths rule dropped by hand)."""
+    raw = ws.git.show_file("HEAD", registry.REGISTRY_FILE)
+    if raw is None:
+        return None
+    try:
+        reg = registry.Registry.from_text(raw.decode("utf-8"), ws.registry_path,
+                                          ws.registry_parses)
+        entry = reg.entry(task_id)
+        if entry is None:
+            return None
+        reg.check_entry(task_id)
+        return entry_state(entry, settings.parse(task_id, entry.get("clawback")))
+    except (UnicodeDecodeError, ClawbackError):
+        return None
 
 
 def canonical_location(task_id: str, location: Any) -> str:

@@ -171,13 +171,13 @@ def test_pagination_reads_every_page_and_no_more(api: str, runs: Runs,
     runs.add("ok", 5)
     runs.add("failed", 2, message="boom")
     sent: list[dict[str, Any]] = []
-    real_post = httpx.Client.post
+    real_stream = httpx.Client.stream
 
-    def spy(self: httpx.Client, url: str, **kw: Any) -> httpx.Response:
+    def spy(self: httpx.Client, method: str, url: str, **kw: Any) -> Any:
         sent.append(kw["json"])
-        return real_post(self, url, **kw)
+        return real_stream(self, method, url, **kw)
 
-    monkeypatch.setattr(httpx.Client, "post", spy)
+    monkeypatch.setattr(httpx.Client, "stream", spy)
     for page_size, pages in ((2, 4), (7, 2), (1, 8), (200, 1)):
         sent.clear()
         w = health_prefect.read_window(runs.name, SINCE, page_size=page_size)

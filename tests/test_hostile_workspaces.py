@@ -296,3 +296,240 @@ def test_a_secret_written_between_the_scan_and_the_commit_is_refused(
     assert "everything was put back" in err.value.message and "8700a1" not in str(err.value)
     assert git(ws, "rev-parse", "HEAD") == head and not ws.git.tag_info("T01-v1.2.0")
     assert "fetch.py" not in git(ws, "ls-files", "--", "tasks/T01")
+
+
+# == a second pass of attacks ===============================================================
+def test_an_undo_never_writes_through_a_link_planted_at_a_temp_name(ws: Workspace,
+                                                                   tmp_path: Path) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    kill_child_at(ROLLBACK_CHILD, "restore_registry", ws, tmp_path)
+    t02_main = (ws.root / "tasks/T02/main.py").read_bytes()
+    for name in (".task_registry.json.clawback-undo", ".task_registry.json.clawback-tmp"):
+        os.symlink("tasks/T02/main.py", ws.root / name)
+    main(["status", "--workspace", str(ws.root)])
+    assert (ws.root / "tasks/T02/main.py").read_bytes() == t02_main
+    assert not ws.registry_path.is_symlink() and ws.task("T01").version == "1.3.0"
+
+
+def test_a_forged_journal_cannot_write_outside(ws: Workspace, tmp_path: Path) -> None:
+    import base64
+
+    run_init(str(ws.root))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    forged = {"name": "T02-snapshot", "pid": 1, "operation": {"action": "snapshot"},
+              "actions": [{"kind": "restore_entry", "description": "x", "path": str(victim),
+                           "task": "T02", "entry": None, "written": "0" * 64,
+                           "content": base64.b64encode(b"owned\n").decode()},
+                          {"kind": "restore_file", "description": "y", "task": "T02",
+                           "path": "../../" + victim.name, "content": None, "written": "0"},
+                          {"kind": "restore_tree", "description": "z", "task": "T02",
+                           "location": "tasks/T01", "state_sets": [[]], "commit": "0" * 40}]}
+    (ws.state_dir / "journal").mkdir(exist_ok=True)
+    (ws.state_dir / "journal/T02-snapshot.json").write_text(json.dumps(forged))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")            # undoes other tasks' journals first
+    assert victim.read_text() == "untouched\n"
+    kept = json.loads((ws.state_dir / "journal/T02-snapshot.failed.json").read_text())
+    assert kept["name"] == "T02-snapshot"
+    audit = [e for e in AuditLog(ws.state_dir).entries("T02") if e["action"] == "recover-interrupted"]
+    assert all("refused" in why for why in audit[-1]["details"]["not_undone"])
+
+
+@pytest.mark.parametrize("entry", ["verified/T01-v1.1.0.json", "run/T01.out",
+                                   "locks/task-T01.owner", "locks/task-T01.lock",
+                                   "health/T01.jsonl"])
+@pytest.mark.parametrize("how", ["symlink", "hardlink"])
+def test_tool_state_files_are_never_written_through_links(ws: Workspace, entry: str,
+                                                          how: str) -> None:
+    run_init(str(ws.root))
+    plain(ws, run={"type": "process", "command": ["python3", "-c", "print('x')"]})
+    victim = ws.root / "tasks/T02/main.py"
+    before = victim.read_bytes()
+    target = ws.state_dir / entry
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    (os.symlink if how == "symlink" else os.link)(victim, target)
+    main(["verify-snapshot", "--task", "T01", "--version", "1.1.0", "--workspace", str(ws.root)])
+    main(["health", "--task", "T01", "--workspace", str(ws.root)])
+    main(["start", "--task", "T01", "--workspace", str(ws.root)])
+    main(["stop", "--task", "T01", "--workspace", str(ws.root)])
+    assert victim.read_bytes() == before
+
+
+def test_a_bind_mount_inside_a_task_is_never_written_through(ws: Workspace, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.bin").write_bytes(b"outside data")
+    shared = ws.root / "tasks/T01/shared"
+    shared.mkdir()
+    if subprocess.run(["mount", "--bind", str(outside), str(shared)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("bind mounts need privileges this machine does not give")
+    try:
+        run_init(str(ws.root))
+        with pytest.raises(BadInput, match="mount point"):
+            run_snapshot(str(ws.root), "T01", bump="minor")
+        assert (outside / "keep.bin").read_bytes() == b"outside data"
+    finally:
+        subprocess.run(["umount", str(shared)], check=False)
+
+
+def test_a_dot_slash_health_source_is_state(ws: Workspace) -> None:
+    run_init(str(ws.root))
+    plain(ws, health={"source": "./status//runs.ndjson", "error_pattern": "ERROR"})
+    (ws.root / "tasks/T01/status").mkdir()
+    (ws.root / "tasks/T01/status/runs.ndjson").write_text("2026-12-01 10:00:00 ok\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    assert "status" not in git(ws, "ls-tree", "-r", "--name-only", "HEAD", "--", "tasks/T01")
+
+
+def test_kept_state_rules_hold_while_head_has_them(ws: Workspace) -> None:
+    """The operator trims rollback_history by hand (uncommitted): the rules it kept still hold,
+    since HEAD's entry has them."""
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.2.0: no cache/
+    plain(ws, state_paths=["cache/"])
+    (ws.root / "tasks/T01/extra.py").write_text("E = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")                    # 1.3.0: cache/ is state
+    (ws.root / "tasks/T01/cache").mkdir()
+    (ws.root / "tasks/T01/cache/model.bin").write_bytes(b"weights")
+    fr.run_rollback(str(ws.root), "T01", "1.2.0")                      # keeps cache/ as state
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry("T01")
+    entry["rollback_history"] = []
+    reg.set_entry("T01", entry)
+    reg.save()
+    from flows.recover import run_recover
+
+    run_recover(str(ws.root), "T01", "1.2.0")
+    assert (ws.root / "tasks/T01/cache/model.bin").read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("deploy.yaml", "env:\n  - name: TUSHARE_TOKEN\n    value: {value}\n"),
+    ("run.sh", "#!/bin/sh\npython main.py --token {value}\n"),
+    ("fetch.py", 'TOKEN = os.getenv("TUSHARE_TOKEN") or "{value}"\n'),
+    ("notes.txt", "remember {value}\n"),
+])
+def test_a_set_secrets_value_in_any_committed_file_is_refused(ws: Workspace, monkeypatch,
+                                                              name: str, text: str) -> None:
+    from tasks_lib.errors import SecretsFound
+
+    value = "tk8700a1b2c3d4e5f6a7b8c9"
+    monkeypatch.setenv("TUSHARE_TOKEN", value)
+    run_init(str(ws.root))
+    plain(ws)
+    (ws.root / "tasks/T01" / name).write_text(text.format(value=value))
+    with pytest.raises(SecretsFound, match=name) as err:
+        run_snapshot(str(ws.root), "T01", bump="minor")
+    assert value not in str(err.value) and not ws.git.tag_info("T01-v1.2.0")
+
+
+def test_a_secrets_value_in_the_registry_entry_is_refused(ws: Workspace, monkeypatch) -> None:
+    from tasks_lib.errors import SecretsFound
+
+    value = "tk8700a1b2c3d4e5f6a7b8c9"
+    monkeypatch.setenv("TUSHARE_TOKEN", value)
+    run_init(str(ws.root))
+    plain(ws, smoke=f"python3 main.py --token {value}")
+    with pytest.raises(SecretsFound, match="holds the value of"):
+        run_snapshot(str(ws.root), "T01", bump="minor")
+
+
+def test_the_hook_is_not_bypassed(ws: Workspace, monkeypatch) -> None:
+    from tasks_lib.hooks import staged_secrets
+
+    value = "tk8700a1b2c3d4e5f6a7b8c9"
+    monkeypatch.setenv("TUSHARE_TOKEN", value)
+    run_init(str(ws.root))
+    (ws.root / "tasks/T01/keys.yaml").write_text(f"token: {value}\n")
+    git(ws, "add", "--", "tasks/T01/keys.yaml")
+    assert "tasks/T01/keys.yaml" in staged_secrets(ws).findings
+    ws.registry_path.write_text(ws.registry_path.read_text() + "{ broken")   # staged broken
+    git(ws, "add", "--", "task_registry.json")
+    assert "tasks/T01/keys.yaml" in staged_secrets(ws).findings
+    git(ws, "checkout", "HEAD", "--", "task_registry.json")
+    doc = json.loads(ws.registry_path.read_text())
+    doc["tasks"][0]["version"] = 1.3                                   # T01's entry unusable
+    ws.registry_path.write_text(json.dumps(doc, indent=2) + "\n")
+    git(ws, "add", "--", "task_registry.json")
+    assert "tasks/T01/keys.yaml" in staged_secrets(ws).findings
+
+
+def test_a_tasks_command_never_finds_clawbacks_own_python(ws: Workspace, monkeypatch) -> None:
+    from tasks_lib import process
+
+    run_init(str(ws.root))
+    plain(ws, run={"type": "process", "command": ["python", "-c",
+                                                  "import sys, time; print(sys.prefix); "
+                                                  "sys.stdout.flush(); time.sleep(5)"]})
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.prefix) / "bin"), os.environ["PATH"]]))
+    task = ws.task("T01")
+    process.start(ws, task)
+    try:
+        import time
+
+        for _ in range(50):
+            out = (ws.state_dir / "run/T01.out").read_text()
+            if "\n/" in out:
+                break
+            time.sleep(0.1)
+        assert sys.prefix not in out.split("\n", 1)[1]
+    except FileNotFoundError:
+        pytest.skip("no python on PATH besides clawback's")
+    finally:
+        process.stop(ws, ws.task("T01"), timeout=2)
+
+
+def test_an_alias_bomb_config_does_not_hang_the_snapshot(ws: Workspace) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, cur in zip("abcdefg", "bcdefgh", strict=True):
+        levels.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    cfg = ws.root / "tasks/T01/config.yaml"
+    cfg.write_text(cfg.read_text() + "\n".join(levels) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "clawback", "snapshot", "--task", "T01",
+                           "--bump", "minor", "--workspace", str(ws.root)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CLAWBACK_ORCHESTRATOR": "none"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_huge_error_message_is_judged_quickly(ws: Workspace) -> None:
+    import time as clock
+    from datetime import UTC, datetime
+
+    from tasks_lib.checkup import check_tasks
+
+    run_init(str(ws.root))
+    runs = ws.root / "tasks/T01/logs/runs.jsonl"
+    runs.parent.mkdir(exist_ok=True)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    runs.write_text(json.dumps({"ts": now, "ok": False, "version": "1.1.0",
+                                "error": "x" * 200_000 + "token=abc"}) + "\n")
+    started = clock.monotonic()
+    check_tasks(ws, "T01")
+    assert clock.monotonic() - started < 30  # (minutes before: quadratic masking)
+
+
+@pytest.mark.parametrize("argv", [["promote", "--task", "T01", "--version", "1.1.0",
+                                   "--reason", "caf\udce9"]])
+def test_text_clawback_cannot_store_is_bad_input(ws: Workspace, capsys, argv: list[str]) -> None:
+    run_init(str(ws.root))
+    code = main([*argv, "--workspace", str(ws.root)])
+    assert code == 2 and "internal error" not in capsys.readouterr().err
+
+
+def test_a_number_too_long_for_python_is_bad_input(ws: Workspace, capsys) -> None:
+    doc = ws.registry_path.read_text().replace('"owner": "ops"', '"owner": ' + "9" * 5000)
+    ws.registry_path.write_text(doc)
+    code = main(["status", "--workspace", str(ws.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "too many digits" in err and "internal error" not in err
