@@ -97,6 +97,9 @@ _LINE = re.compile(
 _INLINE = re.compile(
     r"(?<![\w.\-])(?:--?)?(?P<key>[A-Za-z_][\w\-]*)(?:=|[ \t]*:[ \t]*)(?P<val>[^\s\"'`,;(){}\[\]<>]{8,})"
 )
+# --token VALUE in a command line (shell, docs): a flag, blanks, a value that is no flag
+_FLAG_VALUE = re.compile(
+    r"(?<![\w\-])--?(?P<key>[A-Za-z][\w\-]{0,63})[ \t]+(?P<val>[^\s\"'`;|&\-][^\s\"'`;|&]{5,})")
 _ENVNAME_VALUE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\Z")
 _PATTERNISH = re.compile(r"\\[wdsWDSbBnt]|\[\^|\(\?|\?\Z|\.\*|\.\+|\*\*\*|\.\.\.|…")
 _PLACEHOLDERISH = re.compile(r"(?i)placeholder|dummy|fake|example|changeme|change_me|your[_\-]")
@@ -354,6 +357,11 @@ def scan_text(text: str, *, strict: bool = False) -> list[Hit]:
             m = _INLINE.match(text, anchor, end)
             if m and _prose_value_is_secret(m.group("key"), m.group("val"), strict=False):
                 hits.append(Hit(_line_of(text, anchor), SECRET_KEY, _shown_name(m.group("key"))))
+        for m in _FLAG_VALUE.finditer(text, start, end):  # `python main.py --token 8700…`
+            if _key_class(m.group("key")) == "secret" and \
+                    _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
+                hits.append(Hit(_line_of(text, m.start("key")), SECRET_KEY,
+                                _shown_name(m.group("key"))))
     return _merge(hits + _code_hits(text, lower, windows, False) + scan_shapes(text))
 
 

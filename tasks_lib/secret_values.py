@@ -283,11 +283,25 @@ def secret_assignment(name: str, value: str) -> bool:
     return False
 
 
+# `--token abc` inside a command string (a flag with a credential name, then its value)
+_FLAG_VALUE = re.compile(r"(?:^|(?<=\s))--?([A-Za-z][A-Za-z0-9_\-]{0,63})[ \t]+([^\s'\"`;|&-][^\s'\"`;|&]*)")
+
+
 def string_has_secret(s: str) -> bool:
-    """``--token=abc`` or ``TOKEN=abc`` inside a command string."""
-    return "=" in s and any(
-        secret_assignment(m.group(1), m.group(2)) for m in _INLINE_ASSIGN.finditer(s)
-    )
+    """``--token=abc``, ``TOKEN=abc`` or ``--token abc`` inside a command string."""
+    if "=" in s and any(secret_assignment(m.group(1), m.group(2))
+                        for m in _INLINE_ASSIGN.finditer(s)):
+        return True
+    return "-" in s and any(name_class(m.group(1)) == "secret" and _flag_value(m.group(2))
+                            for m in _FLAG_VALUE.finditer(s))
+
+
+def _flag_value(value: str) -> bool:
+    """A flag's value that is a credential, not prose (``--token to pass``) or a path."""
+    if len(value) < 8 or not is_plaintext(value) or is_file_path(value):
+        return False
+    return looks_like_credential(value) or (any(c.isdigit() for c in value)
+                                            and any(c.isalpha() for c in value))
 
 
 def secret_by_name(key: object, value: object) -> bool:

@@ -533,3 +533,22 @@ def test_a_number_too_long_for_python_is_bad_input(ws: Workspace, capsys) -> Non
     code = main(["status", "--workspace", str(ws.root)])
     err = capsys.readouterr().err
     assert code == 2 and "too many digits" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    ("run.sh", "#!/bin/sh\nexec python main.py --token 8700a1b2c3d4e5f6a7b8\n"),
+    ("registry", "python3 main.py --api-key 8700a1b2c3d4e5f6a7b8"),
+])
+def test_a_flag_with_a_credential_is_found_without_knowing_the_value(
+        ws: Workspace, where: str, text: str) -> None:
+    from tasks_lib.errors import SecretsFound
+
+    run_init(str(ws.root))
+    if where == "registry":
+        plain(ws, smoke=text)
+    else:
+        plain(ws)
+        (ws.root / "tasks/T01" / where).write_text(text)
+    with pytest.raises(SecretsFound) as err:
+        run_snapshot(str(ws.root), "T01", bump="minor")
+    assert "8700a1b2" not in str(err.value)
