@@ -168,10 +168,12 @@ _HEX = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
 
 def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> None:
     """An action read from a journal file is data someone could have written: it may only
-    touch what an operation on ``task`` touches (ValueError, so it is not done, otherwise)."""
+    touch what an operation on ``task`` touches (ValueError, so it is not done, otherwise):
+    files of the task's own location, its registry entry, one commit of its own paths made on
+    top of the recorded one, a tag on that commit (never one of the branch's history), its own
+    environment."""
     from tasks_lib import ids
     from tasks_lib.registry import REGISTRY_FILE
-    from tasks_lib.workspace import canonical_location
 
     kind = a.get("kind")
 
@@ -184,12 +186,14 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
         if not isinstance(value, str) or not _HEX.match(value):
             raise bad("names no commit")
 
-    if "task" in a and a["task"] != task and task != "~workspace":
+    if "task" in a and a["task"] != task:
         raise bad(f"is for task {a.get('task')!r}, not {task}")
+    if kind in ("restore_file", "restore_index", "uncommit", "restore_tree"):
+        allowed = _own_paths(root, task)  # (the task's location, and the files next to it)
     if kind == "restore_file":
         rel = a.get("path")
-        if not ids.safe_relative_path(rel) or str(rel).split("/")[0] in (".git", ".clawback"):
-            raise bad("names a path outside the versioned files")
+        if not isinstance(rel, str) or not allowed(rel) or rel == REGISTRY_FILE:
+            raise bad(f"names {rel!r}, which is not a versioned file of {task}")
     elif kind == "restore_entry":
         if a.get("path") != REGISTRY_FILE:
             raise bad("names a file that is not the registry")
@@ -197,33 +201,45 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
         saved = os.path.realpath(str(a.get("saved")))
         if not Path(saved).is_relative_to(os.path.realpath(state_dir / "tmp")):
             raise bad("names an index copy outside .clawback/tmp")
-    elif kind in ("uncommit",):
+        paths = a.get("paths")
+        if paths is not None and not (isinstance(paths, list) and all(
+                isinstance(p, str) and (allowed(p) or p == REGISTRY_FILE) for p in paths)):
+            raise bad(f"names paths that are not {task}'s")
+    elif kind == "uncommit":
         commit_id(a.get("old"), optional=True)
         commit_id(a.get("new"), optional=True)
+        new = a.get("new")
+        if new is not None:
+            git = Git(root)
+            if git.rev(f"{new}^") != a.get("old"):
+                raise bad("names a commit that is not one commit on top of the recorded one")
+            changed = git.changed_between(a["old"], new, ".") if a.get("old") else []
+            if any(not (allowed(p) or p == REGISTRY_FILE) for p in changed):
+                raise bad(f"names a commit that changed files other than {task}'s")
     elif kind == "delete_tag":
         parsed = ids.parse_tag(str(a.get("name")))
         if parsed is None or parsed.task != task:
             raise bad("names no tag of this task")
         commit_id(a.get("commit"))
+        git = Git(root)
+        info = git.tag_info(str(a["name"]))
+        head = git.head()
+        if info is not None and info.commit != head and head is not None and git.run(
+                "merge-base", "--is-ancestor", str(info.commit), head, check=False).returncode == 0:
+            raise bad(f"names {a['name']}, a tag of the branch's history, not one this "
+                      "operation just made")
     elif kind == "switch_env":
         from tasks_lib.deps import env_root
 
         if os.path.realpath(str(a.get("state_dir"))) != os.path.realpath(state_dir):
             raise bad("names another state directory")
         target = a.get("target")
-        if target is not None and not Path(os.path.realpath(target)).is_relative_to(
-                os.path.realpath(env_root(state_dir, task))):
+        if target is not None and not Path(os.path.normpath(target)).is_relative_to(
+                env_root(state_dir, task)):
             raise bad("names an environment outside the task's")
     elif kind == "restore_tree":
-        from tasks_lib.workspace import Workspace
-
         location = a.get("location")
-        try:
-            ok = canonical_location(task, location) == location and \
-                Workspace(root).task(task).location == location
-        except ClawbackError:
-            ok = False
-        if not ok:
+        if not isinstance(location, str) or not allowed(location + "/x"):
             raise bad(f"names a location that is not {task}'s")
         commit_id(a.get("commit"))
         commit_id(a.get("written"), optional=True)
@@ -237,6 +253,22 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
             raise bad("names an interpreter that is not the task's")
         if os.path.realpath(str(a.get("cwd"))) != os.path.realpath(state_dir):
             raise bad("names another directory")
+
+
+def _own_paths(root: Path, task: str) -> Callable[[str], bool]:
+    """Which repo-relative paths an operation on ``task`` may put back: its location's (the
+    workspace's ``.gitignore`` for a workspace-wide one)."""
+    if task == "~workspace":
+        return lambda p: p == ".gitignore"
+    from tasks_lib.workspace import Workspace
+
+    try:
+        location = Workspace(root).task(task, active=False).location
+    except ClawbackError:
+        location = None
+    if not location:
+        return lambda p: False
+    return lambda p: isinstance(p, str) and p.startswith(location + "/") and ".." not in p.split("/")
 
 
 def _reason(exc: BaseException) -> str:
@@ -297,7 +329,8 @@ def _restore_entry(root: Path, a: dict[str, Any]) -> str | None:
     current = path.read_bytes()
     if current == original:
         return None  # never written, or already put back
-    if hashlib.sha256(current).hexdigest() == a["written"]:
+    if hashlib.sha256(current).hexdigest() == a["written"] and \
+            _only_entry_differs(a["task"], original, current):
         _write_back(path, original)  # ours, untouched since: the exact old bytes
         return None
     reg = Registry.load(path)
@@ -312,6 +345,24 @@ def _restore_entry(root: Path, a: dict[str, Any]) -> str | None:
     reg.set_entry(a["task"], a["entry"])
     reg.save()
     return note
+
+
+def _only_entry_differs(task: str, one: bytes, other: bytes) -> bool:
+    """Do two registry texts hold the same document but for ``task``'s entry? (The exact old
+    bytes are written back only then: a journal never puts back more than its task's entry.)"""
+    def without(raw: bytes) -> object:
+        doc = json.loads(raw.decode("utf-8"))
+        tasks = doc.get("tasks") if isinstance(doc, dict) else None
+        if isinstance(tasks, dict):
+            tasks = {k: v for k, v in tasks.items() if k != task}
+        elif isinstance(tasks, list):
+            tasks = [e for e in tasks if not (isinstance(e, dict) and e.get("id") == task)]
+        return {**doc, "tasks": tasks} if isinstance(doc, dict) else doc
+
+    try:
+        return without(one) == without(other)
+    except (ValueError, RecursionError, AttributeError):
+        return False
 
 
 def _write_back(path: Path, data: bytes) -> None:
@@ -363,9 +414,17 @@ def _uncommit(root: Path, a: dict[str, Any]) -> None:
         message = git.out("log", "-1", "--format=%B", head).strip()
         if parent == a["old"] and message == a["message"].strip():
             new = head
+            _check_action(root, Path(root) / ".clawback", str(a.get("task") or
+                          _task_of_commit(git, head)), {**a, "new": new})  # (one of its own)
     if new is None:
         raise ClawbackError(f"HEAD moved to {str(head)[:12]}, which is not ours; not undoing it")
     git.uncommit(new, a["old"], [])
+
+
+def _task_of_commit(git: Git, commit: str) -> str:
+    """The task a clawback commit is of, from its subject (``T01 v1.2.0: ...``)."""
+    subject = git.out("log", "-1", "--format=%s", commit)
+    return subject.split(" ", 1)[0].rstrip(":") if subject else ""
 
 
 def _delete_tag(root: Path, a: dict[str, Any]) -> None:
@@ -388,10 +447,17 @@ def _restore_tree(root: Path, a: dict[str, Any]) -> str | None:
     backup's nor the written commit's content (edited after a crash) are backed up first."""
     from tasks_lib.restore import Scope, backup, newer_files, restore_tree, target_files
     from tasks_lib.statepaths import StatePaths
+    from tasks_lib.workspace import Workspace, committed_state
 
     git = Git(root)
     sets = a.get("state_sets") or [a.get("state_paths") or []]
-    scope = Scope(root, a["location"], StatePaths(tuple(tuple(s) for s in sets)))
+    state = StatePaths(tuple(tuple(s) for s in sets))
+    ws = Workspace(root)  # what the task and HEAD treat as state now is state too: a journal
+    task_now = ws.task(a["task"], active=False) if a.get("task") else None  # only adds rules
+    if task_now is not None:
+        committed = committed_state(ws, task_now.id)
+        state = state.union(task_now.state, *([committed] if committed else []))
+    scope = Scope(root, a["location"], state)
     note = None
     written = a.get("written")
     wrote = list(target_files(git, scope, written)) if written else []

@@ -332,7 +332,8 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
         journal.add("restore_index", "restore the git index entries of the committed paths",
                     saved=str(saved_index), paths=staged)
         journal.on_success(lambda: saved_index.unlink(missing_ok=True))
-    journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None, message=message)
+    journal.add("uncommit", "move HEAD back", old=ws.git.head(), new=None, message=message,
+                task=journal.task)
     contents: dict[str, bytes] = {}
     if task_id is not None:
         blob = committed_registry(ws, task_id)

@@ -552,3 +552,56 @@ def test_a_flag_with_a_credential_is_found_without_knowing_the_value(
     with pytest.raises(SecretsFound) as err:
         run_snapshot(str(ws.root), "T01", bump="minor")
     assert "8700a1b2" not in str(err.value)
+
+
+# == a third pass: a journal is data someone could have written ============================
+def _forge(ws: Workspace, task: str, *actions: dict) -> Path:
+    path = ws.state_dir / f"journal/{task}-rollback.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"name": path.stem, "pid": 1, "operation": {"action": "rollback"},
+                                "actions": list(actions)}))
+    return path
+
+
+def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
+    import base64
+
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    t02 = (ws.root / "tasks/T02/main.py").read_bytes()
+    owned = base64.b64encode(b"owned\n").decode()
+    path = _forge(ws, "T01",
+                  {"kind": "restore_file", "description": "a", "task": "T01",
+                   "path": "tasks/T02/main.py", "content": owned, "written": None},
+                  {"kind": "restore_file", "description": "b", "task": "T02",
+                   "path": "tasks/T02/main.py", "content": owned, "written": None},
+                  {"kind": "restore_file", "description": "c", "task": "T01",
+                   "path": "tasks/T01/../T02/main.py", "content": owned, "written": None},
+                  {"kind": "restore_tree", "description": "d", "task": "T01",
+                   "location": "tasks/T02", "state_sets": [[]], "commit": "0" * 40})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert (ws.root / "tasks/T02/main.py").read_bytes() == t02
+    assert len(rec.failures) == 4 and all("refused" in f for f in rec.failures)
+
+
+def test_a_journal_never_uncommits_or_untags_the_branchs_history(ws: Workspace) -> None:
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")                   # T01 v1.2.0, tagged
+    plain(ws, "T02")
+    run_snapshot(str(ws.root), "T02", bump="minor")                   # T02's commit on top
+    head = git(ws, "rev-parse", "HEAD").strip()
+    parent = git(ws, "rev-parse", "HEAD^").strip()
+    tag_commit = git(ws, "rev-list", "-n1", "T01-v1.2.0").strip()
+    path = _forge(ws, "T01",
+                  {"kind": "uncommit", "description": "a", "task": "T01", "old": parent,
+                   "new": head, "message": "x"},
+                  {"kind": "delete_tag", "description": "b", "name": "T01-v1.2.0",
+                   "commit": tag_commit})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert git(ws, "rev-parse", "HEAD").strip() == head
+    assert git(ws, "rev-list", "-n1", "T01-v1.2.0").strip() == tag_commit
+    assert len(rec.failures) == 2 and all("refused" in f for f in rec.failures)
