@@ -113,6 +113,8 @@ class Operation:
                               duration_s=self.clock.elapsed, **entry, **orchestration())
         except OSError as exc:
             return f"the audit entry could not be written ({exc.strerror or exc})"
+        except ClawbackError as exc:
+            return f"the audit entry could not be written ({exc.message})"
         return None
 
 

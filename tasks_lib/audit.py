@@ -8,6 +8,7 @@ Entries hold names and versions, never secret values.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import socket
@@ -91,9 +92,13 @@ class AuditLog:
         return entry
 
     def _last_hash(self) -> str:
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        try:
+            fh = safefs.open_state(self.path)
+        except FileNotFoundError:
             return GENESIS
-        with self.path.open("rb") as fh:
+        with fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return GENESIS
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             back = min(size, 1 << 16)
@@ -108,35 +113,39 @@ class AuditLog:
         except (ValueError, KeyError):
             return "sha256:broken"
 
-    def entries(self, task: str | None = None) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
+    def lines(self) -> Iterator[str]:
+        """The log's lines, as written (none when there is no log): read as tool state, so a
+        link or a FIFO planted at the log is a Conflict, never a hang."""
+        try:
+            raw = safefs.open_state(self.path)
+        except FileNotFoundError:
             return
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if task is None or entry.get("task") == task:
-                    yield entry
+        with io.TextIOWrapper(raw, encoding="utf-8") as fh:
+            yield from fh
+
+    def entries(self, task: str | None = None) -> Iterator[dict[str, Any]]:
+        for line in self.lines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if task is None or entry.get("task") == task:
+                yield entry
 
     def verify(self) -> ChainCheck:
         prev = GENESIS
         count = 0
-        if not self.path.exists():
-            return ChainCheck(True, 0)
-        with self.path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    return ChainCheck(False, count, n, "not JSON")
-                if entry.get("prev") != prev:
-                    return ChainCheck(False, count, n, "chain broken (an entry was removed or reordered)")
-                if entry.get("hash") != _hash(entry):
-                    return ChainCheck(False, count, n, "entry was edited")
-                prev = entry["hash"]
-                count += 1
+        for n, line in enumerate(self.lines(), 1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                return ChainCheck(False, count, n, "not JSON")
+            if entry.get("prev") != prev:
+                return ChainCheck(False, count, n, "chain broken (an entry was removed or reordered)")
+            if entry.get("hash") != _hash(entry):
+                return ChainCheck(False, count, n, "entry was edited")
+            prev = entry["hash"]
+            count += 1
         return ChainCheck(True, count)
 
 

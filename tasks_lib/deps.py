@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib import ids, safefs
-from tasks_lib.errors import DependencyError, MalformedFile, OperationFailed, SecretsFound
+from tasks_lib.errors import Conflict, DependencyError, MalformedFile, OperationFailed, SecretsFound
 from tasks_lib.lockfile import Lock, credential_entries, freeze_entry, normalize
 from tasks_lib.pipconf import source_args, uv_environ
 from tasks_lib.uvrun import run_uv, uv_bin
@@ -151,13 +152,29 @@ class EnvInfo:
 
 
 def env_root(state_dir: Path, task_id: str) -> Path:
-    return Path(state_dir) / "envs" / ids.task_id(task_id)
+    """``<state dir>/envs/<TASK>``, where the task's environments are built, switched and
+    deleted: refused (Conflict) when ``envs`` or the task's folder is a symlink or not a
+    directory, since a build would then write, and a cleanup delete, wherever it points (another
+    task's directory, outside the workspace). The state directory itself may be a link."""
+    envs = Path(state_dir) / "envs"
+    root = envs / ids.task_id(task_id)
+    for path in (envs, root):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            break
+        if not stat.S_ISDIR(st.st_mode):
+            raise Conflict(f"{path} is {'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a directory'}"
+                           ": clawback builds and deletes environments only in a real directory "
+                           "of its state", f"remove {path} (environments are rebuilt from the "
+                           "locks), then retry")
+    return root
 
 
 def _read_marker(env_dir: Path) -> dict | None:
     try:
-        data = json.loads((env_dir / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(safefs.read_state(env_dir / MARKER).decode("utf-8"))
+    except (OSError, ValueError, Conflict):
         return None
     return data if isinstance(data, dict) else None
 
@@ -268,7 +285,7 @@ def ensure_env(
     previous = _link_target(root)
 
     marker = _read_marker(env_dir)
-    reused = bool(
+    reused = not env_dir.is_symlink() and bool(  # (a link there is removed, never built into)
         marker
         and marker.get("lock_digest") == lk.digest
         and marker.get("python") == python

@@ -101,6 +101,10 @@ class Git:
     def git_dir(self) -> Path:
         return (self.root / self.out("rev-parse", "--git-dir").strip()).resolve()
 
+    def common_dir(self) -> Path:
+        """The repository's shared git directory (a worktree's ``.git`` is a file naming it)."""
+        return (self.root / self.out("rev-parse", "--git-common-dir").strip()).resolve()
+
     def index_path(self) -> Path:
         return (self.root / self.out("rev-parse", "--git-path", "index").strip()).resolve()
 

@@ -164,6 +164,8 @@ def _run(obj: object) -> tuple[str, datetime, str, str | None, set[str]] | None:
     return run_id, started, stype.upper(), message or None, versions
 
 
+MAX_ANSWER_BYTES = 64 << 20  # one page of flow runs as JSON is a few MiB at most
+
 class _Api:
     """POSTs to the API within one deadline, every failure a SourceError saying what to do."""
 
@@ -202,9 +204,14 @@ class _Api:
             # read, so a server trickling a byte every second would otherwise never time out
             with self.client.stream("POST", f"{self.api}/{path}", json=body,
                                     timeout=left) as resp:
-                chunks = []
+                chunks, size = [], 0
                 for chunk in resp.iter_bytes():
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:  # (a page of flow runs is far smaller)
+                        raise SourceError(f"{where} answered {path} with more than "
+                                          f"{MAX_ANSWER_BYTES >> 20} MiB; not read further: "
+                                          "check PREFECT_API_URL names a Prefect API")
                     if time.monotonic() > self.deadline:
                         raise httpx.ReadTimeout("the deadline passed while reading")
                 content = b"".join(chunks)

@@ -10,8 +10,10 @@ outside clawback. An existing hook that is not ours is never replaced. Bypass on
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tasks_lib import masking, registry, safefs, secret_scan, secrets
@@ -46,7 +48,15 @@ def hook_script(python: str) -> str:
 def install(ws: Workspace, python: str) -> HookInstall:
     hooks_dir = ws.root / ws.git.out("rev-parse", "--git-path", "hooks").strip()
     path = hooks_dir / "pre-commit"
-    if path.exists() and MARKER not in path.read_text(errors="replace"):
+    real, git_dir = Path(os.path.realpath(hooks_dir)), Path(os.path.realpath(ws.git.common_dir()))
+    if real.is_relative_to(os.path.realpath(ws.root)) and not real.is_relative_to(git_dir):
+        return HookInstall(str(path), False,  # (a hook there would be committed with them)
+                           f"the hooks directory {hooks_dir} (core.hooksPath, links followed) "
+                           f"lies among the workspace's versioned files ({real}); nothing is "
+                           "written there: point core.hooksPath into .git or outside the "
+                           "workspace (or `git config --unset core.hooksPath`) and run init again")
+    existing = safefs.read_regular(path, 1 << 20) if os.path.lexists(path) else None
+    if os.path.lexists(path) and (existing is None or MARKER.encode() not in existing):
         return HookInstall(str(path), False,
                            "an existing pre-commit hook is kept; to add the secret check, call "
                            f"`{python} -m clawback hook pre-commit` from it")

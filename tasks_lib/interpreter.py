@@ -113,7 +113,24 @@ def configured_path(task: Task, workspace: Path) -> Path:
         raise BadInput(f"task {task.id}: clawback.python lies inside the workspace ({path}, "
                        "links followed)", "a task's interpreter is never a file of the "
                        "workspace (the agent could replace it); " + hint)
+    if _is_own(path):
+        raise BadInput(f"task {task.id}: clawback.python {path} is clawback's own interpreter",
+                       "a task never runs in clawback's environment (its packages and tools "
+                       "would be the task's); " + hint)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise OperationFailed(f"task {task.id}: the interpreter {path} does not exist or is not "
                               "executable", step="start", hint=hint)
     return path
+
+
+def _is_own(path: Path) -> bool:
+    """Is ``path``, or a link on its way to the real file, in clawback's own bin directory?"""
+    own, hop = _own_bins(), os.path.abspath(path)
+    for _ in range(40):
+        if os.path.realpath(os.path.dirname(hop)) in own:
+            return True
+        try:
+            hop = os.path.join(os.path.dirname(hop), os.readlink(hop))
+        except OSError:
+            return False
+    return True  # (a loop of links: never used)

@@ -563,8 +563,8 @@ def left_behind(state_dir: Path) -> list[Left]:
             continue
         path = folder / name
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            doc = json.loads(safefs.read_state(path).decode("utf-8"))
+        except (OSError, ValueError, ClawbackError):
             doc = {}
         if not isinstance(doc, dict):
             doc = {}
@@ -578,7 +578,7 @@ def left_behind(state_dir: Path) -> list[Left]:
 def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
     """Undo an interrupted operation from its journal file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(safefs.read_state(path).decode("utf-8"))
         name = path.name.removesuffix(".json")  # the file's name says whose it is, not its text
         if doc["name"] != name or not isinstance(doc["actions"], list) or \
                 not all(isinstance(a, dict) for a in doc["actions"]):

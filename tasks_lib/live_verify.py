@@ -93,8 +93,8 @@ def verified_scope(ws: Workspace, task: Task, snap: Snapshot) -> Scope:
 
 def config_level(ws: Workspace, task: Task, snap: Snapshot) -> Level:
     problems = []
-    cfg = ws.root / task.config_path
-    found = config.read_version(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None
+    data = safefs.read_bytes(ws.root, task.config_path)  # (the task's own file, never a link's)
+    found = config.read_version(data.decode("utf-8", "replace")) if data is not None else None
     if found != snap.version:
         problems.append(f"{task.config_file} says {found}")
     entry = ws.load_registry().entry(task.id) or {}

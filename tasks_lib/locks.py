@@ -28,9 +28,9 @@ def _held(state_dir: Path, name: str, what: str, timeout: float, purpose: str) -
     except Timeout:
         holder = "another clawback process"
         try:
-            data = json.loads(info.read_text())
+            data = json.loads(safefs.read_state(info).decode("utf-8"))
             holder = f"pid {data['pid']} on {data['host']} ({data['purpose']}, since {data['since']})"
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, Conflict):
             pass
         raise Conflict(f"{what} is locked by {holder}",
                        "wait for it to finish, then run the command again") from None

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tasks_lib import safefs
 from tasks_lib.secret_names import name_class
-from tasks_lib.secret_values import looks_like_credential, mask_credentials
+from tasks_lib.secret_values import looks_like_credential, mask_credentials, secret_assignment
 
 MIN_SECRET_CHARS = 4
 MASK = "***"
@@ -167,6 +167,31 @@ def _config_names(path: Path) -> set[str]:
     if m:
         names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", (m.group(1) or "") + m.group(2)))
     return names
+
+
+_ARG_FLAG = re.compile(r"(--?[A-Za-z][A-Za-z0-9_\-]*|[A-Za-z_][A-Za-z0-9_]*)(?:(=)(.*))?\Z",
+                       re.DOTALL)
+
+
+def mask_argv(argv: Iterable[str], values: Iterable[str] | None = None) -> list[str]:
+    """An argv as it may be shown: the value after a credential-named flag (``--token V``),
+    of ``--api-key=V`` and of ``TUSHARE_TOKEN=V`` is ``****``; then :func:`mask` on each."""
+    values = list(values) if values is not None else None
+    shown: list[str] = []
+    hide_next = False
+    for item in map(str, argv):
+        if hide_next and not item.startswith("-"):
+            shown.append("****")
+            hide_next = False
+            continue
+        m = _ARG_FLAG.match(item)
+        name = m.group(1).lstrip("-") if m else ""
+        hide_next = bool(m and m.group(1).startswith("-") and m.group(2) is None
+                         and name_class(name) == "secret")
+        if m and m.group(2) and secret_assignment(name, m.group(3)):
+            item = f"{m.group(1)}=****"
+        shown.append(mask(item, values=values))
+    return shown
 
 
 def for_workspace(root: Path, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
-from tasks_lib import masking
+from tasks_lib import masking, safefs
+from tasks_lib.errors import Conflict
 from tasks_lib.health import mask_message
 from tasks_lib.secret_values import mask_credentials, secret_by_name
 
@@ -63,8 +64,11 @@ def workspace_urls(state_dir: os.PathLike[str] | str) -> tuple[str, ...]:
     of the state directory, so a token never reaches a commit), one or more per line, ``#``
     comments allowed. None when the file does not exist."""
     try:
-        text = (Path(state_dir) / WORKSPACE_FILE).read_text(encoding="utf-8")
+        text = safefs.read_state(Path(state_dir) / WORKSPACE_FILE).decode("utf-8")
     except FileNotFoundError:
+        return ()
+    except Conflict as exc:  # (a FIFO or a link planted there: the environment's URLs still work)
+        logging.getLogger(__name__).warning("the workspace's alert URLs are not read: %s", exc.message)
         return ()
     lines = (line.split("#", 1)[0] if line.lstrip().startswith("#") else line
              for line in text.splitlines())

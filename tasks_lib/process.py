@@ -48,6 +48,31 @@ def pidfile(ws: Workspace, task: Task) -> Path:
         ws.state_dir / "run" / f"{task.id}.json"
 
 
+def unusable_pidfile(ws: Workspace, task: Task) -> str | None:
+    """Why the task's own ``run.pidfile`` (a file of its directory) is not read, signalled by or
+    removed: it is a link, behind a symlink or a mount point, or not a file. Through a link it
+    could name another task's process (``tasks/T01/run -> ../T02/run``). None when usable."""
+    run = task.settings.run
+    if not (run.pidfile and task.location):
+        return None
+    rel = f"{task.location}/{run.pidfile}"
+    kind = safefs.entry(ws.root, rel, read=False).kind
+    what = {"link": "a symlink", "behind-link": "behind a symlink", "dir": "a directory",
+            "behind-mount": "behind a mount point", "mount": "a mount point",
+            "other": "not a regular file"}.get(kind)
+    return None if what is None else (
+        f"run.pidfile {rel} is {what}: clawback never reads, signals or removes a pidfile there "
+        "(it could name another task's process)")
+
+
+def _usable_pidfile(ws: Workspace, task: Task) -> Path:
+    bad = unusable_pidfile(ws, task)
+    if bad:
+        raise Conflict(bad, "make the pidfile's directory a real directory of the task (or name "
+                            "a pidfile that is), then retry; nothing was stopped")
+    return pidfile(ws, task)
+
+
 def output_log(ws: Workspace, task: Task) -> Path:
     """Where a started task's stdout/stderr (and its start/stop commands' output) are appended."""
     return ws.state_dir / "run" / f"{task.id}.out"
@@ -66,6 +91,9 @@ def run_state(ws: Workspace, task: Task) -> RunState:
         return RunState(state == "active", detail=f"{run.unit}: {state}")
     if run.type == "command" and not run.pidfile:
         return RunState(None, detail="no run.pidfile: state unknown")
+    bad = unusable_pidfile(ws, task)
+    if bad:
+        return RunState(None, detail=bad)
     return pidfile_state(pidfile(ws, task))
 
 
@@ -162,11 +190,18 @@ def _env(environ: Mapping[str, str] | None, python: Path | None, workspace: Path
     return env
 
 
+def _shown(ws: Workspace, argv: Sequence[str]) -> str:
+    """An argv as written to the task's log and reports: secret values and credentials (a
+    ``--token <value>`` flag, a URL's password) masked."""
+    return str(masking.mask_argv(argv, masking.for_workspace(ws.root)))
+
+
 def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
     ws.ensure_state_dir()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with os.fdopen(safefs.open_append(output_log(ws, task)), "ab") as log:
-        log.write(f"--- clawback start {stamp} version {task.version}: {argv}\n".encode())
+        log.write(f"--- clawback start {stamp} version {task.version}: {_shown(ws, argv)}\n"
+                  .encode())
         log.flush()
         try:
             child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -186,7 +221,8 @@ def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str,
                               hint=f"see {output_log(ws, task)}") from exc
     threading.Thread(target=child.wait, name=f"clawback-reap-{task.id}-{child.pid}",
                      daemon=True).start()
-    record = {"pid": child.pid, "create_time": created, "argv": argv, "started_at": stamp,
+    record = {"pid": child.pid, "create_time": created,
+              "argv": masking.mask_argv(argv, masking.for_workspace(ws.root)), "started_at": stamp,
               "version": task.version}
     try:
         _write_pidfile(ws, task, json.dumps(record, indent=2) + "\n")
@@ -195,7 +231,7 @@ def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str,
         raise OperationFailed(f"task {task.id} started but its pidfile could not be written "
                               f"({exc}); stopped it again", step="start",
                               hint=f"check that {pidfile(ws, task).parent} is writable") from exc
-    return RunState(True, child.pid, f"started: {argv}")
+    return RunState(True, child.pid, f"started: {_shown(ws, argv)}")
 
 
 def _write_pidfile(ws: Workspace, task: Task, text: str) -> None:
@@ -233,14 +269,14 @@ def stop(ws: Workspace, task: Task, *, timeout: float = 10.0) -> StopResult:
         return StopResult(bool(was and was.running), None, "systemd", was.detail if was else "")
     if run.type == "command":
         return _stop_command(ws, task, timeout)
-    return stop_pidfile(pidfile(ws, task), timeout)
+    return stop_pidfile(_usable_pidfile(ws, task), timeout)
 
 
 def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
     run = task.settings.run
     if run.stop is None:
         if run.pidfile:
-            return stop_pidfile(pidfile(ws, task), timeout)
+            return stop_pidfile(_usable_pidfile(ws, task), timeout)
         raise BadInput(f"task {task.id}: run.type command has neither run.stop nor run.pidfile",
                        "add clawback.run.stop (an argv) or run.pidfile to task_registry.json")
     before = run_state(ws, task)
@@ -295,7 +331,7 @@ def _run_command(ws: Workspace, task: Task, argv: Sequence[str], what: str, cwd:
     where = f"task {task.id} {what}"
     hint = f"fix clawback.{what} in task_registry.json; full output in {log}"
     with os.fdopen(safefs.open_append(log), "ab") as sink:
-        sink.write(f"--- clawback {what} {argv}\n".encode())
+        sink.write(f"--- clawback {what} {_shown(ws, argv)}\n".encode())
         sink.flush()
         offset = sink.tell()
         try:

@@ -66,6 +66,9 @@ def snapshot_record(
     }
 
 
+_Parse = tuple["jsonfmt.Document", Literal["list", "mapping"], dict[str, MalformedFile]]
+
+
 class Parses:
     """The last few registry texts parsed and validated, by content: reading a registry whose text
     was seen before costs no parse. Keyed by the whole text, so it never answers for a file that
@@ -73,16 +76,15 @@ class Parses:
 
     def __init__(self, keep: int = 3) -> None:
         self._keep = keep
-        self._by_text: dict[tuple[str, str], tuple[jsonfmt.Document, Literal["list", "mapping"]]] = {}
+        self._by_text: dict[tuple[str, str], _Parse] = {}
 
-    def get(self, path: Path, text: str) -> tuple[jsonfmt.Document, Literal["list", "mapping"]] | None:
+    def get(self, path: Path, text: str) -> _Parse | None:
         return self._by_text.get((str(path), text))
 
-    def put(self, path: Path, text: str, doc: jsonfmt.Document,
-            form: Literal["list", "mapping"]) -> None:
+    def put(self, path: Path, text: str, parse: _Parse) -> None:
         key = (str(path), text)
         self._by_text.pop(key, None)
-        self._by_text[key] = (doc, form)
+        self._by_text[key] = parse
         while len(self._by_text) > self._keep:
             del self._by_text[next(iter(self._by_text))]  # the oldest
 
@@ -97,13 +99,14 @@ class Registry:
         self._on_disk = expected_on_disk
         self._parses = parses
         self.form: Literal["list", "mapping"] = "list"
+        self.unusable: dict[str, MalformedFile] = {}  # label -> why: only that entry is refused
         self._adopt(text)
 
     def _adopt(self, text: str) -> None:
         """Parse and validate ``text`` (or take an earlier validated parse of the same text)."""
         known = self._parses.get(self.path, text) if self._parses is not None else None
         if known is not None:
-            self._doc, self.form = known
+            self._doc, self.form, self.unusable = known
             self._value: dict[str, Any] = self._doc.copy_value(_SHARED_BELOW)
             return
         try:
@@ -113,7 +116,7 @@ class Registry:
             raise self._bad("nested too deeply to read", "flatten the nesting") from None
         self._check()
         if self._parses is not None:
-            self._parses.put(self.path, text, self._doc, self.form)
+            self._parses.put(self.path, text, (self._doc, self.form, self.unusable))
 
     @classmethod
     def load(cls, path: Path, parses: Parses | None = None) -> Registry:
@@ -159,22 +162,25 @@ class Registry:
                 'add `"tasks": []` (or an object keyed by task id)',
             )
         tasks = self._value["tasks"]
+        self.unusable = {}
         if isinstance(tasks, dict):
             self.form = "mapping"
             for tid, entry in tasks.items():
                 if not isinstance(entry, dict):
-                    raise self._bad(f"task {tid!r} is not an object", "make it an object")
-                if "id" in entry and entry["id"] != tid:
-                    raise self._bad(f"task keyed {tid!r} has id {entry['id']!r}", "make them agree")
+                    self.unusable[tid] = self._bad(f"task {tid!r} is not an object", "make it an object")
+                elif "id" in entry and entry["id"] != tid:
+                    self.unusable[tid] = self._bad(f"task keyed {tid!r} has id {entry['id']!r}",
+                                                   "make them agree")
         elif isinstance(tasks, list):
             seen: set[str] = set()
             for n, entry in enumerate(tasks):
                 if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-                    raise self._bad(
+                    self.unusable[f"tasks[{n}]"] = self._bad(
                         f"tasks[{n}] is not an object with a string `id`",
                         f'give tasks[{n}] an `"id": "T.."`',
                     )
-                if entry["id"] in seen:
+                    continue
+                if entry["id"] in seen:  # (which of the two is the task? both are refused)
                     raise self._bad(f"task id {entry['id']!r} is listed twice", "keep one entry")
                 seen.add(entry["id"])
         else:
@@ -200,15 +206,26 @@ class Registry:
     # -- entries ----------------------------------------------------------------------------
 
     def _stored(self, task_id: str) -> dict[str, Any] | None:
+        """The entry as stored; MalformedFile when the one keyed ``task_id`` is unusable."""
         tasks = self._value["tasks"]
         if self.form == "mapping":
+            if task_id in self.unusable:
+                raise self.unusable[task_id]
             return tasks.get(task_id)
-        return next((e for e in tasks if e.get("id") == task_id), None)
+        return next((e for e in tasks if isinstance(e, dict) and e.get("id") == task_id), None)
 
     def task_ids(self) -> list[str]:
-        """Ids in file order, as written (not validated: callers run tasks_lib.ids.task_id)."""
+        """Ids of the usable entries in file order, as written (not validated: callers run
+        tasks_lib.ids.task_id); :meth:`unusable_entries` names the others."""
         tasks = self._value["tasks"]
-        return list(tasks) if self.form == "mapping" else [e["id"] for e in tasks]
+        if self.form == "mapping":
+            return [tid for tid in tasks if tid not in self.unusable]
+        return [e["id"] for e in tasks if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+    def unusable_entries(self) -> list[tuple[str, MalformedFile]]:
+        """Entries that are no task (not an object, no string id): ``(label, why)``, in file
+        order. Only they are refused; every other task stays usable."""
+        return list(self.unusable.items())
 
     def field(self, task_id: str, key: str, default: Any = None) -> Any:
         """One top-level field of an entry as stored (not copied: never modify it)."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from tasks_lib.errors import Conflict
 
@@ -225,6 +225,32 @@ def _state_parent_ok(path: Path) -> None:
                        "remove the link (or point it outside the workspace), then retry")
 
 
+def open_state(path: Path) -> BinaryIO:
+    """A tool-state file (``.clawback/...``) opened for reading: never through a symlink standing
+    at it, never blocking on a FIFO or a device planted there (both Conflict, with what to do);
+    FileNotFoundError when it is missing."""
+    path = Path(path)
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Conflict(f"{path} is a symlink: clawback never reads its state through one",
+                           f"remove {path}, then retry") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Conflict(f"{path} is not a regular file (a FIFO, a device or a socket)",
+                       f"remove {path}, then retry")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_state(path: Path) -> bytes:
+    """The bytes of a tool-state file, as :func:`open_state` opens it."""
+    with open_state(path) as fh:
+        return fh.read()
+
+
 def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``path`` by the atomic rename of a fresh sibling (a unique name, created with
     ``O_EXCL | O_NOFOLLOW``, fsynced): a symlink or a hard link standing at ``path`` is replaced,
@@ -281,6 +307,9 @@ def open_append(path: Path, mode: int = 0o644) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise Conflict(f"{path} is a symlink: clawback never appends through one",
+                           f"remove {path}, then retry") from None
+        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
+            raise Conflict(f"{path} is not a regular file (a FIFO, a device or a directory)",
                            f"remove {path}, then retry") from None
         raise
     st = os.fstat(fd)

@@ -71,7 +71,7 @@ class VerdictLog:
     def recent(self, task_id: str) -> list[Record]:
         """The newest records first, as far back as the file's last ``TAIL_BYTES`` reach."""
         try:
-            with self.path(task_id).open("rb") as fh:
+            with safefs.open_state(self.path(task_id)) as fh:
                 size = fh.seek(0, os.SEEK_END)
                 fh.seek(max(0, size - TAIL_BYTES))
                 data = fh.read()
@@ -84,7 +84,7 @@ class VerdictLog:
         return [r for r in (_parse(raw) for raw in reversed(lines)) if r is not None]
 
     def _trim(self, path: Path) -> None:
-        lines = path.read_bytes().splitlines(keepends=True)[-KEEP:]
+        lines = safefs.read_state(path).splitlines(keepends=True)[-KEEP:]
         safefs.replace_file(path, b"".join(lines))
 
 
@@ -95,7 +95,7 @@ class VerdictLog:
     def held(self, task_id: str) -> dict[str, Any] | None:
         """The escalation this task is held at: ``{breach, at, why, target}``; None if none."""
         try:
-            doc = json.loads(self.hold_path(task_id).read_text(encoding="utf-8"))
+            doc = json.loads(safefs.read_state(self.hold_path(task_id)).decode("utf-8"))
         except (FileNotFoundError, ValueError):
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("breach"), str) else None

@@ -16,7 +16,7 @@ from typing import Any
 
 from tasks_lib import ids, registry, safefs
 from tasks_lib.audit import AuditLog, utc_now
-from tasks_lib.errors import NotFound, VerificationFailed
+from tasks_lib.errors import Conflict, NotFound, VerificationFailed
 from tasks_lib.gitrepo import Git
 from tasks_lib.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.names import shown
@@ -97,8 +97,8 @@ def _cache_path(ws: Workspace, tag: str) -> Path:
 def _cached(ws: Workspace, tag: str, tag_object: str) -> str | None:
     """When this exact tag object (content-addressed: manifest + commit) last verified in full."""
     try:
-        data = json.loads(_cache_path(ws, tag).read_text())
-    except (OSError, ValueError):
+        data = json.loads(safefs.read_state(_cache_path(ws, tag)).decode("utf-8"))
+    except (OSError, ValueError, Conflict):
         return None
     return data.get("verified_at") if data.get("tag_object") == tag_object else None
 
@@ -208,16 +208,12 @@ def _naming(log: AuditLog, tag: str) -> list[dict[str, Any]]:
     every operation on every task). Entries are written by json.dumps, which never escapes
     the ASCII characters a tag is made of."""
     needle, found = json.dumps(tag), []
-    try:
-        with log.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if needle in line:
-                    try:
-                        found.append(json.loads(line))
-                    except ValueError:
-                        continue
-    except FileNotFoundError:
-        return []
+    for line in log.lines():
+        if needle in line:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
     return found
 
 

@@ -178,6 +178,7 @@ class Workspace:
                 ver = entry.get("version")
                 broken.append(BrokenTask(str(tid), str(entry.get("status", "active")),
                                          str(ver) if ver is not None else None, exc))
+        broken += [BrokenTask(label, "active", None, why) for label, why in reg.unusable_entries()]
         return TaskScan(tasks, broken)
 
     def tasks(self, reg: registry.Registry | None = None) -> list[Task]:

@@ -332,3 +332,35 @@ def test_bad_prefect_settings_name_the_key_and_the_fix(health_raw: dict, key: st
         task_settings.parse("T01", {"health": health_raw})
     assert f"task T01: clawback.{key}" in err.value.message
     assert hint in err.value.message + " " + str(err.value.hint)
+
+
+def test_an_endless_answer_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                self.wfile.write(b"[" + b'{"x": 1},' * 10)
+                while True:
+                    self.wfile.write(b" " * 65536)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(health_prefect, "MAX_ANSWER_BYTES", 1 << 20)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        with pytest.raises(health_prefect.SourceError, match=r"more than 1 MiB"):
+            health_prefect.read_window("f", SINCE, environ={"PREFECT_API_URL": url}, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,22 @@ def test_hook_with_a_vanished_interpreter_does_not_block(ws: Workspace, tmp_path
     cfg.write_text(cfg.read_text() + "x: 1\n")
     proc = commit(ws, "tasks/T02/config.yaml")
     assert proc.returncode == 0 and "secret check skipped" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["tasks/T01", "hooks-link"])
+def test_a_hooks_path_among_the_versioned_files_is_never_written(ws: Workspace, where: str) -> None:
+    if where == "hooks-link":
+        os.symlink("tasks/T01", ws.root / "hooks-link")
+    git(ws, "config", "core.hooksPath", where)
+    before = sorted(p.name for p in (ws.root / "tasks/T01").iterdir())
+    result = hooks.install(ws, sys.executable)
+    assert not result.installed and "versioned files" in result.reason
+    assert sorted(p.name for p in (ws.root / "tasks/T01").iterdir()) == before
+
+
+def test_a_fifo_where_the_hook_would_be_is_kept(ws: Workspace) -> None:
+    hook = ws.root / ".git/hooks/pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    os.mkfifo(hook)
+    result = hooks.install(ws, sys.executable)                  # (never blocks reading it)
+    assert not result.installed and "kept" in result.reason

@@ -605,3 +605,164 @@ def test_a_journal_never_uncommits_or_untags_the_branchs_history(ws: Workspace) 
     assert git(ws, "rev-parse", "HEAD").strip() == head
     assert git(ws, "rev-list", "-n1", "T01-v1.2.0").strip() == tag_commit
     assert len(rec.failures) == 2 and all("refused" in f for f in rec.failures)
+
+
+@pytest.mark.parametrize("entry", ["audit.jsonl", "health/T01.jsonl", "health/T01.hold.json",
+                                   "verified/T01-v1.1.0.json", "locks/task-T01.owner",
+                                   "notify-urls", "journal/T01-rollback.json"])
+def test_a_fifo_in_tool_state_never_hangs_a_command(ws: Workspace, entry: str) -> None:
+    run_init(str(ws.root))
+    plain(ws, run={"type": "process", "command": ["python3", "-c", "print('x')"]})
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    fifo = ws.state_dir / entry
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    env = {**os.environ, "CLAWBACK_ORCHESTRATOR": "none"}
+    for argv in (["status"], ["verify-snapshot", "--task", "T01", "--version", "1.1.0"],
+                 ["health", "--task", "T01"], ["history", "--task", "T01"],
+                 ["rollback", "--task", "T01", "--to", "1.1.0"]):
+        done = subprocess.run([sys.executable, "-m", "clawback", *argv, "--workspace",
+                               str(ws.root), "--json"], env=env, capture_output=True, text=True,
+                              timeout=60)                                    # (a hang fails here)
+        assert "Traceback" not in done.stderr, (argv, done.stderr)
+        assert done.returncode in (0, 1, 3, 4), (argv, done.returncode, done.stderr)
+
+
+@pytest.mark.parametrize("how", ["dir-link", "file-link"])
+def test_a_pidfile_through_a_link_never_stops_another_tasks_process(ws: Workspace, capsys,
+                                                                   how: str) -> None:
+    run_init(str(ws.root))
+    plain(ws, run={"type": "command", "start": ["python3", "-c", "pass"],
+                   "pidfile": "run/t.pid"})
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (ws.root / "tasks/T02/run").mkdir()
+        (ws.root / "tasks/T02/run/t.pid").write_text(f"{other.pid}\n")
+        if how == "dir-link":
+            os.symlink("../T02/run", ws.root / "tasks/T01/run")
+        else:
+            (ws.root / "tasks/T01/run").mkdir()
+            os.symlink("../../T02/run/t.pid", ws.root / "tasks/T01/run/t.pid")
+        code, out = cli(ws, capsys, "stop", "--task", "T01")
+        assert code == 3 and "never reads, signals or removes" in out["error"]["message"], out
+        assert other.poll() is None and (ws.root / "tasks/T02/run/t.pid").exists()
+        code, out = cli(ws, capsys, "status", "--task", "T01")
+        assert other.poll() is None and (ws.root / "tasks/T02/run/t.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize("link", ["envs", "envs/T01", "envs/T01/digest"])
+def test_environments_are_never_built_or_deleted_through_a_link(ws: Workspace, tmp_path: Path,
+                                                                link: str) -> None:
+    from tasks_lib import deps
+    from tasks_lib.lockfile import Lock
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keep").mkdir(parents=True)
+    (elsewhere / "keep/data.bin").write_bytes(b"precious")
+    state = ws.ensure_state_dir()
+    lk = Lock.empty()
+    path = state / link.replace("digest", lk.digest_hex[:16])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        path.rmdir()
+    os.symlink(elsewhere, path)
+    try:
+        deps.ensure_env(state, "T01", lk, sys.executable)
+    except Conflict as exc:
+        assert "symlink" in exc.message and link != "envs/T01/digest"
+    else:
+        assert link == "envs/T01/digest" and not path.is_symlink()   # the link was replaced
+    assert (elsewhere / "keep/data.bin").read_bytes() == b"precious"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep"]
+
+
+@pytest.mark.parametrize("how", ["direct", "linked"])
+def test_clawbacks_own_interpreter_is_never_a_tasks(ws: Workspace, capsys, tmp_path: Path,
+                                                    how: str) -> None:
+    own = Path(sys.prefix) / "bin/python"
+    if how == "linked":
+        os.symlink(own, tmp_path / "py")
+        own = tmp_path / "py"
+    run_init(str(ws.root))
+    plain(ws)
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry("T01")
+    entry["clawback"]["python"] = str(own)
+    reg.set_entry("T01", entry)
+    reg.save()
+    before = git(ws, "rev-parse", "HEAD")
+    code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "minor")
+    assert code == 2 and "clawback's own interpreter" in out["error"]["message"]
+    assert git(ws, "rev-parse", "HEAD") == before
+
+
+@pytest.mark.parametrize("bad", [None, [], 5, {"id": 7}, {"version": "1.0.0"}, "T09"])
+def test_an_entry_that_is_no_task_is_refused_alone(ws: Workspace, capsys, bad: object) -> None:
+    run_init(str(ws.root))
+    plain(ws)
+    doc = json.loads(ws.registry_path.read_text())
+    doc["tasks"].append(bad)
+    ws.registry_path.write_text(json.dumps(doc, indent=2))
+    git(ws, "commit", "-qam", "an odd entry")
+    n = len(doc["tasks"]) - 1
+    code, out = cli(ws, capsys, "status")
+    rows = {r["id"]: r for r in out["result"]["tasks"]}
+    assert code == 1 and rows[f"tasks[{n}]"]["status"] == "error" and rows["T01"]["tagged"]
+    code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "minor")
+    assert code == 0 and ws.task("T01").version == "1.2.0", out
+    assert json.loads(ws.registry_path.read_text())["tasks"][n] == bad     # kept as it was
+    code, out = cli(ws, capsys, "rollback", "--task", "T01", "--to", "1.1.0")
+    assert code == 0 and ws.task("T01").version == "1.1.0", out
+    broken = [b.id for b in ws.scan().broken]
+    assert broken == [f"tasks[{n}]"]
+
+
+def test_a_mapping_entry_that_is_no_object_is_refused_alone(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    doc = json.loads(ws.registry_path.read_text())
+    doc["tasks"] = {e["id"]: e for e in doc["tasks"]} | {"T09": None}
+    ws.registry_path.write_text(json.dumps(doc, indent=2))
+    assert [b.id for b in ws.scan().broken] == ["T09"]
+    assert ws.task("T01").version == "1.1.0"
+    code, out = cli(ws, capsys, "snapshot", "--task", "T09")
+    assert code == 2 and "not an object" in out["error"]["message"]
+
+
+def test_a_credential_in_a_tasks_command_never_lands_in_its_log(ws: Workspace) -> None:
+    from tasks_lib import process
+
+    run_init(str(ws.root))
+    secret = "8700f3c1d2e4b5a6978877665544"
+    plain(ws, run={"type": "process", "command": [
+        "python3", "-c", "import time; time.sleep(3)", "--token", secret,
+        f"--api-key={secret}x", f"TUSHARE_TOKEN={secret}y"]})
+    process.start(ws, ws.task("T01"))
+    try:
+        for path in (ws.state_dir / "run/T01.out", ws.state_dir / "run/T01.json"):
+            assert secret not in path.read_text(), path
+        assert "'--token', '****'" in (ws.state_dir / "run/T01.out").read_text()
+    finally:
+        process.stop(ws, ws.task("T01"), timeout=2)
+
+
+def test_a_bind_mount_above_a_task_is_refused(ws: Workspace) -> None:
+    tasks = ws.root / "tasks"
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    if subprocess.run(["mount", "--bind", str(tasks), str(tasks)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("bind mounts need privileges this machine does not give")
+    try:
+        before = git(ws, "rev-parse", "HEAD")
+        with pytest.raises(BadInput, match="tasks is a mount point, and tasks/T01 lies inside"):
+            run_snapshot(str(ws.root), "T01", bump="minor")
+        with pytest.raises(BadInput, match="mount point"):
+            fr.run_rollback(str(ws.root), "T01", "1.1.0")
+        assert git(ws, "rev-parse", "HEAD") == before
+    finally:
+        subprocess.run(["umount", str(tasks)], check=False)

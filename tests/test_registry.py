@@ -345,14 +345,10 @@ def test_invalid_ids_are_listed_raw(tmp_path: Path) -> None:
         ('{"schema_version": "1.0"}', "`tasks` key"),
         ("[]", "`tasks` key"),
         ('{"tasks": "T01"}', "`tasks` must be"),
-        ('{"tasks": [{"name": "x"}]}', "tasks[0]"),
-        ('{"tasks": [{"id": 7}]}', "tasks[0]"),
-        ('{"tasks": {"T1": []}}', "'T1' is not an object"),
-        ('{"tasks": {"T1": {"id": "T2"}}}', "has id 'T2'"),
         ('{"tasks": [\n{"id": "T1",}]}', "line 2, column 12"),
     ],
 )
-def test_malformed_registry(text: str, words: str, tmp_path: Path) -> None:
+def test_malformed_registry(text: str, words: str, tmp_path: Path) -> None:  # (all refused)
     path = write(tmp_path, text)
     with pytest.raises(MalformedFile) as info:
         Registry.load(path)
@@ -618,3 +614,30 @@ else:  # pragma: no cover
     @pytest.mark.skip(reason="hypothesis is not installed")
     def test_property_round_trip() -> None:
         pass
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "words"),
+    [
+        ('{"tasks": [{"id": "T0"}, {"name": "x"}]}', "tasks[1]", "tasks[1]"),
+        ('{"tasks": [{"id": "T0"}, {"id": 7}]}', "tasks[1]", "tasks[1]"),
+        ('{"tasks": [{"id": "T0"}, null]}', "tasks[1]", "tasks[1]"),
+        ('{"tasks": {"T0": {}, "T1": []}}', "T1", "'T1' is not an object"),
+        ('{"tasks": {"T0": {}, "T1": {"id": "T2"}}}', "T1", "has id 'T2'"),
+    ],
+)
+def test_an_entry_that_is_no_task_is_refused_alone(text: str, label: str, words: str,
+                                                   tmp_path: Path) -> None:
+    path = write(tmp_path, text)
+    reg = Registry.load(path)
+    assert reg.task_ids() == ["T0"] and reg.entry("T0") == {"id": "T0"}
+    [(found, why)] = reg.unusable_entries()
+    assert found == label and words in why.message and why.exit_code == EXIT_BAD_INPUT
+    if label == "T1":
+        with pytest.raises(MalformedFile):
+            reg.entry("T1")
+    reg.set_entry("T0", {"id": "T0", "version": "1.0.0"})
+    before, after = json.loads(text)["tasks"], json.loads(reg.render())["tasks"]
+    key = "T1" if label == "T1" else 1
+    assert after[key] == before[key]                               # the odd entry kept as it was
+    assert (after["T0"] if label == "T1" else after[0])["version"] == "1.0.0"
