@@ -17,6 +17,7 @@ workspace holds.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,7 +121,26 @@ def configured_path(task: Task, workspace: Path) -> Path:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise OperationFailed(f"task {task.id}: the interpreter {path} does not exist or is not "
                               "executable", step="start", hint=hint)
+    if _runs_as_own(path):
+        raise BadInput(f"task {task.id}: clawback.python {path} runs clawback's own interpreter "
+                       "(its sys.prefix is clawback's environment)",
+                       "a task never runs in clawback's environment; " + hint)
     return path
+
+
+def _runs_as_own(path: Path) -> bool:
+    """Does ``path`` (a wrapper script, a hard link …) start clawback's own environment? Asked
+    of the interpreter itself: its ``sys.prefix``. Unknown (it does not run) counts as no: the
+    start or the install that follows fails loudly."""
+    try:
+        done = subprocess.run([str(path), "-I", "-c", "import sys; print(sys.prefix)"],
+                              capture_output=True, text=True, timeout=30, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    prefix = done.stdout.strip()
+    return done.returncode == 0 and bool(prefix) and \
+        os.path.realpath(prefix) == os.path.realpath(sys.prefix)
 
 
 def _is_own(path: Path) -> bool:

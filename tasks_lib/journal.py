@@ -127,10 +127,11 @@ class Journal:
         no longer be written, the undo carries on and says so."""
         failures: list[str] = []
         unsaved = False
+        own = _Own.of(self.root, self.state_dir, self.task)  # (before any undo)
         while self.actions:
             action = self.actions[-1]
             try:
-                _check_action(self.root, self.state_dir, self.task, action)
+                _check_action(self.root, self.state_dir, self.task, action, own)
                 note = UNDO[action["kind"]](self.root, action)
                 self.done.append(action["description"])
                 if note:
@@ -164,9 +165,128 @@ class Journal:
 
 
 _HEX = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+_PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*==[A-Za-z0-9][A-Za-z0-9.!+_\-]*\Z")
 
 
-def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Own:
+    """What an undo of ``task``'s journal may touch, read once before its first action runs
+    (an action never widens it for the next): the task's locations in the working registry and
+    in HEAD's, its runtime-state rules there, the commits and tags finished operations made."""
+
+    locations: frozenset[str]
+    state: Any  # StatePaths | None
+    finished: frozenset[str]  # commits and tags the audit log records as an operation's result
+
+    @classmethod
+    def of(cls, root: Path, state_dir: Path, task: str) -> _Own:
+        from tasks_lib.workspace import Workspace, committed_state
+
+        locations: set[str] = set()
+        state = None
+        if task != "~workspace":
+            ws = Workspace(root)
+            try:
+                now = ws.task(task, active=False)
+                if now.location:
+                    locations.add(now.location)
+                state = now.state
+            except ClawbackError:
+                pass
+            head = _head_location(ws, task)
+            if head:
+                locations.add(head)
+            try:
+                committed = committed_state(ws, task)
+            except ClawbackError:
+                committed = None
+            if committed is not None:
+                state = committed if state is None else state.union(committed)
+        return cls(frozenset(locations), state, _finished_results(state_dir, task))
+
+    def owns(self, rel: object) -> bool:
+        if not isinstance(rel, str) or ".." in rel.split("/"):
+            return False
+        return any(rel.startswith(loc + "/") for loc in self.locations)
+
+    def is_state(self, rel: str) -> bool:
+        if self.state is None:
+            return False
+        for loc in self.locations:
+            if rel.startswith(loc + "/") and self.state.matches(rel[len(loc) + 1:]):
+                return True
+        return False
+
+
+def _entry_in(content: object, task: str) -> dict[str, Any] | None:
+    """``task``'s entry in a journal's saved registry bytes (base64), if it holds one."""
+    try:
+        doc = json.loads(base64.b64decode(str(content)).decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    tasks = doc.get("tasks") if isinstance(doc, dict) else None
+    if isinstance(tasks, dict):
+        found = tasks.get(task)
+    elif isinstance(tasks, list):
+        found = next((e for e in tasks if isinstance(e, dict) and e.get("id") == task), None)
+    else:
+        found = None
+    return found if isinstance(found, dict) else None
+
+
+def _head_location(ws: Any, task: str) -> str | None:
+    from tasks_lib import registry
+
+    raw = ws.git.show_file("HEAD", registry.REGISTRY_FILE)
+    try:
+        entry = registry.Registry.from_text(raw.decode("utf-8"), ws.registry_path).entry(task) \
+            if raw is not None else None
+    except (UnicodeDecodeError, ClawbackError):
+        return None
+    return _canonical(task, entry.get("location")) if entry else None
+
+
+def _canonical(task: str, location: object) -> str | None:
+    from tasks_lib.workspace import canonical_location
+
+    try:
+        return canonical_location(task, location) if isinstance(location, str) else None
+    except ClawbackError:
+        return None
+
+
+def _finished_results(state_dir: Path, task: str) -> frozenset[str]:
+    """The commits and tags the audit log records as what a finished operation on ``task``
+    made: a journal naming one is stale (killed after its ok entry) or forged, never undone."""
+    from tasks_lib.audit import AuditLog
+
+    found: set[str] = set()
+    try:
+        for line in AuditLog(state_dir).lines():
+            if f'"{task}"' not in line or '"ok"' not in line and '"pushed-failed"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            details = entry.get("details") if isinstance(entry, dict) else None
+            if entry.get("task") != task or entry.get("result") not in ("ok", "pushed-failed") \
+                    or not isinstance(details, dict):
+                continue
+            found |= {str(details[k]) for k in ("tag", "commit") if details.get(k)}
+    except (OSError, ClawbackError, UnicodeDecodeError):
+        pass
+    return frozenset(found)
+
+
+def operation_finished(state_dir: Path, task: str, operation: dict[str, Any]) -> bool:
+    """Does the audit log record the journal's operation as finished (its tag made)?"""
+    tag = operation.get("tag") if isinstance(operation, dict) else None
+    return isinstance(tag, str) and bool(tag) and tag in _finished_results(state_dir, task)
+
+
+def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
+                  own: _Own | None = None) -> None:
     """An action read from a journal file is data someone could have written: it may only
     touch what an operation on ``task`` touches (ValueError, so it is not done, otherwise):
     files of the task's own location, its registry entry, one commit of its own paths made on
@@ -188,8 +308,13 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
 
     if "task" in a and a["task"] != task:
         raise bad(f"is for task {a.get('task')!r}, not {task}")
-    if kind in ("restore_file", "restore_index", "uncommit", "restore_tree"):
-        allowed = _own_paths(root, task)  # (the task's location, and the files next to it)
+    own = own or _Own.of(root, state_dir, task)
+    if task == "~workspace":
+        def allowed(p: object) -> bool:
+            return p == ".gitignore"
+    else:
+        def allowed(p: object) -> bool:
+            return own.owns(p) and not own.is_state(str(p))  # runtime state is never put back
     if kind == "restore_file":
         rel = a.get("path")
         if not isinstance(rel, str) or not allowed(rel) or rel == REGISTRY_FILE:
@@ -197,6 +322,10 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
     elif kind == "restore_entry":
         if a.get("path") != REGISTRY_FILE:
             raise bad("names a file that is not the registry")
+        for entry in (a.get("entry"), _entry_in(a.get("content"), task)):
+            location = entry.get("location") if isinstance(entry, dict) else None
+            if location is not None and _canonical(task, location) not in own.locations:
+                raise bad(f"would move {task} to {location!r}, which is not its location")
     elif kind == "restore_index":
         saved = os.path.realpath(str(a.get("saved")))
         if not Path(saved).is_relative_to(os.path.realpath(state_dir / "tmp")):
@@ -211,11 +340,20 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
         new = a.get("new")
         if new is not None:
             git = Git(root)
+            if new in own.finished:
+                raise bad(f"names {str(new)[:12]}, which a finished operation made (audit log)")
             if git.rev(f"{new}^") != a.get("old"):
                 raise bad("names a commit that is not one commit on top of the recorded one")
             changed = git.changed_between(a["old"], new, ".") if a.get("old") else []
-            if any(not (allowed(p) or p == REGISTRY_FILE) for p in changed):
+            mine = allowed if task == "~workspace" else own.owns
+            if any(not (mine(p) or p == REGISTRY_FILE) for p in changed):
                 raise bad(f"names a commit that changed files other than {task}'s")
+            if REGISTRY_FILE in changed and not _only_entry_differs(
+                    task, git.show_file(a["old"], REGISTRY_FILE) or b"",
+                    git.show_file(new, REGISTRY_FILE) or b""):
+                raise bad("names a commit that changed other tasks' registry entries")
+            if task != "~workspace" and _task_of_commit(git, new) != task:
+                raise bad(f"names a commit that is not a clawback commit of {task}")
     elif kind == "delete_tag":
         parsed = ids.parse_tag(str(a.get("name")))
         if parsed is None or parsed.task != task:
@@ -224,10 +362,14 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
         git = Git(root)
         info = git.tag_info(str(a["name"]))
         head = git.head()
+        if a["name"] in own.finished:
+            raise bad(f"names {a['name']}, which a finished operation made (audit log)")
         if info is not None and info.commit != head and head is not None and git.run(
                 "merge-base", "--is-ancestor", str(info.commit), head, check=False).returncode == 0:
             raise bad(f"names {a['name']}, a tag of the branch's history, not one this "
                       "operation just made")
+        if info is not None and info.commit in own.finished:
+            raise bad(f"names {a['name']}, a tag on a commit a finished operation made")
     elif kind == "switch_env":
         from tasks_lib.deps import env_root
 
@@ -239,7 +381,7 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
             raise bad("names an environment outside the task's")
     elif kind == "restore_tree":
         location = a.get("location")
-        if not isinstance(location, str) or not allowed(location + "/x"):
+        if not isinstance(location, str) or location not in own.locations:
             raise bad(f"names a location that is not {task}'s")
         commit_id(a.get("commit"))
         commit_id(a.get("written"), optional=True)
@@ -251,24 +393,12 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any]) -> 
         configured = Workspace(root).task(task).settings.python
         if a.get("python") != configured or not os.path.isabs(configured):
             raise bad("names an interpreter that is not the task's")
+        before = a.get("before")
+        if not isinstance(before, list) or not all(isinstance(p, str) and _PIN.match(p)
+                                                   for p in before):
+            raise bad("names packages that are not name==version pins")
         if os.path.realpath(str(a.get("cwd"))) != os.path.realpath(state_dir):
             raise bad("names another directory")
-
-
-def _own_paths(root: Path, task: str) -> Callable[[str], bool]:
-    """Which repo-relative paths an operation on ``task`` may put back: its location's (the
-    workspace's ``.gitignore`` for a workspace-wide one)."""
-    if task == "~workspace":
-        return lambda p: p == ".gitignore"
-    from tasks_lib.workspace import Workspace
-
-    try:
-        location = Workspace(root).task(task, active=False).location
-    except ClawbackError:
-        location = None
-    if not location:
-        return lambda p: False
-    return lambda p: isinstance(p, str) and p.startswith(location + "/") and ".." not in p.split("/")
 
 
 def _reason(exc: BaseException) -> str:
@@ -588,6 +718,10 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
         kept = path.with_name(path.name.removesuffix(".json") + FAILED_SUFFIX)
         path.replace(kept)
         return Recovery(path.stem, {}, (), (f"cannot read the journal: {exc}",), str(path), str(kept))
+    if operation_finished(state_dir, journal.task, journal.operation):
+        path.unlink(missing_ok=True)  # killed after its ok audit entry: the operation is complete
+        return Recovery(doc["name"], journal.operation, ("nothing: the audit log records the "
+                        "operation as finished; its leftover journal was removed",), (), str(path))
     failures = journal.undo()
     kept_as = str(journal.path.with_suffix(FAILED_SUFFIX)) if failures else None
     return Recovery(doc["name"], doc.get("operation", {}), tuple(journal.done), tuple(failures),

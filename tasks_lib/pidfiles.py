@@ -11,13 +11,13 @@ import json
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from tasks_lib.errors import OperationFailed
+from tasks_lib.errors import Conflict, OperationFailed
 from tasks_lib.safefs import read_regular
 
 CREATE_TIME_TOLERANCE_S = 1.0
@@ -101,16 +101,30 @@ def is_alive(proc: psutil.Process) -> bool:
     return False
 
 
-def pidfile_state(path: Path) -> RunState:
+Guard = Callable[[psutil.Process], "str | None"]  # why the process is not this task's
+
+
+def pidfile_state(path: Path, guard: Guard | None = None) -> RunState:
     pid, proc, why = owned(path)
+    if proc is not None and guard is not None:
+        foreign = guard(proc)
+        if foreign:
+            return RunState(None, pid, foreign)
     return RunState(proc is not None, pid, why)
 
 
-def stop_pidfile(path: Path, timeout: float) -> StopResult:
+def stop_pidfile(path: Path, timeout: float, guard: Guard | None = None) -> StopResult:
+    """End the process the pidfile names, with its group. ``guard``: why that process is not
+    the task's (it runs in another task's directory): then nothing is signalled (Conflict)."""
     pid, proc, why = owned(path)
     if proc is None or pid is None:
         path.unlink(missing_ok=True)
         return StopResult(False, pid, "not-running", why)
+    foreign = guard(proc) if guard is not None else None
+    if foreign:
+        raise Conflict(f"pidfile {path} {foreign}: not signalled",
+                       f"check which task pid {pid} belongs to; if {path} is stale or copied, "
+                       "remove it, then retry")
     if pid == os.getpid():
         raise OperationFailed(f"pidfile {path} names this clawback process ({pid})",
                               step="stop", hint=f"remove {path}; it is not a task's pidfile")

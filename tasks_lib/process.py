@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from tasks_lib import interpreter, masking, safefs
+from tasks_lib import interpreter, masking, pidfiles, safefs
 from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed
 from tasks_lib.pidfiles import (
     POLL_S,
@@ -60,9 +60,31 @@ def unusable_pidfile(ws: Workspace, task: Task) -> str | None:
     what = {"link": "a symlink", "behind-link": "behind a symlink", "dir": "a directory",
             "behind-mount": "behind a mount point", "mount": "a mount point",
             "other": "not a regular file"}.get(kind)
+    if what is None and kind == "file" and os.lstat(ws.root / rel).st_nlink > 1:
+        what = "a hard link (another file's name too)"
     return None if what is None else (
         f"run.pidfile {rel} is {what}: clawback never reads, signals or removes a pidfile there "
         "(it could name another task's process)")
+
+
+def _guard(ws: Workspace, task: Task) -> pidfiles.Guard:
+    """Why a process a pidfile names is not ``task``'s: it runs in another active task's
+    directory (a pidfile copied from, or linked to, that task's)."""
+    def foreign(proc: psutil.Process) -> str | None:
+        try:
+            cwd = Path(os.path.realpath(proc.cwd()))
+        except (psutil.Error, OSError):
+            return None  # another user's, or gone: stopping it fails loudly, not silently
+        mine = Path(os.path.realpath(ws.root / task.location)) if task.location else None
+        if mine is not None and cwd.is_relative_to(mine):
+            return None
+        for other in ws.tasks():
+            if other.id != task.id and other.active and other.location and \
+                    cwd.is_relative_to(os.path.realpath(ws.root / other.location)):
+                return f"names pid {proc.pid}, which runs in {other.location} (task {other.id})"
+        return None
+
+    return foreign
 
 
 def _usable_pidfile(ws: Workspace, task: Task) -> Path:
@@ -94,7 +116,7 @@ def run_state(ws: Workspace, task: Task) -> RunState:
     bad = unusable_pidfile(ws, task)
     if bad:
         return RunState(None, detail=bad)
-    return pidfile_state(pidfile(ws, task))
+    return pidfile_state(pidfile(ws, task), _guard(ws, task))
 
 
 def wait_alive(ws: Workspace, task: Task, grace_s: float) -> RunState:
@@ -172,6 +194,11 @@ def _task_dir(ws: Workspace, task: Task) -> Path:
     if cwd is None or not cwd.is_dir():
         raise BadInput(f"task {task.id} has no task directory ({task.location or 'no location'})",
                        "restore the task directory or fix its location in task_registry.json")
+    mount = safefs.mount_over(ws.root, task.location)
+    if mount is not None:
+        raise BadInput(f"task {task.id}'s directory {task.location} is {'' if mount == task.location else 'inside '}"
+                       f"a mount point ({mount}): it may show another directory", "move the "
+                       "mount out of the workspace; clawback runs a task only from its own directory")
     return cwd
 
 
@@ -269,14 +296,14 @@ def stop(ws: Workspace, task: Task, *, timeout: float = 10.0) -> StopResult:
         return StopResult(bool(was and was.running), None, "systemd", was.detail if was else "")
     if run.type == "command":
         return _stop_command(ws, task, timeout)
-    return stop_pidfile(_usable_pidfile(ws, task), timeout)
+    return stop_pidfile(_usable_pidfile(ws, task), timeout, _guard(ws, task))
 
 
 def _stop_command(ws: Workspace, task: Task, timeout: float) -> StopResult:
     run = task.settings.run
     if run.stop is None:
         if run.pidfile:
-            return stop_pidfile(_usable_pidfile(ws, task), timeout)
+            return stop_pidfile(_usable_pidfile(ws, task), timeout, _guard(ws, task))
         raise BadInput(f"task {task.id}: run.type command has neither run.stop nor run.pidfile",
                        "add clawback.run.stop (an argv) or run.pidfile to task_registry.json")
     before = run_state(ws, task)

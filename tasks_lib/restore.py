@@ -95,15 +95,14 @@ class Scope:
         if where not in ("dir", "missing"):
             raise BadInput(f"{self.location} is not a plain directory of the workspace ({where})",
                            "clawback reads and writes a task only through real directories")
-        for mount in safefs.mount_points_under(self.root):
+        above = safefs.mount_over(self.root, self.location)
+        if above is not None and above != self.location:
+            raise BadInput(f"{above} is a mount point, and {self.location} lies inside it",
+                           "clawback never reads or writes a task through a mount point (it "
+                           "can show any directory there): move the mount out of the "
+                           "workspace, or the task out of the mounted directory")
+        for mount in safefs.mount_points_under(self.root / self.location):
             rel = os.path.relpath(mount, os.path.realpath(self.root))
-            if rel != "." and self.location.startswith(rel + "/"):
-                raise BadInput(f"{rel} is a mount point, and {self.location} lies inside it",
-                               "clawback never reads or writes a task through a mount point (it "
-                               "can show any directory there): move the mount out of the "
-                               "workspace, or the task out of the mounted directory")
-            if not (rel == self.location or rel.startswith(self.location + "/")):
-                continue
             if rel == self.location or self.owns(rel + "/x") or self.owns(rel):
                 raise BadInput(f"{rel} is a mount point inside {self.location}",
                                "clawback never reads or writes a task through a mount point: make "

@@ -180,6 +180,17 @@ def mount_points_under(folder: Path) -> list[str]:
     return found
 
 
+def mount_over(root: Path, location: str) -> str | None:
+    """The mount point (repo-relative) at ``location`` or above it inside ``root``, if any: the
+    directory there may show any other directory (another task's)."""
+    real = os.path.realpath(root)
+    for mount in mount_points_under(root):
+        rel = os.path.relpath(mount, real)
+        if rel != "." and (location == rel or location.startswith(rel + "/")):
+            return rel
+    return None
+
+
 def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes | None:
     """The bytes (at most ``limit``) of ``path`` if it is a regular file, else None: opened
     without blocking, so a FIFO, a device or a socket there never hangs the reader. For files

@@ -36,7 +36,7 @@ from tasks_lib.secret_formats import (
 from tasks_lib.secret_lines import Hit, scan_code, scan_shapes, scan_text
 from tasks_lib.secret_names import name_class, printable
 from tasks_lib.secret_shapes import has_token, token_offsets_in_bytes, token_spans
-from tasks_lib.secret_values import credential_url_spans
+from tasks_lib.secret_values import credential_url_spans, is_file_path, is_plaintext
 
 __all__ = ["FileFinding", "safe_path", "scan_data_text", "scan_file"]
 
@@ -202,7 +202,18 @@ def scan_file(path: str, data: bytes, *, symlink: bool = False) -> list[FileFind
         return out + scan_kv(file, text, everything=everything)
     if kind == "code":
         return out + _from_hits(file, scan_code(text, everything=_secret_code(name)))
+    if everything and _lone_value(text):  # tushare_token.txt holding just the token
+        out.append(FileFinding(file, SECRET_FILE,
+                               note="whole file: its name says credential, and it holds one value"))
     return out + _from_hits(file, scan_text(text, strict=kind in ("shell", "data")))
+
+
+def _lone_value(text: str) -> bool:
+    """Is ``text`` one word that could be a credential (no prose, no reference, no path)?"""
+    value = text.strip()
+    return 8 <= len(value) <= 4096 and not any(c.isspace() for c in value) and \
+        is_plaintext(value) and not is_file_path(value) and "${" not in value and \
+        not value.startswith(("<", "#", "http://", "https://"))
 
 
 _OVERLAP = 8192  # a token or URL cut by a block boundary is whole in the next block

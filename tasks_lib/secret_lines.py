@@ -100,6 +100,25 @@ _INLINE = re.compile(
 # --token VALUE in a command line (shell, docs): a flag, blanks, a value that is no flag
 _FLAG_VALUE = re.compile(
     r"(?<![\w\-])--?(?P<key>[A-Za-z][\w\-]{0,63})[ \t]+(?P<val>[^\s\"'`;|&\-][^\s\"'`;|&]{5,})")
+# ["--token", "8700…"] / ("-p", "…"): an argv written as a list of literals in code
+_QUOTED_FLAG = re.compile(
+    rf"(?P<kq>[\"'])--?(?P<key>[A-Za-z][\w\-]{{0,63}})(?P=kq)\s*,\s*{_STR}")
+# Dockerfile `ENV NAME value` (the old form, without `=`)
+_DOCKER_ENV = re.compile(
+    r"(?m)^[ \t]*ENV[ \t]+(?P<key>[A-Za-z_][\w.\-]*)[ \t]+(?P<q>[\"']?)(?P<val>[^\s\"'#=]+)(?P=q)"
+    r"[ \t]*\r?$")
+# <password>…</password> (XML settings)
+_XML_ELEM = re.compile(r"<(?P<key>[A-Za-z_][\w.\-]*)(?:[ \t][^<>\n]*)?>[ \t]*(?P<val>[^<>\s]{4,})"
+                       r"[ \t]*</(?P=key)[ \t]*>")
+# curl -u user:pass, --user=user:pass (a command line, also inside a string in code)
+_USER_PASS = re.compile(r"(?<![\w\-])(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"'@]+:(?P<val>[^\s\"'@]+)")
+# auth=("user", "…") / auth=["user", "…"] (requests and the like)
+_AUTH_PAIR = re.compile(r"(?<![\w.])auth[ \t]*=[ \t]*[(\[][ \t]*(?:\"[^\"\n]*\"|'[^'\n]*')[ \t]*,"
+                        r"[ \t]*(?P<q>[\"'])(?P<val>[^\"'\n]*)(?P=q)")
+# user, password = "u", "…" (several names, as many literals)
+_TUPLE_ASSIGN = re.compile(r"(?m)^[ \t]*(?P<keys>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)+)"
+                           r"[ \t]*=[ \t]*(?P<vals>[^\n]+)$")
+_PLAIN_STR = re.compile(r"[ \t]*(?:\"(?P<d>[^\"\\\n]*)\"|'(?P<s>[^'\\\n]*)')[ \t]*(?:,|\Z)")
 _ENVNAME_VALUE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\Z")
 _PATTERNISH = re.compile(r"\\[wdsWDSbBnt]|\[\^|\(\?|\?\Z|\.\*|\.\+|\*\*\*|\.\.\.|…")
 _PLACEHOLDERISH = re.compile(r"(?i)placeholder|dummy|fake|example|changeme|change_me|your[_\-]")
@@ -239,8 +258,13 @@ def _prose_value_is_secret(key: str, value: str, *, strict: bool) -> bool:
 
 
 def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
-    """Token shapes, private-key blocks, base64-wrapped tokens and credential URLs, anywhere."""
+    """Token shapes, private-key blocks, base64-wrapped tokens and credential URLs, anywhere
+    (and ``curl -u user:password``, which names no credential word)."""
     hits = [Hit(_line_of(text, start), TOKEN) for start, _ in token_spans(text)]
+    if "-u" in text or "--user" in text:
+        hits += [Hit(_line_of(text, m.start()), SECRET_KEY, "user:password")
+                 for m in _USER_PASS.finditer(text)
+                 if _code_value_is_secret("password", m.group("val"), "", everything=False)]
     hits += [Hit(_line_of(text, start), CREDENTIAL_URL)
              for start, _ in credential_url_spans(text, examples=examples)]
     if token_in_base64(text):  # rare: find the line
@@ -295,6 +319,25 @@ def _code_hits(text: str, lower: str, windows: list[tuple[int, int]],
             m = _INLINE.match(text, anchor, end)  # comments, docstrings: `token: 8700abcd…`
             if m and looks_like_credential(m.group("val")) and _key_class(m.group("key")):
                 hits.append(Hit(_line_of(text, anchor), SECRET_KEY, _shown_name(m.group("key"))))
+        for m in _TUPLE_ASSIGN.finditer(text, start, end):  # user, password = "u", "…"
+            keys = [k.strip() for k in m.group("keys").split(",")]
+            vals, rest, pos = [], m.group("vals").rstrip(), 0
+            while pos < len(rest) and (v := _PLAIN_STR.match(rest, pos)):  # literals only
+                vals.append(v.group("d") if v.group("d") is not None else v.group("s"))
+                pos = v.end()
+            if pos < len(rest):
+                continue
+            for key, value in zip(keys, vals if len(vals) == len(keys) else [], strict=False):
+                if _code_value_is_secret(key, value, "", everything=everything):
+                    hits.append(Hit(_line_of(text, m.start("keys")), SECRET_KEY, _shown_name(key)))
+        for m in _AUTH_PAIR.finditer(text, start, end):  # auth=("user", "…")
+            if _code_value_is_secret("password", m.group("val"), "", everything=False):
+                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, "auth"))
+        for m in _QUOTED_FLAG.finditer(text, start, end):  # ["--token", "8700…"]
+            raw, prefix = _body(m)
+            if _key_class(m.group("key")) == "secret" and \
+                    _code_value_is_secret(m.group("key"), raw, prefix, everything=False):
+                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))
     return hits
 
 
@@ -357,6 +400,12 @@ def scan_text(text: str, *, strict: bool = False) -> list[Hit]:
             m = _INLINE.match(text, anchor, end)
             if m and _prose_value_is_secret(m.group("key"), m.group("val"), strict=False):
                 hits.append(Hit(_line_of(text, anchor), SECRET_KEY, _shown_name(m.group("key"))))
+        for m in _XML_ELEM.finditer(text, start, end):  # <password>…</password>
+            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
+                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))
+        for m in _DOCKER_ENV.finditer(text, start, end):  # `ENV TUSHARE_TOKEN 8700…`
+            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
+                hits.append(Hit(_line_of(text, m.start("key")), SECRET_KEY, _shown_name(m.group("key"))))
         for m in _FLAG_VALUE.finditer(text, start, end):  # `python main.py --token 8700…`
             if _key_class(m.group("key")) == "secret" and \
                     _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):

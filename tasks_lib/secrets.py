@@ -136,6 +136,10 @@ class _Scanner:
             if id(data) in self._seen_nodes:  # an *alias of a mapping already scanned, or a cycle
                 return
             self._seen_nodes.add(id(data))
+            named = data.get("name", data.get("key"))  # k8s env: {name: API_TOKEN, value: …}
+            if isinstance(named, str) and "value" in data and not isinstance(
+                    data["value"], (dict, list, tuple)) and secret_by_name(named, data["value"]):
+                self.add(_join(path, "value"), SECRET_KEY)
             for key, value in data.items():
                 sub = _join(path, key)
                 cls = name_class(key)

@@ -766,3 +766,155 @@ def test_a_bind_mount_above_a_task_is_refused(ws: Workspace) -> None:
         assert git(ws, "rev-parse", "HEAD") == before
     finally:
         subprocess.run(["umount", str(tasks)], check=False)
+
+
+# == a fourth pass: a journal acts on what it found before its first undo ===================
+def test_a_journal_never_puts_back_runtime_state(ws: Workspace) -> None:
+    import base64
+
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    plain(ws, state_paths=["state/"])
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    state = ws.root / "tasks/T01/state/positions.json"
+    state.parent.mkdir(exist_ok=True)
+    state.write_text('{"600000.SH": 100}\n')
+    path = _forge(ws, "T01",
+                  {"kind": "restore_file", "description": "a", "task": "T01",
+                   "path": "tasks/T01/state/positions.json", "content": None, "written": None},
+                  {"kind": "restore_file", "description": "b", "task": "T01",
+                   "path": "tasks/T01/state/positions.json",
+                   "content": base64.b64encode(b"{}").decode(), "written": None},
+                  {"kind": "restore_tree", "description": "c", "task": "T01",
+                   "location": "tasks/T01/state", "state_sets": [[]],
+                   "commit": git(ws, "rev-parse", "HEAD").strip()})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert state.read_text() == '{"600000.SH": 100}\n'
+    assert len(rec.failures) == 3 and all("refused" in f for f in rec.failures)
+
+
+def test_a_journal_cannot_move_its_task_before_writing(ws: Workspace) -> None:
+    import base64
+    import hashlib
+
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    (ws.root / "shared").mkdir()
+    (ws.root / "shared/util.py").write_text("SHARED = 1\n")
+    git(ws, "add", "shared")
+    git(ws, "commit", "-qm", "shared code")
+    current = ws.registry_path.read_bytes()
+    doc = json.loads(current)
+    for entry in doc["tasks"]:
+        if entry["id"] == "T01":
+            entry["location"] = "shared"
+    moved = json.dumps(doc, indent=2).encode()
+    path = _forge(ws, "T01",
+                  {"kind": "restore_file", "description": "a", "task": "T01",
+                   "path": "shared/util.py", "content": base64.b64encode(b"owned\n").decode(),
+                   "written": None},
+                  {"kind": "restore_entry", "description": "b", "task": "T01",
+                   "path": "task_registry.json", "entry": None,
+                   "content": base64.b64encode(moved).decode(),
+                   "written": hashlib.sha256(current).hexdigest(), "entry_written": None})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert (ws.root / "shared/util.py").read_text() == "SHARED = 1\n"
+    assert ws.registry_path.read_bytes() == current
+    assert len(rec.failures) == 2
+
+
+def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Workspace) -> None:
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")                   # finished: audited ok
+    head = git(ws, "rev-parse", "HEAD").strip()
+    parent = git(ws, "rev-parse", "HEAD^").strip()
+    path = _forge(ws, "T01",
+                  {"kind": "uncommit", "description": "a", "task": "T01", "old": parent,
+                   "new": head, "message": "x"},
+                  {"kind": "delete_tag", "description": "b", "name": "T01-v1.2.0", "commit": head})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert git(ws, "rev-parse", "HEAD").strip() == head
+    assert git(ws, "rev-parse", "-q", "--verify", "refs/tags/T01-v1.2.0").strip()
+    assert len(rec.failures) == 2 and all("finished operation" in f for f in rec.failures)
+    # the operator's own commit of another task's entry, named by T01's journal
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry("T02")
+    entry["owner"] = "alice"
+    reg.set_entry("T02", entry)
+    reg.save()
+    git(ws, "commit", "-qam", "T02: hand over to alice")
+    theirs = git(ws, "rev-parse", "HEAD").strip()
+    path = _forge(ws, "T01", {"kind": "uncommit", "description": "c", "task": "T01",
+                              "old": head, "new": theirs, "message": "x"})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert git(ws, "rev-parse", "HEAD").strip() == theirs and len(rec.failures) == 1
+
+
+def test_a_journal_left_after_the_ok_entry_is_dropped_not_undone(ws: Workspace) -> None:
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    plain(ws)
+    run_snapshot(str(ws.root), "T01", bump="minor")
+    head = git(ws, "rev-parse", "HEAD").strip()
+    path = ws.state_dir / "journal/T01-snapshot.json"             # killed after the ok entry
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"name": "T01-snapshot", "pid": 1, "operation": {
+        "action": "snapshot", "task": "T01", "tag": "T01-v1.2.0"}, "actions": [
+        {"kind": "delete_tag", "description": "b", "name": "T01-v1.2.0", "commit": head}]}))
+    rec = recover(ws.root, ws.state_dir, path)
+    assert not rec.failures and not path.exists() and "finished" in rec.undone[0]
+    assert git(ws, "rev-parse", "-q", "--verify", "refs/tags/T01-v1.2.0").strip()
+
+
+def test_a_copied_pidfile_never_stops_another_tasks_process(ws: Workspace, capsys) -> None:
+    import shutil
+
+    run_init(str(ws.root))
+    for tid in ("T01", "T02"):
+        plain(ws, tid, run={"type": "process", "command": ["python3", "-c",
+                                                           "import time; time.sleep(30)"]})
+    code, out = cli(ws, capsys, "start", "--task", "T02")
+    assert code == 0, out
+    other = json.loads((ws.state_dir / "run/T02.json").read_text())["pid"]
+    try:
+        shutil.copy(ws.state_dir / "run/T02.json", ws.state_dir / "run/T01.json")
+        code, out = cli(ws, capsys, "stop", "--task", "T01")
+        assert code == 3 and "runs in tasks/T02 (task T02)" in out["error"]["message"]
+        os.kill(other, 0)                                                  # still alive
+    finally:
+        main(["stop", "--task", "T02", "--workspace", str(ws.root)])
+
+
+def test_a_hard_linked_pidfile_is_never_used(ws: Workspace, capsys) -> None:
+    run_init(str(ws.root))
+    plain(ws, run={"type": "command", "start": ["python3", "-c", "pass"], "pidfile": "run/pid"})
+    (ws.root / "tasks/T02/run").mkdir()
+    (ws.root / "tasks/T02/run/pid").write_text("12345\n")
+    (ws.root / "tasks/T01/run").mkdir()
+    os.link(ws.root / "tasks/T02/run/pid", ws.root / "tasks/T01/run/pid")
+    code, out = cli(ws, capsys, "stop", "--task", "T01")
+    assert code == 3 and "hard link" in out["error"]["message"]
+    assert (ws.root / "tasks/T02/run/pid").exists()
+
+
+def test_a_wrapper_that_runs_clawbacks_interpreter_is_refused(ws: Workspace, capsys,
+                                                            tmp_path: Path) -> None:
+    wrapper = tmp_path / "py"
+    wrapper.write_text(f'#!/bin/sh\nexec "{Path(sys.prefix) / "bin/python"}" "$@"\n')
+    wrapper.chmod(0o755)
+    run_init(str(ws.root))
+    plain(ws)
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry("T01")
+    entry["clawback"]["python"] = str(wrapper)
+    reg.set_entry("T01", entry)
+    reg.save()
+    code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "minor",
+                    "--allow-shared-install")
+    assert code == 2 and "runs clawback's own interpreter" in out["error"]["message"]

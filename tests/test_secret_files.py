@@ -80,6 +80,17 @@ def found(path: str, data: str | bytes, **kw: object) -> list[str]:
      ["line 2 (TUSHARE_TOKEN)"]),
     ("README.md", f"Set it first, e.g. TUSHARE_TOKEN={TOK}\n", ["line 1 (TUSHARE_TOKEN)"]),
     ("my fetch script.py", f'TUSHARE_TOKEN = "{TOK}"\n', ["line 1 (TUSHARE_TOKEN)"]),
+    # an argv as a list of literals, a Dockerfile's old ENV form
+    ("launch.py", f'subprocess.run(["python", "main.py", "--token", "{TOK}"])\n',
+     ["line 1 (token)"]),
+    ("launch.py", f'ARGS = ("--api-key",\n        "{TOK}")\n', ["line 1 (api-key)"]),
+    ("Dockerfile", f"FROM python:3.11\nENV TUSHARE_TOKEN {TOK}\nENV MODE paper\n",
+     ["line 2 (TUSHARE_TOKEN)"]),
+    # several names at once, an auth pair, XML, curl's user:password
+    ("fetch.py", f"user, password = 'u', '{PW}'\n", ["line 1 (password)"]),
+    ("fetch.py", f"requests.get('https://x', auth=('user', '{PW}'))\n", ["line 1 (auth)"]),
+    ("conf.xml", f"<conf><password>{PW}</password></conf>\n", ["line 1 (password)"]),
+    ("run.sh", f"#!/bin/sh\ncurl -u user:{PW} https://x\n", ["line 2 (user:password)"]),
 ])
 def test_code_and_text_secrets_are_found(path: str, text: str | bytes, expected: list[str]) -> None:
     assert found(path, text) == expected
@@ -94,6 +105,9 @@ def test_code_and_text_secrets_are_found(path: str, text: str | bytes, expected:
     'token_var = "TUSHARE_TOKEN"\nkey = "close"\nsort_key = "trade_date"\n',
     'password = input("Enter password: ")\nmsg = "token expired, rotate it"\n',
     'parser.add_argument("--token", "-t", help="the API token")\n',
+    'argv = ["--token", TOKEN, "--password", "", "--token", "--verbose"]\n',
+    'user, password = os.environ["U"], os.environ["PW"]\nauth = (user, password)\n',
+    'a, b = "x", "y"\nrun(["curl", "-u", "user:$PW"])\nos.system("curl -u $USER:$PW x")\n',
     'if token == "abc123": pass\n',
     'def f(token: "Optional[str]" = None): pass\n',
     'url = f"https://{user}:{password}@{host}/db"\nu2 = "https://user:password@host/simple"\n',
@@ -141,6 +155,9 @@ def test_notebook_cells_and_outputs() -> None:
     ("app.ini", f"[database]\nhost = db\npassword = {PW}\n[credentials]\nfeishu = {TOK}\n",
      ["line 3 (database.password)", "line 5 (credentials.feishu)"]),
     (".npmrc", f"//registry.npmjs.org/:_authToken={TOK}\n", ["line 1 (//registry.npmjs.org/:_authToken)"]),
+    ("deploy.yaml", f"env:\n- name: TUSHARE_TOKEN\n  value: {TOK}\n- name: MODE\n  value: paper\n"
+     "- name: API_KEY\n  valueFrom: {secretKeyRef: {name: s, key: k}}\n"
+     "- name: DB_PASSWORD\n  value: ${DB_PASSWORD}\n", ["at env[0].value"]),
 ])
 def test_data_and_kv_files(path: str, text: str, expected: list[str]) -> None:
     assert found(path, text) == expected
@@ -258,3 +275,15 @@ def test_a_file_too_big_to_read_whole_is_streamed_in_blocks() -> None:
     data = b"\0" * 100 + b"x" * block + f" {GHP}".encode()
     assert [f.note for f in scan_stream(T + "blob.bin", io.BytesIO(data), block)] == ["binary content"]
     assert scan_stream(T + "clean.txt", io.BytesIO(b"z" * (3 * block)), block) == []
+
+
+@pytest.mark.parametrize("name, text, secret", [
+    ("tushare_token.txt", f"{TOK}\n", True),
+    ("api_key", f"{TOK}", True),
+    ("tushare_token.txt", "put the token in TUSHARE_TOKEN, never here\n", False),
+    ("tushare_token.txt", "${TUSHARE_TOKEN}\n", False),
+    ("token_notes.md", f"{TOK}\n", False),
+])
+def test_a_file_named_for_a_credential_holding_one_value(name: str, text: str,
+                                                          secret: bool) -> None:
+    assert bool(found(name, text)) is secret
