@@ -25,9 +25,10 @@ import base64
 import hashlib
 import json
 import os
+import posixpath
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,9 @@ class Journal:
         no longer be written, the undo carries on and says so."""
         failures: list[str] = []
         unsaved = False
-        own = _Own.of(self.root, self.state_dir, self.task)  # (before any undo)
+        own = _Own.of(self.root, self.state_dir, self.task, self.actions)  # (before any undo)
         while self.actions:
-            action = self.actions[-1]
+            action = {"task": self.task, **self.actions[-1]}  # (no task named: the journal's)
             try:
                 _check_action(self.root, self.state_dir, self.task, action, own)
                 note = UNDO[action["kind"]](self.root, action)
@@ -176,10 +177,12 @@ class _Own:
 
     locations: frozenset[str]
     state: Any  # StatePaths | None
-    finished: frozenset[str]  # commits and tags the audit log records as an operation's result
+    finished: frozenset[str]  # commits (and tag@commit) the audit log records as finished results
+    uncommits: frozenset[str]  # the commits the journal's uncommit actions would take back
 
     @classmethod
-    def of(cls, root: Path, state_dir: Path, task: str) -> _Own:
+    def of(cls, root: Path, state_dir: Path, task: str,
+           actions: Sequence[dict[str, Any]] = ()) -> _Own:
         from tasks_lib.workspace import Workspace, committed_state
 
         locations: set[str] = set()
@@ -202,10 +205,14 @@ class _Own:
                 committed = None
             if committed is not None:
                 state = committed if state is None else state.union(committed)
-        return cls(frozenset(locations), state, _finished_results(state_dir, task))
+        return cls(frozenset(locations), state, _finished_results(state_dir, task),
+                   frozenset(_uncommitted(root, actions)))
 
     def owns(self, rel: object) -> bool:
-        if not isinstance(rel, str) or ".." in rel.split("/"):
+        """A path of the task's location, spelled as clawback records paths (``a//b``, ``./``
+        and ``..`` never: a rule matched on one spelling must hold for the file written)."""
+        if not isinstance(rel, str) or not rel or rel != posixpath.normpath(rel) or \
+                rel.startswith("/") or ".." in rel.split("/"):
             return False
         return any(rel.startswith(loc + "/") for loc in self.locations)
 
@@ -255,6 +262,26 @@ def _canonical(task: str, location: object) -> str | None:
         return None
 
 
+def _uncommitted(root: Path, actions: Sequence[dict[str, Any]]) -> set[str]:
+    """The commits a journal's uncommit actions name: recorded, or (killed between moving HEAD
+    and recording it) HEAD when it sits on the recorded one with the recorded message."""
+    found: set[str] = set()
+    git = None
+    for a in actions:
+        if not isinstance(a, dict) or a.get("kind") != "uncommit":
+            continue
+        if isinstance(a.get("new"), str):
+            found.add(a["new"])
+            continue
+        git = git or Git(root)
+        head = git.head()
+        if head and a.get("old") and git.rev(f"{head}^") == a.get("old") and isinstance(
+                a.get("message"), str) and git.out("log", "-1", "--format=%B", head).strip() \
+                == a["message"].strip():
+            found.add(head)
+    return found
+
+
 def _finished_results(state_dir: Path, task: str) -> frozenset[str]:
     """The commits and tags the audit log records as what a finished operation on ``task``
     made: a journal naming one is stale (killed after its ok entry) or forged, never undone."""
@@ -273,16 +300,23 @@ def _finished_results(state_dir: Path, task: str) -> frozenset[str]:
             if entry.get("task") != task or entry.get("result") not in ("ok", "pushed-failed") \
                     or not isinstance(details, dict):
                 continue
-            found |= {str(details[k]) for k in ("tag", "commit") if details.get(k)}
+            if details.get("commit"):
+                found.add(str(details["commit"]))
+                if details.get("tag"):
+                    found.add(f"{details['tag']}@{details['commit']}")
     except (OSError, ClawbackError, UnicodeDecodeError):
         pass
     return frozenset(found)
 
 
-def operation_finished(state_dir: Path, task: str, operation: dict[str, Any]) -> bool:
-    """Does the audit log record the journal's operation as finished (its tag made)?"""
+def operation_finished(root: Path, state_dir: Path, task: str, operation: dict[str, Any]) -> bool:
+    """Does the audit log record the journal's operation as finished: its tag, on the commit
+    the tag names now (a tag name deleted by hand and made again is another operation's)?"""
     tag = operation.get("tag") if isinstance(operation, dict) else None
-    return isinstance(tag, str) and bool(tag) and tag in _finished_results(state_dir, task)
+    if not isinstance(tag, str) or not tag:
+        return False
+    info = Git(root).tag_info(tag)
+    return info is not None and f"{tag}@{info.commit}" in _finished_results(state_dir, task)
 
 
 def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
@@ -308,7 +342,7 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
 
     if "task" in a and a["task"] != task:
         raise bad(f"is for task {a.get('task')!r}, not {task}")
-    own = own or _Own.of(root, state_dir, task)
+    own = own or _Own.of(root, state_dir, task, [a])
     if task == "~workspace":
         def allowed(p: object) -> bool:
             return p == ".gitignore"
@@ -331,9 +365,9 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
         if not Path(saved).is_relative_to(os.path.realpath(state_dir / "tmp")):
             raise bad("names an index copy outside .clawback/tmp")
         paths = a.get("paths")
-        if paths is not None and not (isinstance(paths, list) and all(
+        if not (isinstance(paths, list) and all(
                 isinstance(p, str) and (allowed(p) or p == REGISTRY_FILE) for p in paths)):
-            raise bad(f"names paths that are not {task}'s")
+            raise bad(f"names paths that are not {task}'s (or none: the whole index)")
     elif kind == "uncommit":
         commit_id(a.get("old"), optional=True)
         commit_id(a.get("new"), optional=True)
@@ -362,8 +396,10 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
         git = Git(root)
         info = git.tag_info(str(a["name"]))
         head = git.head()
-        if a["name"] in own.finished:
+        if info is not None and f"{a['name']}@{info.commit}" in own.finished:
             raise bad(f"names {a['name']}, which a finished operation made (audit log)")
+        if info is not None and info.commit not in own.uncommits:
+            raise bad(f"names {a['name']}, a tag on a commit this operation does not take back")
         if info is not None and info.commit != head and head is not None and git.run(
                 "merge-base", "--is-ancestor", str(info.commit), head, check=False).returncode == 0:
             raise bad(f"names {a['name']}, a tag of the branch's history, not one this "
@@ -387,6 +423,8 @@ def _check_action(root: Path, state_dir: Path, task: str, a: dict[str, Any],
         commit_id(a.get("written"), optional=True)
     elif kind in ("start_task", "stop_task"):
         ids.task_id(str(a.get("task", task)))
+        if kind == "start_task" and "was_running" not in a:
+            raise bad("does not say the task was running before the operation")
     elif kind == "restore_packages":
         from tasks_lib.workspace import Workspace
 
@@ -489,9 +527,13 @@ def _only_entry_differs(task: str, one: bytes, other: bytes) -> bool:
             tasks = [e for e in tasks if not (isinstance(e, dict) and e.get("id") == task)]
         return {**doc, "tasks": tasks} if isinstance(doc, dict) else doc
 
+    from tasks_lib import jsonfmt
+
     try:
-        return without(one) == without(other)
-    except (ValueError, RecursionError, AttributeError):
+        for raw in (one, other):  # the strict parser: a duplicate key is no registry
+            jsonfmt.parse(raw.decode("utf-8"), "task_registry.json")
+        return json.dumps(without(one), sort_keys=True) == json.dumps(without(other), sort_keys=True)
+    except (ValueError, RecursionError, AttributeError, ClawbackError):
         return False
 
 
@@ -544,8 +586,8 @@ def _uncommit(root: Path, a: dict[str, Any]) -> None:
         message = git.out("log", "-1", "--format=%B", head).strip()
         if parent == a["old"] and message == a["message"].strip():
             new = head
-            _check_action(root, Path(root) / ".clawback", str(a.get("task") or
-                          _task_of_commit(git, head)), {**a, "new": new})  # (one of its own)
+            _check_action(root, Path(root) / ".clawback", str(a["task"]),
+                          {**a, "new": new})  # (one of its own task's)
     if new is None:
         raise ClawbackError(f"HEAD moved to {str(head)[:12]}, which is not ours; not undoing it")
     git.uncommit(new, a["old"], [])
@@ -694,12 +736,14 @@ def left_behind(state_dir: Path) -> list[Left]:
         path = folder / name
         try:
             doc = json.loads(safefs.read_state(path).decode("utf-8"))
-        except (OSError, ValueError, ClawbackError):
+        except (OSError, ValueError, RecursionError, ClawbackError):
             doc = {}
         if not isinstance(doc, dict):
             doc = {}
         pid = doc.get("pid")
-        out.append(Left(path, name.split("-", 1)[0], dict(doc.get("operation") or {}),
+        operation = doc.get("operation")
+        out.append(Left(path, name.split("-", 1)[0],
+                        dict(operation) if isinstance(operation, dict) else {},
                         pid if isinstance(pid, int) else None, doc.get("host"),
                         name.endswith(FAILED_SUFFIX)))
     return out
@@ -713,18 +757,20 @@ def recover(root: Path, state_dir: Path, path: Path) -> Recovery:
         if doc["name"] != name or not isinstance(doc["actions"], list) or \
                 not all(isinstance(a, dict) for a in doc["actions"]):
             raise ValueError(f"it is not the journal {name} clawback wrote")
-        journal = Journal(root, state_dir, name, doc.get("operation", {}), doc["actions"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        operation = doc.get("operation")
+        journal = Journal(root, state_dir, name, operation if isinstance(operation, dict) else {},
+                          doc["actions"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, ClawbackError) as exc:
         kept = path.with_name(path.name.removesuffix(".json") + FAILED_SUFFIX)
         path.replace(kept)
         return Recovery(path.stem, {}, (), (f"cannot read the journal: {exc}",), str(path), str(kept))
-    if operation_finished(state_dir, journal.task, journal.operation):
+    if operation_finished(root, state_dir, journal.task, journal.operation):
         path.unlink(missing_ok=True)  # killed after its ok audit entry: the operation is complete
         return Recovery(doc["name"], journal.operation, ("nothing: the audit log records the "
                         "operation as finished; its leftover journal was removed",), (), str(path))
     failures = journal.undo()
     kept_as = str(journal.path.with_suffix(FAILED_SUFFIX)) if failures else None
-    return Recovery(doc["name"], doc.get("operation", {}), tuple(journal.done), tuple(failures),
+    return Recovery(doc["name"], journal.operation, tuple(journal.done), tuple(failures),
                     str(path), kept_as, tuple(journal.backups))
 
 

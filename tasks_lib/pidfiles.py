@@ -109,7 +109,7 @@ def pidfile_state(path: Path, guard: Guard | None = None) -> RunState:
     if proc is not None and guard is not None:
         foreign = guard(proc)
         if foreign:
-            return RunState(None, pid, foreign)
+            return RunState(None, pid, f"pid {pid} {foreign}: not this task's")
     return RunState(proc is not None, pid, why)
 
 
@@ -120,16 +120,19 @@ def stop_pidfile(path: Path, timeout: float, guard: Guard | None = None) -> Stop
     if proc is None or pid is None:
         path.unlink(missing_ok=True)
         return StopResult(False, pid, "not-running", why)
-    foreign = guard(proc) if guard is not None else None
-    if foreign:
-        raise Conflict(f"pidfile {path} {foreign}: not signalled",
-                       f"check which task pid {pid} belongs to; if {path} is stale or copied, "
-                       "remove it, then retry")
+
     if pid == os.getpid():
         raise OperationFailed(f"pidfile {path} names this clawback process ({pid})",
                               step="stop", hint=f"remove {path}; it is not a task's pidfile")
     group = pid if pgid(pid) == pid and os.getpgrp() != pid else None
     members = group_members(proc, group)
+    for member in members if guard is not None else ():  # (it, its children, its group)
+        foreign = guard(member)
+        if foreign:
+            which = "which" if member.pid == pid else f"and pid {member.pid} of its group or children"
+            raise Conflict(f"pidfile {path} names pid {pid}, {which} {foreign}: not signalled",
+                           f"check which task pid {pid} belongs to; if {path} is stale or copied, "
+                           "remove it, then retry")
     signal_all(members, group, signal.SIGTERM)
     alive = wait_gone(members, timeout)
     how = "term"

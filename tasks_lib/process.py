@@ -70,6 +70,8 @@ def unusable_pidfile(ws: Workspace, task: Task) -> str | None:
 def _guard(ws: Workspace, task: Task) -> pidfiles.Guard:
     """Why a process a pidfile names is not ``task``'s: it runs in another active task's
     directory (a pidfile copied from, or linked to, that task's)."""
+    others: list[tuple[Path, Task]] = []
+
     def foreign(proc: psutil.Process) -> str | None:
         try:
             cwd = Path(os.path.realpath(proc.cwd()))
@@ -78,10 +80,12 @@ def _guard(ws: Workspace, task: Task) -> pidfiles.Guard:
         mine = Path(os.path.realpath(ws.root / task.location)) if task.location else None
         if mine is not None and cwd.is_relative_to(mine):
             return None
-        for other in ws.tasks():
-            if other.id != task.id and other.active and other.location and \
-                    cwd.is_relative_to(os.path.realpath(ws.root / other.location)):
-                return f"names pid {proc.pid}, which runs in {other.location} (task {other.id})"
+        if not others:
+            others.extend((Path(os.path.realpath(ws.root / o.location)), o) for o in ws.tasks()
+                          if o.id != task.id and o.active and o.location)
+        for where, other in others:
+            if cwd.is_relative_to(where):
+                return f"runs in {other.location} (task {other.id})"
         return None
 
     return foreign

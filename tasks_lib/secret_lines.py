@@ -111,13 +111,20 @@ _DOCKER_ENV = re.compile(
 _XML_ELEM = re.compile(r"<(?P<key>[A-Za-z_][\w.\-]*)(?:[ \t][^<>\n]*)?>[ \t]*(?P<val>[^<>\s]{4,})"
                        r"[ \t]*</(?P=key)[ \t]*>")
 # curl -u user:pass, --user=user:pass (a command line, also inside a string in code)
-_USER_PASS = re.compile(r"(?<![\w\-])(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"'@]+:(?P<val>[^\s\"'@]+)")
+_USER_PASS = re.compile(r"(?<![\w\-])(?:-u|--user)(?:[ \t]+|=)[\"']?(?P<user>[^\s:\"'@]+):(?P<val>[^\s\"'@]+)")
+# mysql -u quant -pS3cret (the password glued to -p), sshpass -p S3cret
+_GLUED_P = re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb)\b[^\n]*?(?<![\w\-])-p(?P<val>[^\s\"'-][^\s\"']*)")
+_SSHPASS = re.compile(r"\bsshpass[ \t]+-p[ \t]*[\"']?(?P<val>[^\s\"']+)")
+# <add key="ApiKey" value="…"/> (.NET app.config and the like)
+_XML_KEY_VALUE = re.compile(r"<[A-Za-z_][\w.\-]*[ \t]+(?:name|key)[ \t]*=[ \t]*[\"'](?P<key>[^\"'<>\n]{1,100})"
+                            r"[\"'][ \t]+value[ \t]*=[ \t]*[\"'](?P<val>[^\"'<>\n]*)[\"']")
 # auth=("user", "…") / auth=["user", "…"] (requests and the like)
 _AUTH_PAIR = re.compile(r"(?<![\w.])auth[ \t]*=[ \t]*[(\[][ \t]*(?:\"[^\"\n]*\"|'[^'\n]*')[ \t]*,"
                         r"[ \t]*(?P<q>[\"'])(?P<val>[^\"'\n]*)(?P=q)")
 # user, password = "u", "…" (several names, as many literals)
 _TUPLE_ASSIGN = re.compile(r"(?m)^[ \t]*(?P<keys>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)+)"
                            r"[ \t]*=[ \t]*(?P<vals>[^\n]+)$")
+_TUPLE_BEFORE = re.compile(r"[ \t]*(?:[A-Za-z_][\w.]*[ \t]*,[ \t]*)+\Z")
 _PLAIN_STR = re.compile(r"[ \t]*(?:\"(?P<d>[^\"\\\n]*)\"|'(?P<s>[^'\\\n]*)')[ \t]*(?:,|\Z)")
 _ENVNAME_VALUE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\Z")
 _PATTERNISH = re.compile(r"\\[wdsWDSbBnt]|\[\^|\(\?|\?\Z|\.\*|\.\+|\*\*\*|\.\.\.|…")
@@ -257,14 +264,26 @@ def _prose_value_is_secret(key: str, value: str, *, strict: bool) -> bool:
 # --------------------------------------------------------------------------- scanners
 
 
+def _password_like(value: str, user: str | None = None) -> bool:
+    """A command line's password (``-u user:VALUE``, ``-pVALUE``): not a uid:gid, not the user
+    again (``www-data:www-data``), letters and digits mixed, not a reference."""
+    if value == user or value.isdigit() or not _code_value_is_secret("password", value, "",
+                                                                      everything=False):
+        return False
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
 def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
     """Token shapes, private-key blocks, base64-wrapped tokens and credential URLs, anywhere
     (and ``curl -u user:password``, which names no credential word)."""
     hits = [Hit(_line_of(text, start), TOKEN) for start, _ in token_spans(text)]
     if "-u" in text or "--user" in text:
         hits += [Hit(_line_of(text, m.start()), SECRET_KEY, "user:password")
-                 for m in _USER_PASS.finditer(text)
-                 if _code_value_is_secret("password", m.group("val"), "", everything=False)]
+                 for m in _USER_PASS.finditer(text) if _password_like(m.group("val"), m.group("user"))]
+    if "-p" in text:
+        hits += [Hit(_line_of(text, m.start()), SECRET_KEY, "-p")
+                 for pattern in (_GLUED_P, _SSHPASS) for m in pattern.finditer(text)
+                 if _password_like(m.group("val"))]
     hits += [Hit(_line_of(text, start), CREDENTIAL_URL)
              for start, _ in credential_url_spans(text, examples=examples)]
     if token_in_base64(text):  # rare: find the line
@@ -299,6 +318,9 @@ def _code_hits(text: str, lower: str, windows: list[tuple[int, int]],
                 m = pattern.match(text, anchor, end)
                 if m is None:
                     continue
+                if pattern is _ASSIGN and _TUPLE_BEFORE.match(
+                        text, text.rfind("\n", 0, anchor) + 1, anchor):
+                    break  # `host, password = "db", …`: the names pair up (_TUPLE_ASSIGN)
                 if pattern is _CALL_AT and not _CALL_BEFORE.search(text, max(0, anchor - 40), anchor):
                     continue
                 raw, prefix = _body(m)
@@ -400,6 +422,9 @@ def scan_text(text: str, *, strict: bool = False) -> list[Hit]:
             m = _INLINE.match(text, anchor, end)
             if m and _prose_value_is_secret(m.group("key"), m.group("val"), strict=False):
                 hits.append(Hit(_line_of(text, anchor), SECRET_KEY, _shown_name(m.group("key"))))
+        for m in _XML_KEY_VALUE.finditer(text, start, end):  # <add key="ApiKey" value="…"/>
+            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
+                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))
         for m in _XML_ELEM.finditer(text, start, end):  # <password>…</password>
             if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
                 hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))

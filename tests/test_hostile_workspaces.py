@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -563,6 +564,17 @@ def _forge(ws: Workspace, task: str, *actions: dict) -> Path:
     return path
 
 
+def _commit_by_hand(ws: Workspace, task_id: str, message: str) -> str:
+    """The operator edits ``task_id``'s entry and commits it; the new HEAD."""
+    reg = Registry.load(ws.registry_path)
+    entry = reg.entry(task_id)
+    entry["owner"] = "alice"
+    reg.set_entry(task_id, entry)
+    reg.save()
+    git(ws, "commit", "-qam", message)
+    return git(ws, "rev-parse", "HEAD").strip()
+
+
 def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
     import base64
 
@@ -842,13 +854,7 @@ def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Work
     assert git(ws, "rev-parse", "-q", "--verify", "refs/tags/T01-v1.2.0").strip()
     assert len(rec.failures) == 2 and all("finished operation" in f for f in rec.failures)
     # the operator's own commit of another task's entry, named by T01's journal
-    reg = Registry.load(ws.registry_path)
-    entry = reg.entry("T02")
-    entry["owner"] = "alice"
-    reg.set_entry("T02", entry)
-    reg.save()
-    git(ws, "commit", "-qam", "T02: hand over to alice")
-    theirs = git(ws, "rev-parse", "HEAD").strip()
+    theirs = _commit_by_hand(ws, "T02", "T02: hand over to alice")
     path = _forge(ws, "T01", {"kind": "uncommit", "description": "c", "task": "T01",
                               "old": head, "new": theirs, "message": "x"})
     rec = recover(ws.root, ws.state_dir, path)
@@ -918,3 +924,117 @@ def test_a_wrapper_that_runs_clawbacks_interpreter_is_refused(ws: Workspace, cap
     code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "minor",
                     "--allow-shared-install")
     assert code == 2 and "runs clawback's own interpreter" in out["error"]["message"]
+
+
+# == a fifth pass ===========================================================================
+def test_a_journal_without_task_fields_is_still_its_tasks(ws: Workspace) -> None:
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    head = _commit_by_hand(ws, "T02", "T02 tune risk limit")
+    path = _forge(ws, "T01",
+                  {"kind": "uncommit", "description": "a", "old": git(ws, "rev-parse", "HEAD^")
+                   .strip(), "new": None, "message": "T02 tune risk limit"},
+                  {"kind": "restore_index", "description": "b", "task": "T01",
+                   "saved": str(ws.state_dir / "tmp/index")},
+                  {"kind": "start_task", "description": "c", "task": "T01"},
+                  {"kind": "delete_tag", "description": "d", "name": "T01-v1.1.0",
+                   "commit": git(ws, "rev-list", "-n1", "T01-v1.1.0").strip()})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert git(ws, "rev-parse", "HEAD").strip() == head
+    assert git(ws, "rev-parse", "-q", "--verify", "refs/tags/T01-v1.1.0").strip()
+    assert len(rec.failures) == 4 and all("refused" in f for f in rec.failures), rec.failures
+
+
+@pytest.mark.parametrize("spelling", ["tasks/T01///state/p.json", "tasks/T01/.//state/p.json",
+                                      "tasks/T01/x/../state/p.json"])
+def test_a_state_path_in_any_spelling_is_never_put_back(ws: Workspace, spelling: str) -> None:
+    import base64
+
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    plain(ws, state_paths=["state/"])
+    state = ws.root / "tasks/T01/state/p.json"
+    state.parent.mkdir(exist_ok=True)
+    state.write_text("kept\n")
+    path = _forge(ws, "T01", {"kind": "restore_file", "description": "a", "task": "T01",
+                              "path": spelling, "content": base64.b64encode(b"x").decode(),
+                              "written": None})
+    rec = recover(ws.root, ws.state_dir, path)
+    assert state.read_text() == "kept\n" and len(rec.failures) == 1
+
+
+def test_other_entries_must_be_byte_for_byte_the_same(ws: Workspace) -> None:
+    import base64
+    import hashlib
+
+    from tasks_lib.journal import recover
+
+    run_init(str(ws.root))
+    current = ws.registry_path.read_bytes()
+    odd = current.replace(b'"id": "T02",', b'"id": "T02", "zz": "a", "zz": "b",', 1)
+    assert odd != current
+    path = _forge(ws, "T01", {"kind": "restore_entry", "description": "a", "task": "T01",
+                              "path": "task_registry.json", "entry": ws.task("T01").entry,
+                              "content": base64.b64encode(odd).decode(),
+                              "written": hashlib.sha256(current).hexdigest(),
+                              "entry_written": None})
+    recover(ws.root, ws.state_dir, path)
+    assert b'"zz"' not in ws.registry_path.read_bytes()
+    assert ws.task("T02").version == "2.0.1"
+
+
+def test_a_tag_name_made_again_is_undone_after_a_kill(ws: Workspace, tmp_path: Path) -> None:
+    from tests.test_crash import CHILD
+
+    run_init(str(ws.root))
+    (ws.root / "tasks/T01/a.py").write_text("A = 1\n")
+    run_snapshot(str(ws.root), "T01", bump="minor")                         # 1.2.0, audited
+    git(ws, "tag", "-d", "T01-v1.2.0")
+    git(ws, "reset", "-q", "--hard", "HEAD^")                              # gone by hand
+    head = git(ws, "rev-parse", "HEAD").strip()
+    kill_child_at(CHILD, "tag_snapshot", ws, tmp_path)                     # 1.2.0 again, killed
+    main(["status", "--workspace", str(ws.root)])
+    assert git(ws, "rev-parse", "HEAD").strip() == head
+    assert not git(ws, "tag", "-l", "T01-v1.2.0").strip()
+    assert not list((ws.state_dir / "journal").glob("*.json"))
+
+
+@pytest.mark.parametrize("operation", ['"x"', "[1]", "null"])
+def test_a_malformed_journal_is_kept_and_reported(ws: Workspace, capsys, operation: str) -> None:
+    run_init(str(ws.root))
+    (ws.state_dir / "journal").mkdir(exist_ok=True)
+    (ws.state_dir / "journal/T02-rollback.json").write_text(
+        f'{{"name": "T02-rollback", "operation": {operation}, "actions": []}}')
+    code, out = cli(ws, capsys, "status")
+    assert code in (0, 1) and "internal error" not in json.dumps(out)
+    plain(ws)
+    code, out = cli(ws, capsys, "snapshot", "--task", "T01", "--bump", "minor")
+    assert code == 0, out
+
+
+def test_stop_never_signals_another_tasks_process_in_the_group(ws: Workspace, capsys) -> None:
+    import psutil
+
+    run_init(str(ws.root))
+    plain(ws, run={"type": "process", "command": ["python3", "-c", "import time; time.sleep(30)"]})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen(['sleep', '30'], "
+         "cwd=sys.argv[1]); time.sleep(30)", str(ws.root / "tasks/T02")],
+        cwd="/tmp", start_new_session=True)
+    try:
+        for _ in range(100):
+            kids = psutil.Process(parent.pid).children()
+            if kids:
+                break
+            time.sleep(0.05)
+        (ws.state_dir / "run").mkdir(exist_ok=True)
+        (ws.state_dir / "run/T01.json").write_text(json.dumps(
+            {"pid": parent.pid, "create_time": psutil.Process(parent.pid).create_time()}))
+        code, out = cli(ws, capsys, "stop", "--task", "T01")
+        assert code == 3 and "runs in tasks/T02 (task T02)" in out["error"]["message"], out
+        assert parent.poll() is None and all(k.is_running() for k in kids)
+    finally:
+        os.killpg(parent.pid, 9)
+        parent.wait()

@@ -91,6 +91,10 @@ def found(path: str, data: str | bytes, **kw: object) -> list[str]:
     ("fetch.py", f"requests.get('https://x', auth=('user', '{PW}'))\n", ["line 1 (auth)"]),
     ("conf.xml", f"<conf><password>{PW}</password></conf>\n", ["line 1 (password)"]),
     ("run.sh", f"#!/bin/sh\ncurl -u user:{PW} https://x\n", ["line 2 (user:password)"]),
+    ("backup.sh", f"mysqldump -u quant -p{PW} prices\nsshpass -p {PW} ssh box\n",
+     ["line 1 (-p)", "line 2 (-p)"]),
+    ("app.config", f'<appSettings><add key="ApiKey" value="{TOK}"/></appSettings>\n',
+     ["line 1 (ApiKey)"]),
 ])
 def test_code_and_text_secrets_are_found(path: str, text: str | bytes, expected: list[str]) -> None:
     assert found(path, text) == expected
@@ -108,6 +112,9 @@ def test_code_and_text_secrets_are_found(path: str, text: str | bytes, expected:
     'argv = ["--token", TOKEN, "--password", "", "--token", "--verbose"]\n',
     'user, password = os.environ["U"], os.environ["PW"]\nauth = (user, password)\n',
     'a, b = "x", "y"\nrun(["curl", "-u", "user:$PW"])\nos.system("curl -u $USER:$PW x")\n',
+    'host, password = "db.internal", os.environ["PGPASSWORD"]\n',
+    'os.system("docker run -u 1000:1000 --user www-data:www-data img")\n'
+    'os.system("mysql -u root -p prices; mysql -P 3306 -p$PW")\n',
     'if token == "abc123": pass\n',
     'def f(token: "Optional[str]" = None): pass\n',
     'url = f"https://{user}:{password}@{host}/db"\nu2 = "https://user:password@host/simple"\n',
