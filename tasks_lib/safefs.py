@@ -272,14 +272,7 @@ def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     tmp = path.with_name(_temp_name(path.name))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fill(fd, data, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -341,14 +334,7 @@ def write_file(root: Path, rel: str, data: bytes, *, executable: bool | None = F
         tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                       0o600, dir_fd=fd)
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(tfd, view):]
-                os.fchmod(tfd, mode)
-                os.fsync(tfd)
-            finally:
-                os.close(tfd)
+            _fill(tfd, data, mode)
             _replace(fd, tmp, name, rel)
         except BaseException:
             _unlink_quietly(fd, tmp)
@@ -402,6 +388,18 @@ def check_dir(root: Path, rel: str) -> Kind:
     component, itself included, is a real directory."""
     found = entry(root, rel, read=False)
     return found.kind
+
+
+def _fill(fd: int, data: bytes, mode: int) -> None:
+    """Write all of ``data`` to a fresh temp file's descriptor, give it ``mode``, fsync, close."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _mode_to_keep(fd: int, name: str) -> int:

@@ -422,15 +422,12 @@ def scan_text(text: str, *, strict: bool = False) -> list[Hit]:
             m = _INLINE.match(text, anchor, end)
             if m and _prose_value_is_secret(m.group("key"), m.group("val"), strict=False):
                 hits.append(Hit(_line_of(text, anchor), SECRET_KEY, _shown_name(m.group("key"))))
-        for m in _XML_KEY_VALUE.finditer(text, start, end):  # <add key="ApiKey" value="…"/>
-            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
-                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))
-        for m in _XML_ELEM.finditer(text, start, end):  # <password>…</password>
-            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
-                hits.append(Hit(_line_of(text, m.start()), SECRET_KEY, _shown_name(m.group("key"))))
-        for m in _DOCKER_ENV.finditer(text, start, end):  # `ENV TUSHARE_TOKEN 8700…`
-            if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
-                hits.append(Hit(_line_of(text, m.start("key")), SECRET_KEY, _shown_name(m.group("key"))))
+        # <add key="ApiKey" value="…"/>, <password>…</password>, `ENV TUSHARE_TOKEN 8700…`
+        for pattern in (_XML_KEY_VALUE, _XML_ELEM, _DOCKER_ENV):
+            for m in pattern.finditer(text, start, end):
+                if _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
+                    hits.append(Hit(_line_of(text, m.start("key")), SECRET_KEY,
+                                    _shown_name(m.group("key"))))
         for m in _FLAG_VALUE.finditer(text, start, end):  # `python main.py --token 8700…`
             if _key_class(m.group("key")) == "secret" and \
                     _prose_value_is_secret(m.group("key"), m.group("val"), strict=True):
