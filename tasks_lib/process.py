@@ -221,18 +221,18 @@ def _env(environ: Mapping[str, str] | None, python: Path | None, workspace: Path
     return env
 
 
-def _shown(ws: Workspace, argv: Sequence[str]) -> str:
-    """An argv as written to the task's log and reports: secret values and credentials (a
-    ``--token <value>`` flag, a URL's password) masked."""
-    return str(masking.mask_argv(argv, masking.for_workspace(ws.root)))
+def _shown(ws: Workspace, argv: Sequence[str]) -> list[str]:
+    """An argv as written to the task's log, pidfile and reports: secret values and credentials
+    (a ``--token <value>`` flag, a URL's password) masked."""
+    return masking.mask_argv(argv, masking.for_workspace(ws.root))
 
 
 def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
     ws.ensure_state_dir()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    shown = _shown(ws, argv)  # (the workspace's secret values read once)
     with os.fdopen(safefs.open_append(output_log(ws, task)), "ab") as log:
-        log.write(f"--- clawback start {stamp} version {task.version}: {_shown(ws, argv)}\n"
-                  .encode())
+        log.write(f"--- clawback start {stamp} version {task.version}: {shown}\n".encode())
         log.flush()
         try:
             child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -252,8 +252,7 @@ def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str,
                               hint=f"see {output_log(ws, task)}") from exc
     threading.Thread(target=child.wait, name=f"clawback-reap-{task.id}-{child.pid}",
                      daemon=True).start()
-    record = {"pid": child.pid, "create_time": created,
-              "argv": masking.mask_argv(argv, masking.for_workspace(ws.root)), "started_at": stamp,
+    record = {"pid": child.pid, "create_time": created, "argv": shown, "started_at": stamp,
               "version": task.version}
     try:
         _write_pidfile(ws, task, json.dumps(record, indent=2) + "\n")
@@ -262,7 +261,7 @@ def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str,
         raise OperationFailed(f"task {task.id} started but its pidfile could not be written "
                               f"({exc}); stopped it again", step="start",
                               hint=f"check that {pidfile(ws, task).parent} is writable") from exc
-    return RunState(True, child.pid, f"started: {_shown(ws, argv)}")
+    return RunState(True, child.pid, f"started: {shown}")
 
 
 def _write_pidfile(ws: Workspace, task: Task, text: str) -> None:
