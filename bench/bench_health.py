@@ -1,7 +1,7 @@
 """Health checks against the floors of issue 4 (Performance).
 
 One health run over 200 tasks with 10,000 outcome lines each (JSON lines appended in time order,
-~5% failures with a few distinct messages), one `tasks_lib.health.evaluate` per task's file, in
+~5% failures with a few distinct messages), one `tasks_lib.health.verdict.evaluate` per task's file, in
 one process without Prefect:
 
 1. wall time with a realistic window (the last 60 minutes hold ~1/14 of the lines);
@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks_lib.health import HealthResult, evaluate  # noqa: E402
-from tasks_lib.settings import HealthSettings  # noqa: E402
+from tasks_lib.core.settings import HealthSettings  # noqa: E402
+from tasks_lib.health.verdict import HealthResult, evaluate  # noqa: E402
 
 VERSION = "1.3.0"
 SPAN = timedelta(hours=14)  # so the last 60 minutes hold ~1/14 of the lines

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks_lib import sample  # noqa: E402
+from clawback.demo import sample  # noqa: E402
 
 
 def build(base: Path, n: int) -> Path:

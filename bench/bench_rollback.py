@@ -25,8 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks_lib import deps, process, sample  # noqa: E402
-from tasks_lib.workspace import Workspace  # noqa: E402
+from clawback.demo import sample  # noqa: E402
+from tasks_lib.core.workspace import Workspace  # noqa: E402
+from tasks_lib.deps import envs as deps
+from tasks_lib.runtime import process
 
 
 def story(root: Path, files: int = 0, mb: int = 0, extra_tasks: int = 0) -> Workspace:
@@ -190,7 +192,7 @@ def _median_of(n: int, fn) -> float:
 
 
 def _manifest(ws: Workspace, tag: str):
-    from tasks_lib.manifest import parse_tag_message
+    from tasks_lib.formats.manifest import parse_tag_message
 
     return parse_tag_message(ws.git.tag_message(tag)).snapshot
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from clawback import render
-from tasks_lib import names
-from tasks_lib.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
+from tasks_lib.core import filenames
+from tasks_lib.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
 EXIT_CODES = """exit codes:
   0  success
@@ -35,7 +35,7 @@ class Outcome:
 
 # -- commands ------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> Outcome:
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     from flows import runtime
@@ -47,7 +47,7 @@ def cmd_init(args: argparse.Namespace) -> Outcome:
 
 def cmd_snapshot(args: argparse.Namespace) -> Outcome:
     from tasks_lib import snapshot
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     params = dict(task_id=args.task, version=args.version, bump=args.bump, message=args.message,
@@ -66,7 +66,7 @@ def cmd_snapshot(args: argparse.Namespace) -> Outcome:
 
 def cmd_rollback(args: argparse.Namespace) -> Outcome:
     from tasks_lib import rollback
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     req = rollback.RollbackRequest(args.task, args.to, args.from_version, args.reason,
@@ -86,7 +86,7 @@ def cmd_rollback(args: argparse.Namespace) -> Outcome:
 
 def cmd_recover(args: argparse.Namespace) -> Outcome:
     from tasks_lib import rollback
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     rollback.preflight(ws, rollback.RollbackRequest(args.task, args.target_version, None, args.reason,
@@ -105,8 +105,8 @@ def cmd_recover(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_verify_rollback(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.core.workspace import Workspace
     from tasks_lib.rollback import verify_live
-    from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     levels = verify_live(ws, args.task, args.expected)
@@ -116,8 +116,9 @@ def cmd_verify_rollback(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_start(args: argparse.Namespace) -> Outcome:
-    from tasks_lib import deps, process
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
+    from tasks_lib.deps import envs as deps
+    from tasks_lib.runtime import process
 
     ws = Workspace.discover(args.workspace)
     task = ws.task(args.task)
@@ -127,8 +128,8 @@ def cmd_start(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_stop(args: argparse.Namespace) -> Outcome:
-    from tasks_lib import process
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
+    from tasks_lib.runtime import process
 
     ws = Workspace.discover(args.workspace)
     task = ws.task(args.task)
@@ -139,8 +140,8 @@ def cmd_stop(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_verify_snapshot(args: argparse.Namespace) -> Outcome:
-    from tasks_lib.verify import verify_snapshot
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
+    from tasks_lib.verify_snapshot import verify_snapshot
 
     ws = Workspace.discover(args.workspace)
     ws.task(args.task, active=False)
@@ -160,8 +161,8 @@ it names by hand, then delete it.
 
 
 def cmd_status(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.core.workspace import Workspace
     from tasks_lib.status import workspace_status
-    from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     if args.task:
@@ -176,8 +177,8 @@ def cmd_status(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_history(args: argparse.Namespace) -> Outcome:
+    from tasks_lib.core.workspace import Workspace
     from tasks_lib.status import task_history
-    from tasks_lib.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     result = task_history(ws, args.task)
@@ -187,7 +188,7 @@ def cmd_history(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_health(args: argparse.Namespace) -> Outcome:
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     if args.task is not None:
@@ -203,8 +204,8 @@ def cmd_health(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_promote(args: argparse.Namespace) -> Outcome:
-    from tasks_lib import ids
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core import ids
+    from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     ws.task(args.task)
@@ -218,8 +219,8 @@ def cmd_promote(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_hook(args: argparse.Namespace) -> Outcome:
-    from tasks_lib.hooks import staged_secrets
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
+    from tasks_lib.secrets.hooks import staged_secrets
 
     ws = Workspace.discover(args.workspace)
     result = staged_secrets(ws, os.environ.get("GIT_INDEX_FILE"))  # the index being committed
@@ -231,7 +232,7 @@ def cmd_hook(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_demo(args: argparse.Namespace) -> Outcome:
-    from clawback.demo import run_demo
+    from clawback.demo.story import run_demo
 
     result = run_demo(keep=args.keep, out=sys.stderr if args.json else sys.stdout)
     return Outcome(EXIT_OK if result.ok else EXIT_FAILED, result, render.demo(result))
@@ -434,14 +435,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "exit_code": outcome.code, "result": render.jsonable(outcome.data)},
                     _masker(args))
     elif outcome.text:
-        print(names.printable(_masker(args)(outcome.text)))
+        print(filenames.printable(_masker(args)(outcome.text)))
     return outcome.code
 
 
 def _masker(args: argparse.Namespace) -> Callable[[str], str]:
     """What everything printed goes through: no secret value is ever shown (tasks_lib/masking)."""
-    from tasks_lib import masking
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.workspace import Workspace
+    from tasks_lib.secrets import masking
 
     try:
         values = masking.for_workspace(Workspace.discover(args.workspace).root)
@@ -454,7 +455,7 @@ def _print_json(doc: dict[str, Any], masked: Callable[[str], str]) -> None:
     """One JSON document, masked; a file name's byte that is not UTF-8 as its ``\\udcXX`` escape
     (what ``json.loads`` turns back into Python's surrogateescape str of the name), so a strict
     UTF-8 stdout never fails."""
-    print(names.json_text(masked(json.dumps(doc, ensure_ascii=False, indent=2))))
+    print(filenames.json_text(masked(json.dumps(doc, ensure_ascii=False, indent=2))))
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: bool = False) -> int:
@@ -471,9 +472,9 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int, internal: boo
                                **({"paths": exc.paths} if hasattr(exc, "paths") else {})}},
                     masked)
     else:
-        print(names.printable(f"clawback {args.command}: {message}"), file=sys.stderr)
+        print(filenames.printable(f"clawback {args.command}: {message}"), file=sys.stderr)
         if hint:
-            print(names.printable(f"  next: {hint}"), file=sys.stderr)
+            print(filenames.printable(f"  next: {hint}"), file=sys.stderr)
     return code
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tasks_lib.names import shown
+from tasks_lib.core.filenames import shown
 
 
 def jsonable(value: Any) -> Any:
@@ -130,7 +130,7 @@ _ACTION_WORDS = {
 
 
 def health(run: Any) -> str:
-    from tasks_lib.checkup import table_rows
+    from tasks_lib.health.checkup import table_rows
 
     rows = table_rows(run.results)
     out = [table(list(rows[0]), [list(r.values()) for r in rows]) if rows else "no active tasks"]

@@ -55,8 +55,8 @@ from deployments.routing import (
     pause_queue,
     refuse_foreign,
 )
-from tasks_lib.errors import EXIT_FAILED, EXIT_OK, BadInput, Conflict, OperationFailed
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, BadInput, Conflict, OperationFailed
+from tasks_lib.core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT = [sys.executable, "-m", "prefect"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.api import Api
-from tasks_lib.errors import BadInput, Conflict
+from tasks_lib.core.errors import BadInput, Conflict
 
 POOL = "clawback"
 FLOWS = ("health", "rollback", "recover", "snapshot", "init")

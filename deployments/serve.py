@@ -59,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(prefect server start)")
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from tasks_lib.errors import ClawbackError
-    from tasks_lib.workspace import Workspace
+    from tasks_lib.core.errors import ClawbackError
+    from tasks_lib.core.workspace import Workspace
 
     try:
         root = str(Workspace.discover(args.workspace).root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flows.steps import in_flow_run
-from tasks_lib import masking
+from tasks_lib.secrets import masking
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
@@ -20,7 +20,7 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
 
 
 def publish_table(key: str, rows: list[dict[str, str]], description: str) -> None:
-    """A table artifact, every cell masked (tasks_lib/masking.py)."""
+    """A table artifact, every cell masked (tasks_lib/secrets/masking.py)."""
     if not in_flow_run():
         return
     from prefect.artifacts import create_table_artifact

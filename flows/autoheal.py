@@ -1,7 +1,7 @@
 """What the health flow does about what it found (issue 4 items 2-5), each act audited and alerted:
 
 - a **breach** (``auto_rollback``): roll the task back to its newest stable, non-quarantined
-  older version (tasks_lib/autorollback.py decides, at most once per task per interval). On a
+  older version (tasks_lib/health/policy.py decides, at most once per task per interval). On a
   Prefect server with a ``rollback`` deployment the rollback is handed to it (flows/trigger.py:
   one flow run per breach, by idempotency key) and awaited up to ``wait_s``; otherwise the
   rollback flow runs right here. No target, the limit reached, or a failed rollback: escalate.
@@ -20,13 +20,16 @@ from typing import Literal
 from flows.promote import run_promote
 from flows.rollback import run_rollback
 from flows.steps import in_flow_run, orchestration, step
-from tasks_lib import autorollback, masking, notify, stable
-from tasks_lib.audit import AuditLog
-from tasks_lib.checkup import TaskHealth
-from tasks_lib.errors import ClawbackError
-from tasks_lib.health import version_started_at
-from tasks_lib.verdicts import Record, VerdictLog, breach_id, error_streak, healthy_streak
-from tasks_lib.workspace import Workspace
+from tasks_lib import notify
+from tasks_lib.core.errors import ClawbackError
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.health import policy as autorollback
+from tasks_lib.health import stable
+from tasks_lib.health.checkup import TaskHealth
+from tasks_lib.health.history import Record, VerdictLog, breach_id, error_streak, healthy_streak
+from tasks_lib.health.verdict import version_started_at
+from tasks_lib.secrets import masking
+from tasks_lib.state.audit import AuditLog
 
 RollbackVia = Literal["auto", "deployment", "direct"]
 send_alert = step(notify.send, name="send-alert")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from tasks_lib.errors import BadInput
+from tasks_lib.core.errors import BadInput
 
 CONFIG_ENV = "CLAWBACK_WORKSPACE"
 SHOWN = 200   # characters of a refused path quoted in the error

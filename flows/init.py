@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from flows.operation import operation
 from flows.snapshot import run_snapshot
 from flows.steps import step
-from tasks_lib import adopt, hooks, safefs
-from tasks_lib.errors import ClawbackError
-from tasks_lib.journal import Journal
+from tasks_lib import adopt
+from tasks_lib.core import safefs
+from tasks_lib.core.errors import ClawbackError
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.secrets import hooks
 from tasks_lib.snapshot import SnapshotResult, commit_journaled
-from tasks_lib.workspace import Workspace
+from tasks_lib.state.journal import Journal
 
 
 @dataclass(frozen=True)

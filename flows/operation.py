@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.steps import collect_timings, exclusive, orchestration
-from tasks_lib.audit import AuditLog, Stopwatch
-from tasks_lib.errors import ClawbackError, OperationFailed
-from tasks_lib.journal import Journal, undo_interrupted, undo_others
-from tasks_lib.locks import task_lock, workspace_lock
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import ClawbackError, OperationFailed
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.state.audit import AuditLog, Stopwatch
+from tasks_lib.state.journal import Journal, undo_interrupted, undo_others
+from tasks_lib.state.oplocks import task_lock, workspace_lock
 
 WORKSPACE_JOURNAL = "~workspace"  # journal names of workspace-wide operations (never a task id)
 

@@ -24,9 +24,9 @@ from flows.promote import PromoteResult, run_promote
 from flows.recover import RecoveryResult, run_recover
 from flows.rollback import run_rollback
 from flows.snapshot import render_result, run_snapshot
-from tasks_lib import ids
 from tasks_lib import rollback as r
 from tasks_lib import snapshot as s
+from tasks_lib.core import ids
 
 # The parameter types. The UI renders each as a form field (a dropdown for a Literal) described
 # by the flow docstring's Args section, and the server rejects a value that breaks a pattern or a

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from flows.operation import operation
 from flows.steps import step
-from tasks_lib import ids, masking, names, stable
-from tasks_lib.audit import actor, utc_now
-from tasks_lib.errors import BadInput
-from tasks_lib.journal import Journal
-from tasks_lib.names import MAX_TEXT
+from tasks_lib.core import filenames as names
+from tasks_lib.core import ids
+from tasks_lib.core.errors import BadInput
+from tasks_lib.core.filenames import MAX_TEXT
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.health import stable
+from tasks_lib.secrets import masking
 from tasks_lib.snapshot import commit_journaled
-from tasks_lib.workspace import Workspace
+from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.journal import Journal
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from pathlib import Path
 from flows.artifacts import publish_markdown
 from flows.rollback import render_report, run_rollback
 from flows.steps import step
-from tasks_lib import masking, safefs
 from tasks_lib import rollback as r
-from tasks_lib.audit import AuditLog, Stopwatch
-from tasks_lib.live_verify import Level
-from tasks_lib.workspace import Workspace
+from tasks_lib.core import safefs
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.secrets import masking
+from tasks_lib.state.audit import AuditLog, Stopwatch
+from tasks_lib.verify_live import Level
 
 verify_live = step(r.verify_live, name="verify-live")
 

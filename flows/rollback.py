@@ -9,9 +9,10 @@ from pathlib import Path
 from flows.artifacts import Progress, publish_markdown
 from flows.operation import operation
 from flows.steps import step
-from tasks_lib import masking, safefs
 from tasks_lib import rollback as r
-from tasks_lib.workspace import Workspace
+from tasks_lib.core import safefs
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.secrets import masking
 
 check = step(r.preflight, name="preflight")
 prepare_environment = step(r.prepare_environment, name="prepare-environment", retries=2)

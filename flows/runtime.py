@@ -35,7 +35,7 @@ class _ExpectedFailures(logging.Filter):
     the console: the CLI reports them with a message and a hint. The Prefect API still gets them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from tasks_lib.errors import ClawbackError
+        from tasks_lib.core.errors import ClawbackError
 
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ClawbackError):
@@ -47,7 +47,7 @@ class _ExpectedFailures(logging.Filter):
 
 
 def _expected_names() -> set[str]:
-    from tasks_lib.errors import ClawbackError
+    from tasks_lib.core.errors import ClawbackError
 
     names, todo = set(), [ClawbackError]
     while todo:

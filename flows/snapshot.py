@@ -7,9 +7,9 @@ from typing import Literal
 from flows.operation import operation
 from flows.steps import step
 from tasks_lib import snapshot as s
-from tasks_lib.errors import ClawbackError
-from tasks_lib.locks import workspace_lock
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import ClawbackError
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.state.oplocks import workspace_lock
 
 validate = step(s.prepare, name="validate")
 scan_secrets = step(s.scan_secrets, name="scan-secrets")

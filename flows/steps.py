@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from tasks_lib.errors import Conflict, TransientError
+from tasks_lib.core.errors import Conflict, TransientError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -132,7 +132,7 @@ def exclusive(kind: str, task_id: str, workspace_root: Path) -> Iterator[None]:
     """Inside a flow run, also hold the Prefect global concurrency limit ``clawback-<kind>-<task>-
     <workspace key>`` (limit 1, created first: a missing limit is silently ignored by Prefect), so
     the server shows and enforces one such operation per task even across workers. Busy → exit 3.
-    Outside a flow run the task lock (tasks_lib.locks) alone guards."""
+    Outside a flow run the task lock (tasks_lib.state.oplocks) alone guards."""
     if not in_flow_run():
         yield
         return

@@ -42,7 +42,7 @@ class Finished:
 
 
 def breach_key(workspace_root: str, breach: str) -> str:
-    """The idempotency key of a breach (tasks_lib.verdicts.breach_id) in this workspace."""
+    """The idempotency key of a breach (tasks_lib.health.history.breach_id) in this workspace."""
     return f"clawback-breach-{workspace_key(workspace_root)}-{breach}"
 
 

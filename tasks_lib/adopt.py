@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks_lib import ids, safefs
-from tasks_lib.errors import BadInput
-from tasks_lib.workspace import STATE_DIR, Workspace
+from tasks_lib.core import ids, safefs
+from tasks_lib.core.errors import BadInput
+from tasks_lib.core.workspace import STATE_DIR, Workspace
 
 # The seed's template, plus the tool's own state directory.
 GITIGNORE_TEMPLATE: tuple[str, ...] = (

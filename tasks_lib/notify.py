@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
-from tasks_lib import masking, safefs
-from tasks_lib.errors import Conflict
-from tasks_lib.health import mask_message
-from tasks_lib.secret_values import mask_credentials, secret_by_name
+from tasks_lib.core import safefs
+from tasks_lib.core.errors import Conflict
+from tasks_lib.health.verdict import mask_message
+from tasks_lib.secrets import masking
+from tasks_lib.secrets.values import mask_credentials, secret_by_name
 
 if TYPE_CHECKING:
-    from tasks_lib.audit import AuditLog
+    from tasks_lib.state.audit import AuditLog
 
 ENV_VAR = "CLAWBACK_NOTIFY_URLS"
 TOP_ERRORS = 3
@@ -143,7 +144,7 @@ def _body_lines(a: Alert) -> Iterator[str]:
 
 
 def _secret_env_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> list[str]:
-    """What tasks_lib/masking.py masks, and secret-named values as the config scan judges them."""
+    """What tasks_lib/secrets/masking.py masks, and secret-named values as the config scan judges them."""
     values = {v.strip() for k, v in environ.items()
               if len(v.strip()) >= MIN_SECRET_CHARS and secret_by_name(k, v)}
     values |= set(masking.secret_values(environ, names))

@@ -13,11 +13,27 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from tasks_lib import deps, ids, interpreter, masking, names, registry
-from tasks_lib.audit import actor, utc_now
-from tasks_lib.errors import BadInput, ClawbackError, Conflict, OperationFailed, VerificationFailed
-from tasks_lib.journal import Journal
-from tasks_lib.live_verify import (
+from tasks_lib.core import filenames, ids
+from tasks_lib.core.errors import (
+    BadInput,
+    ClawbackError,
+    Conflict,
+    OperationFailed,
+    VerificationFailed,
+)
+from tasks_lib.core.workspace import Task, Workspace, committed_state
+from tasks_lib.deps import envs as deps
+from tasks_lib.deps import interpreter
+from tasks_lib.deps.sharedenv import install_shared, refuse_shared_change
+from tasks_lib.formats import registry
+from tasks_lib.formats.manifest import Snapshot
+from tasks_lib.gitops.restore import Backup, Scope, TreeChange, backup, plan_restore, restore_tree
+from tasks_lib.runtime.statepaths import StatePaths
+from tasks_lib.secrets import masking
+from tasks_lib.snapshot import base_interpreter, commit_journaled
+from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.journal import Journal
+from tasks_lib.verify_live import (
     Level,
     config_level,
     files_level,
@@ -25,13 +41,7 @@ from tasks_lib.live_verify import (
     readiness_level,
     smoke_level,
 )
-from tasks_lib.manifest import Snapshot
-from tasks_lib.restore import Backup, Scope, TreeChange, backup, plan_restore, restore_tree
-from tasks_lib.sharedenv import install_shared, refuse_shared_change
-from tasks_lib.snapshot import base_interpreter, commit_journaled
-from tasks_lib.statepaths import StatePaths
-from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Task, Workspace, committed_state
+from tasks_lib.verify_snapshot import verify_snapshot
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class RollbackRequest:
 
 
 @dataclass(frozen=True)
-class Plan:
+class RollbackPlan:
     ws: Workspace
     task: Task
     from_version: str
@@ -99,13 +109,13 @@ class RollbackResult:
 
 
 # -- preflight -----------------------------------------------------------------------------
-def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
+def preflight(ws: Workspace, req: RollbackRequest) -> RollbackPlan:
     """Refuse anything that cannot succeed, before changing anything."""
     ids.task_id(req.task_id)
-    if names.has_raw_bytes(req.reason):
+    if filenames.has_raw_bytes(req.reason):
         raise BadInput("--reason is not valid UTF-8 text", "write the reason in UTF-8")
-    if len(req.reason) > names.MAX_TEXT:
-        raise BadInput(f"--reason is longer than {names.MAX_TEXT} characters",
+    if len(req.reason) > filenames.MAX_TEXT:
+        raise BadInput(f"--reason is longer than {filenames.MAX_TEXT} characters",
                        "say why in a line or two (it is the commit's subject)")
     to_version = ids.version(req.to_version)
     task = ws.task(req.task_id)
@@ -142,14 +152,14 @@ def preflight(ws: Workspace, req: RollbackRequest) -> Plan:
     lock = deps.Lock.from_text(snap.python_lock)
     if task.settings.python not in ("venv", "none"):
         refuse_shared_change(task, lock, req.allow_shared_install)
-    plan = Plan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
+    plan = RollbackPlan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
                 lock=lock, rollback_tag=_free_tag(ws, task.id, to_version, current),
                 reason=masking.mask(req.reason, values=masking.for_workspace(ws.root)),
                 created_at=utc_now(), creator=actor(),
                 allow_shared_install=req.allow_shared_install)
     # a submodule or an unmerged path, a name git will not store: refused before any change
     live = plan.scope.inventory(ws.git, [f.path for f in snap.files]).live
-    names.refuse_unstorable(ws.git, ws.root, list(live),
+    filenames.refuse_unstorable(ws.git, ws.root, list(live),
                             "the rollback would remove {it}, and its backup could not keep {it}")
     return plan
 
@@ -167,9 +177,9 @@ def _free_tag(ws: Workspace, task_id: str, to_version: str, from_version: str) -
         n += 8
 
 
-def dry_run(plan: Plan) -> dict[str, object]:
+def dry_run(plan: RollbackPlan) -> dict[str, object]:
     """What a rollback would do, changing nothing."""
-    from tasks_lib.process import run_state
+    from tasks_lib.runtime.process import run_state
 
     change = plan_restore(plan.ws.git, plan.scope, plan.snapshot.git_commit)
     py = deps.current_python(plan.ws.state_dir, plan.task.id)
@@ -187,7 +197,7 @@ def dry_run(plan: Plan) -> dict[str, object]:
 
 
 # -- environment ---------------------------------------------------------------------------
-def prepare_environment(plan: Plan) -> deps.EnvInfo | None:
+def prepare_environment(plan: RollbackPlan) -> deps.EnvInfo | None:
     """Build (or find) the target's environment without using it yet."""
     if plan.task.settings.python != "venv":
         return None
@@ -195,7 +205,7 @@ def prepare_environment(plan: Plan) -> deps.EnvInfo | None:
                            base_interpreter(plan.ws, plan.task), verify=True, switch=False)
 
 
-def switch_environment(plan: Plan, env: deps.EnvInfo | None, journal: Journal) -> Path | None:
+def switch_environment(plan: RollbackPlan, env: deps.EnvInfo | None, journal: Journal) -> Path | None:
     mode = plan.task.settings.python
     if mode == "none":
         return None
@@ -216,14 +226,14 @@ def _link(state: Path, task_id: str) -> str | None:
 
 
 # -- files and registry --------------------------------------------------------------------
-def back_up(plan: Plan) -> Backup:
+def back_up(plan: RollbackPlan) -> Backup:
     return backup(plan.ws.git, plan.scope, plan.task.id,
                   f"clawback backup of {plan.task.id} {plan.from_version} before rollback to "
                   f"{plan.to_version}", plan.ws.ensure_state_dir() / "tmp",
                   also=[f.path for f in plan.snapshot.files])
 
 
-def restore_files(plan: Plan, saved: Backup, journal: Journal) -> TreeChange:
+def restore_files(plan: RollbackPlan, saved: Backup, journal: Journal) -> TreeChange:
     scope = plan.scope
     journal.add("restore_tree", f"restore {plan.task.id}'s files from {saved.ref}",
                 task=plan.task.id, location=scope.location,
@@ -232,7 +242,7 @@ def restore_files(plan: Plan, saved: Backup, journal: Journal) -> TreeChange:
     return restore_tree(plan.ws.git, scope, plan.snapshot.git_commit)
 
 
-def restore_registry(plan: Plan, journal: Journal) -> None:
+def restore_registry(plan: RollbackPlan, journal: Journal) -> None:
     """The entry as the target version defined it, with history kept and this rollback added."""
     reg = plan.ws.load_registry()
     current = reg.entry(plan.task.id) or {}
@@ -249,7 +259,7 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
         # now, with the old version stopped: the health check counts the target's runs from here
         "rolled_back_at": utc_now(), "reason": plan.reason, "tag": plan.rollback_tag,
         "by": plan.creator,
-        # the leaving version's state rules stay in force (tasks_lib/statepaths.py)
+        # the leaving version's state rules stay in force (tasks_lib/runtime/statepaths.py)
         **({"state_kept": kept} if kept else {}),
     }]
     reg.set_entry(plan.task.id, entry)
@@ -259,7 +269,7 @@ def restore_registry(plan: Plan, journal: Journal) -> None:
 
 
 # -- verify, commit ------------------------------------------------------------------------
-def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
+def verify(plan: RollbackPlan, python: Path | None) -> tuple[Level, ...]:
     """Levels 1-3 and readiness before start; a failure undoes the rollback."""
     task = plan.ws.task(plan.task.id)
     levels = [files_level(plan.ws, task, plan.snapshot, plan.scope),
@@ -274,7 +284,7 @@ def verify(plan: Plan, python: Path | None) -> tuple[Level, ...]:
     return tuple(levels)
 
 
-def commit_and_tag(plan: Plan, journal: Journal) -> str:
+def commit_and_tag(plan: RollbackPlan, journal: Journal) -> str:
     ws = plan.ws
     inv = plan.scope.inventory(ws.git, [f.path for f in plan.snapshot.files])
     new = commit_journaled(ws, list(inv.live), plan.commit_message, journal, task_id=plan.task.id,
@@ -287,11 +297,11 @@ def commit_and_tag(plan: Plan, journal: Journal) -> str:
 
 
 # -- run control ---------------------------------------------------------------------------
-def stop(plan: Plan, journal: Journal) -> bool:
+def stop(plan: RollbackPlan, journal: Journal) -> bool:
     """Stop the task. "Start it again" is journaled *before* the stop (a kill during the stop
     must not leave the task down with nothing to restart it), and dropped when the task turns
     out not to have been running. Returns was_running."""
-    from tasks_lib import process
+    from tasks_lib.runtime import process
 
     task = plan.task
     before = process.run_state(plan.ws, task)
@@ -305,10 +315,10 @@ def stop(plan: Plan, journal: Journal) -> bool:
     return result.was_running
 
 
-def start(plan: Plan, was_running: bool, python: Path | None, journal: Journal,
+def start(plan: RollbackPlan, was_running: bool, python: Path | None, journal: Journal,
           grace_s: float) -> int | None:
     """Start the restored version only if the task was running; it must stay up ``grace_s``."""
-    from tasks_lib import process
+    from tasks_lib.runtime import process
 
     if not was_running:
         return None
@@ -325,8 +335,8 @@ def start(plan: Plan, was_running: bool, python: Path | None, journal: Journal,
 
 def verify_live(ws: Workspace, task_id: str, expected: str) -> tuple[Level, ...]:
     """All four levels against the live state (verify-rollback)."""
-    from tasks_lib.process import pidfile, run_state
-    from tasks_lib.verify import load_snapshot
+    from tasks_lib.runtime.process import pidfile, run_state
+    from tasks_lib.verify_snapshot import load_snapshot
 
     task = ws.task(task_id)
     _, parsed = load_snapshot(ws, task_id, ids.version(expected))

@@ -14,15 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tasks_lib import config, deps, ids, interpreter, masking, names, registry, safefs, secret_scan
-from tasks_lib.audit import actor, utc_now
-from tasks_lib.errors import BadInput, Conflict, MalformedFile, NotFound
-from tasks_lib.journal import Journal
-from tasks_lib.manifest import FileEntry, Snapshot, sha256_hex
-from tasks_lib.restore import Scope, target_files
-from tasks_lib.sharedenv import install_shared
-from tasks_lib.verify import record_verified
-from tasks_lib.workspace import Task, Workspace, committed_state
+from tasks_lib.core import filenames, ids, safefs
+from tasks_lib.core.errors import BadInput, Conflict, MalformedFile, NotFound
+from tasks_lib.core.workspace import Task, Workspace, committed_state
+from tasks_lib.deps import envs as deps
+from tasks_lib.deps import interpreter
+from tasks_lib.deps.sharedenv import install_shared
+from tasks_lib.formats import config, registry
+from tasks_lib.formats.manifest import FileEntry, Snapshot, sha256_hex
+from tasks_lib.gitops.restore import Scope, target_files
+from tasks_lib.secrets import masking
+from tasks_lib.secrets import scan as secret_scan
+from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.journal import Journal
+from tasks_lib.verify_snapshot import record_verified
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class SnapshotRequest:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SnapshotPlan:
     ws: Workspace
     task: Task
     from_version: str | None
@@ -80,17 +85,17 @@ class SnapshotResult:
 
 
 # -- validate ------------------------------------------------------------------------------
-def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
+def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
     """Check everything before changing anything; a refusal here changes nothing."""
     ids.task_id(req.task_id)
     if req.version is not None and req.bump is not None:
         raise BadInput("--version and --bump exclude each other", "pass one of them")
     if req.bump is not None and req.bump not in ids.BUMPS:
         raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
-    if names.has_raw_bytes(req.message):
+    if filenames.has_raw_bytes(req.message):
         raise BadInput("--message is not valid UTF-8 text", "write the message in UTF-8")
-    if len(req.message) > names.MAX_TEXT:
-        raise BadInput(f"--message is longer than {names.MAX_TEXT} characters",
+    if len(req.message) > filenames.MAX_TEXT:
+        raise BadInput(f"--message is longer than {filenames.MAX_TEXT} characters",
                        "say what changed in a line or two (it is the commit's subject)")
     for path in req.allow_secrets:
         if not isinstance(path, str) or not path or len(path) > 200:
@@ -143,8 +148,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> Plan:
                        f"{task.id} would not hold its config (and maybe none of its files)",
                        "a task's config and code must be versioned: narrow the .gitignore rule "
                        "or the state_paths pattern, or move the task out of an ignored directory")
-    names.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
-    return Plan(ws=ws, task=task, from_version=current, version=new, tag=tag,
+    filenames.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
+    return SnapshotPlan(ws=ws, task=task, from_version=current, version=new, tag=tag,
                 created_at=utc_now(), creator=actor(),
                 # the message lands in the commit and the tag: never a secret value in it
                 request=replace(req, message=masking.mask(
@@ -185,7 +190,7 @@ def _valid_or_none(value: str | None) -> str | None:
 
 
 # -- secrets -------------------------------------------------------------------------------
-def scan_secrets(plan: Plan) -> tuple[str, ...]:
+def scan_secrets(plan: SnapshotPlan) -> tuple[str, ...]:
     """Refuse plaintext secrets in any file the snapshot commits or in the registry entry
     (files with key paths or lines, never values; docs/design.md "Secrets")."""
     paths = versioned_paths(plan.ws, plan.task)
@@ -197,7 +202,7 @@ def scan_secrets(plan: Plan) -> tuple[str, ...]:
 
 
 # -- bump ----------------------------------------------------------------------------------
-def write_version(plan: Plan, journal: Journal) -> None:
+def write_version(plan: SnapshotPlan, journal: Journal) -> None:
     """Set ``version`` in config.yaml (that line only) and the registry, and record the snapshot."""
     ws, task = plan.ws, plan.task
     text = config_text(ws, task)
@@ -238,14 +243,14 @@ def base_interpreter(ws: Workspace, task: Task) -> str:
     return str(interpreter.configured_path(task, ws.root))
 
 
-def resolve_lock(plan: Plan) -> deps.Lock:
+def resolve_lock(plan: SnapshotPlan) -> deps.Lock:
     """The exact resolved set for the task's requirements.txt (a lock with hashes)."""
     req = plan.ws.root / plan.task.location / "requirements.txt"
     return deps.lock(req if req.is_file() else None, base_interpreter(plan.ws, plan.task),
                      cwd=plan.ws.root / plan.task.location)
 
 
-def sync_environment(plan: Plan, lk: deps.Lock, journal: Journal) -> deps.EnvInfo | None:
+def sync_environment(plan: SnapshotPlan, lk: deps.Lock, journal: Journal) -> deps.EnvInfo | None:
     """Make the task's environment match the lock exactly (venv), or install the pins."""
     mode = plan.task.settings.python
     if mode == "none":
@@ -276,7 +281,7 @@ def task_scope(ws: Workspace, task: Task) -> Scope:
     return Scope(ws.root, task.location or "", rules)
 
 
-def commit(plan: Plan, journal: Journal) -> str:
+def commit(plan: SnapshotPlan, journal: Journal) -> str:
     """Commit the task's files; what the commit holds is scanned for secrets once more first
     (the files may have changed since the scan: an agent writing while the environment synced)."""
     ws = plan.ws
@@ -348,7 +353,7 @@ def commit_journaled(ws: Workspace, paths: list[str], message: str, journal: Jou
 
 
 # -- manifest ------------------------------------------------------------------------------
-def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
+def build_manifest(plan: SnapshotPlan, commit_id: str, lk: deps.Lock) -> Snapshot:
     """Checksum git's content at ``commit_id`` (not the working tree) and assemble the manifest."""
     ws, task = plan.ws, plan.task
     git = ws.git
@@ -388,7 +393,7 @@ def build_manifest(plan: Plan, commit_id: str, lk: deps.Lock) -> Snapshot:
 
 
 # -- tag, export, push ---------------------------------------------------------------------
-def tag(plan: Plan, snap: Snapshot, journal: Journal) -> str:
+def tag(plan: SnapshotPlan, snap: Snapshot, journal: Journal) -> str:
     journal.add("delete_tag", f"delete tag {plan.tag}", name=plan.tag, commit=snap.git_commit)
     obj = plan.ws.git.create_tag(plan.tag, snap.git_commit, snap.tag_message())
     record_verified(plan.ws, plan.tag, obj)  # its checksums were just taken from git's content
@@ -406,7 +411,7 @@ def export(ws: Workspace, snap: Snapshot) -> Path | None:
     return out
 
 
-def push(ws: Workspace, plan: Plan, commit_id: str) -> str:
+def push(ws: Workspace, plan: SnapshotPlan, commit_id: str) -> str:
     git = ws.git
     remote = git.default_remote()
     if remote is None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks_lib.lockfile import normalize
+from tasks_lib.deps.lockfile import normalize
 
 
 @dataclass

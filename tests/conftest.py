@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from tasks_lib import deps, process, sample
-from tasks_lib.workspace import Workspace
+from clawback.demo import sample
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.deps import envs as deps
+from tasks_lib.runtime import process
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

@@ -16,12 +16,12 @@ import flows.rollback as fr
 from clawback.cli import main
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput, Conflict
-from tasks_lib.registry import Registry
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import BadInput, Conflict
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.formats.registry import Registry
+from tasks_lib.state.audit import AuditLog
 from tests.conftest import failing_after, git
-from tests.test_crash import ROLLBACK_CHILD, kill_child_at
+from tests.state.test_crash import ROLLBACK_CHILD, kill_child_at
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +155,7 @@ def test_a_reason_holding_a_secret_value_lands_masked_in_git(ws: Workspace,
     ("BROKER_PIN", "pin-99887"), ("SOME_SETTING", "ghp_abcdefghijklmnop12345678"),
 ])
 def test_secret_looking_variables_are_masked_in_every_spelling(name: str, value: str) -> None:
-    from tasks_lib import masking
+    from tasks_lib.secrets import masking
 
     env = {name: value + '\\q"'}
     raw = value + '\\q"'
@@ -266,7 +266,7 @@ def test_bad_numbers_are_bad_input(ws: Workspace, argv: list[str]) -> None:
 
 
 def test_bad_pattern_unit() -> None:
-    from tasks_lib import settings
+    from tasks_lib.core import settings
 
     with pytest.raises(BadInput, match="repeats a group"):
         settings.parse("T01", {"health": {"error_pattern": "(ERROR.*)+"}})
@@ -278,7 +278,7 @@ def test_a_secret_written_between_the_scan_and_the_commit_is_refused(
     """The agent writes a credential while the environment syncs (after the scan): the commit's
     own content is scanned once more, so the snapshot is refused and undone."""
     import flows.snapshot as fs
-    from tasks_lib.errors import SecretsFound
+    from tasks_lib.core.errors import SecretsFound
 
     run_init(str(ws.root))
     plain(ws)
@@ -420,7 +420,7 @@ def test_kept_state_rules_hold_while_head_has_them(ws: Workspace) -> None:
 ])
 def test_a_set_secrets_value_in_any_committed_file_is_refused(ws: Workspace, monkeypatch,
                                                               name: str, text: str) -> None:
-    from tasks_lib.errors import SecretsFound
+    from tasks_lib.core.errors import SecretsFound
 
     value = "tk8700a1b2c3d4e5f6a7b8c9"
     monkeypatch.setenv("TUSHARE_TOKEN", value)
@@ -433,7 +433,7 @@ def test_a_set_secrets_value_in_any_committed_file_is_refused(ws: Workspace, mon
 
 
 def test_a_secrets_value_in_the_registry_entry_is_refused(ws: Workspace, monkeypatch) -> None:
-    from tasks_lib.errors import SecretsFound
+    from tasks_lib.core.errors import SecretsFound
 
     value = "tk8700a1b2c3d4e5f6a7b8c9"
     monkeypatch.setenv("TUSHARE_TOKEN", value)
@@ -444,7 +444,7 @@ def test_a_secrets_value_in_the_registry_entry_is_refused(ws: Workspace, monkeyp
 
 
 def test_the_hook_is_not_bypassed(ws: Workspace, monkeypatch) -> None:
-    from tasks_lib.hooks import staged_secrets
+    from tasks_lib.secrets.hooks import staged_secrets
 
     value = "tk8700a1b2c3d4e5f6a7b8c9"
     monkeypatch.setenv("TUSHARE_TOKEN", value)
@@ -464,7 +464,7 @@ def test_the_hook_is_not_bypassed(ws: Workspace, monkeypatch) -> None:
 
 
 def test_a_tasks_command_never_finds_clawbacks_own_python(ws: Workspace, monkeypatch) -> None:
-    from tasks_lib import process
+    from tasks_lib.runtime import process
 
     run_init(str(ws.root))
     plain(ws, run={"type": "process", "command": ["python", "-c",
@@ -507,7 +507,7 @@ def test_a_huge_error_message_is_judged_quickly(ws: Workspace) -> None:
     import time as clock
     from datetime import UTC, datetime
 
-    from tasks_lib.checkup import check_tasks
+    from tasks_lib.health.checkup import check_tasks
 
     run_init(str(ws.root))
     runs = ws.root / "tasks/T01/logs/runs.jsonl"
@@ -542,7 +542,7 @@ def test_a_number_too_long_for_python_is_bad_input(ws: Workspace, capsys) -> Non
 ])
 def test_a_flag_with_a_credential_is_found_without_knowing_the_value(
         ws: Workspace, where: str, text: str) -> None:
-    from tasks_lib.errors import SecretsFound
+    from tasks_lib.core.errors import SecretsFound
 
     run_init(str(ws.root))
     if where == "registry":
@@ -578,7 +578,7 @@ def _commit_by_hand(ws: Workspace, task_id: str, message: str) -> str:
 def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
     import base64
 
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     t02 = (ws.root / "tasks/T02/main.py").read_bytes()
@@ -598,7 +598,7 @@ def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
 
 
 def test_a_journal_never_uncommits_or_untags_the_branchs_history(ws: Workspace) -> None:
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -669,8 +669,8 @@ def test_a_pidfile_through_a_link_never_stops_another_tasks_process(ws: Workspac
 @pytest.mark.parametrize("link", ["envs", "envs/T01", "envs/T01/digest"])
 def test_environments_are_never_built_or_deleted_through_a_link(ws: Workspace, tmp_path: Path,
                                                                 link: str) -> None:
-    from tasks_lib import deps
-    from tasks_lib.lockfile import Lock
+    from tasks_lib.deps import envs as deps
+    from tasks_lib.deps.lockfile import Lock
 
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "keep").mkdir(parents=True)
@@ -745,7 +745,7 @@ def test_a_mapping_entry_that_is_no_object_is_refused_alone(ws: Workspace, capsy
 
 
 def test_a_credential_in_a_tasks_command_never_lands_in_its_log(ws: Workspace) -> None:
-    from tasks_lib import process
+    from tasks_lib.runtime import process
 
     run_init(str(ws.root))
     secret = "8700f3c1d2e4b5a6978877665544"
@@ -784,7 +784,7 @@ def test_a_bind_mount_above_a_task_is_refused(ws: Workspace) -> None:
 def test_a_journal_never_puts_back_runtime_state(ws: Workspace) -> None:
     import base64
 
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     plain(ws, state_paths=["state/"])
@@ -810,7 +810,7 @@ def test_a_journal_cannot_move_its_task_before_writing(ws: Workspace) -> None:
     import base64
     import hashlib
 
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     (ws.root / "shared").mkdir()
@@ -838,7 +838,7 @@ def test_a_journal_cannot_move_its_task_before_writing(ws: Workspace) -> None:
 
 
 def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Workspace) -> None:
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -862,7 +862,7 @@ def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Work
 
 
 def test_a_journal_left_after_the_ok_entry_is_dropped_not_undone(ws: Workspace) -> None:
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -928,7 +928,7 @@ def test_a_wrapper_that_runs_clawbacks_interpreter_is_refused(ws: Workspace, cap
 
 # == a fifth pass ===========================================================================
 def test_a_journal_without_task_fields_is_still_its_tasks(ws: Workspace) -> None:
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     head = _commit_by_hand(ws, "T02", "T02 tune risk limit")
@@ -951,7 +951,7 @@ def test_a_journal_without_task_fields_is_still_its_tasks(ws: Workspace) -> None
 def test_a_state_path_in_any_spelling_is_never_put_back(ws: Workspace, spelling: str) -> None:
     import base64
 
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     plain(ws, state_paths=["state/"])
@@ -969,7 +969,7 @@ def test_other_entries_must_be_byte_for_byte_the_same(ws: Workspace) -> None:
     import base64
     import hashlib
 
-    from tasks_lib.journal import recover
+    from tasks_lib.state.journal import recover
 
     run_init(str(ws.root))
     current = ws.registry_path.read_bytes()
@@ -986,7 +986,7 @@ def test_other_entries_must_be_byte_for_byte_the_same(ws: Workspace) -> None:
 
 
 def test_a_tag_name_made_again_is_undone_after_a_kill(ws: Workspace, tmp_path: Path) -> None:
-    from tests.test_crash import CHILD
+    from tests.state.test_crash import CHILD
 
     run_init(str(ws.root))
     (ws.root / "tasks/T01/a.py").write_text("A = 1\n")

@@ -14,11 +14,11 @@ import flows.rollback as fr
 from clawback.cli import main
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib.errors import BadInput, MalformedFile
-from tasks_lib.registry import Registry
+from tasks_lib.core.errors import BadInput, MalformedFile
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.formats.registry import Registry
 from tasks_lib.status import workspace_status
-from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Workspace
+from tasks_lib.verify_snapshot import verify_snapshot
 from tests.conftest import git
 from tests.test_snapshot import state_of
 
@@ -67,7 +67,7 @@ def test_odd_spellings_of_a_location_are_one_location(ws: Workspace, spelling: s
     ("-rf", "reserved"), ("tasks\\T01", "not a path"), (["tasks"], "not a path"),
 ])
 def test_locations_outside_the_workspace_are_refused(location: object, words: str | None) -> None:
-    from tasks_lib.workspace import canonical_location
+    from tasks_lib.core.workspace import canonical_location
 
     if words is None:
         return  # an empty location is "no location" (the task is listed, never touched)
@@ -174,7 +174,7 @@ def test_a_malformed_entry_is_an_error_row_and_the_others_carry_on(ws: Workspace
     assert code == 2
     code, out = cli(ws, "verify-snapshot", "--task", "T01", "--version", "1.1.0", capsys=capsys)
     assert code == 0
-    from tasks_lib.checkup import check_tasks
+    from tasks_lib.health.checkup import check_tasks
 
     verdicts = {r.task_id: r.verdict for r in check_tasks(ws)}
     assert verdicts["T02"] == "error" and verdicts["T01"] != "error"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tasks_lib.audit import AuditLog
 from tasks_lib.notify import (
     Alert,
     SendReport,
@@ -27,6 +26,7 @@ from tasks_lib.notify import (
     send,
     workspace_urls,
 )
+from tasks_lib.state.audit import AuditLog
 
 PASSWORD = "Pw4alertsXq9"
 TOKEN = "hooktok3nZZ8812"

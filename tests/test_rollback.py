@@ -10,12 +10,13 @@ import pytest
 
 import flows.rollback as fr
 from flows.snapshot import run_snapshot
-from tasks_lib import deps, process
-from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput, Conflict, NotFound, OperationFailed, VerificationFailed
-from tasks_lib.locks import task_lock
-from tasks_lib.manifest import parse_tag_message
+from tasks_lib.core.errors import BadInput, Conflict, NotFound, OperationFailed, VerificationFailed
+from tasks_lib.deps import envs as deps
+from tasks_lib.formats.manifest import parse_tag_message
 from tasks_lib.rollback import verify_live
+from tasks_lib.runtime import process
+from tasks_lib.state.audit import AuditLog
+from tasks_lib.state.oplocks import task_lock
 from tests.conftest import failing_after, git, py, runs_again, world
 
 
@@ -91,8 +92,8 @@ def test_missing_env_var_refused_before_anything_changes(story, monkeypatch: pyt
 def test_smoke_failure_undoes_the_rollback(story, monkeypatch: pytest.MonkeyPatch) -> None:
     ws, _ = story
     before = world(ws)
-    from tasks_lib import live_verify
-    from tasks_lib.live_verify import Level
+    from tasks_lib import verify_live as live_verify
+    from tasks_lib.verify_live import Level
 
     monkeypatch.setattr(live_verify, "smoke_level",
                         lambda *a, **k: Level(3, "smoke", False, "exit 1: ImportError: boom"))
@@ -142,7 +143,7 @@ def test_another_tasks_uncommitted_registry_edit_stays_uncommitted(story, operat
     of T02's entry is neither committed with T01 nor lost from the working tree."""
     from flows.rollback import run_rollback
     from flows.snapshot import run_snapshot
-    from tasks_lib.registry import Registry
+    from tasks_lib.formats.registry import Registry
 
     ws, _ = story
     reg_path = ws.root / "task_registry.json"

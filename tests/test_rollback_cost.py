@@ -10,8 +10,11 @@ from __future__ import annotations
 import pytest
 
 import flows.rollback as fr
-from tasks_lib import gitrepo, jsonfmt, sample, settings
-from tasks_lib.workspace import Workspace
+from clawback.demo import sample
+from tasks_lib.core import settings
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.formats import jsonfmt
+from tasks_lib.gitops import repo as gitrepo
 
 OTHER_TASKS = 30
 

@@ -13,13 +13,13 @@ import pytest
 
 import flows.snapshot as fs
 from flows.init import run_init
-from tasks_lib import deps
-from tasks_lib.audit import AuditLog
-from tasks_lib.errors import BadInput, Conflict, NotFound, OperationFailed, SecretsFound
-from tasks_lib.locks import task_lock
-from tasks_lib.manifest import parse_tag_message
-from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import BadInput, Conflict, NotFound, OperationFailed, SecretsFound
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.deps import envs as deps
+from tasks_lib.formats.manifest import parse_tag_message
+from tasks_lib.state.audit import AuditLog
+from tasks_lib.state.oplocks import task_lock
+from tasks_lib.verify_snapshot import verify_snapshot
 from tests.conftest import failing_after, git
 
 
@@ -210,7 +210,7 @@ def test_init_is_idempotent_and_marks_stable(adopted: Workspace) -> None:
 
 
 def test_init_commits_untracked_task_files_and_warns_about_secrets(tmp_path: Path, offline: dict) -> None:
-    from tasks_lib import sample
+    from clawback.demo import sample
 
     root = sample.make_workspace(tmp_path / "w", commit=False)
     cfg = root / "tasks/T02/config.yaml"

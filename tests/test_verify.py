@@ -9,10 +9,10 @@ import pytest
 
 from flows.init import run_init
 from flows.snapshot import run_snapshot
-from tasks_lib.errors import NotFound
-from tasks_lib.manifest import END_MARKER, MARKER, digest_of
-from tasks_lib.verify import verify_snapshot
-from tasks_lib.workspace import Workspace
+from tasks_lib.core.errors import NotFound
+from tasks_lib.core.workspace import Workspace
+from tasks_lib.formats.manifest import END_MARKER, MARKER, digest_of
+from tasks_lib.verify_snapshot import verify_snapshot
 from tests.conftest import git
 
 

@@ -1,0 +1,71 @@
+"""Stable and quarantined versions (SPEC §5): the marks live on a task's ``snapshots[]`` records
+in the registry. ``promote`` marks a version stable; automatic rollback only ever targets the
+newest stable, non-quarantined version older than the current one. Plain Python, no I/O."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tasks_lib.core import ids
+from tasks_lib.core.errors import BadInput, Conflict, NotFound
+
+
+def promoted(entry: dict[str, Any], task_id: str, version: str, *, force: bool = False,
+             when: str = "", by: str = "") -> dict[str, Any]:
+    """A copy of ``entry`` with ``version``'s snapshot record marked ``"stable": true``.
+
+    NotFound (exit 2) if the task has no snapshot of that version. A quarantined version (one
+    rolled back from) is refused (exit 3) unless ``force``, which also lifts the quarantine."""
+    version = ids.version(version)
+    new = copy.deepcopy(entry)
+    records = _records(new)
+    mine = [r for r in records if str(r.get("version")) == version]
+    if not mine:
+        known = ", ".join(str(r.get("version")) for r in records) or "none"
+        raise NotFound(f"{task_id} has no snapshot of {version} (snapshots: {known})",
+                       f"snapshot it first: clawback snapshot --task {task_id}")
+    if any(r.get("quarantined") for r in mine) and not force:
+        raise Conflict(f"{task_id} {version} is quarantined (it was rolled back from)",
+                       "promote it anyway with --force, which lifts the quarantine")
+    for r in mine:
+        r.pop("quarantined", None)
+    record = mine[-1]
+    record["stable"] = True
+    if when:
+        record["promoted_at"] = when
+    if by:
+        record["promoted_by"] = by
+    return new
+
+
+def _records(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in entry.get("snapshots") or [] if isinstance(r, dict)]
+
+
+def quarantined(entry: dict[str, Any]) -> set[str]:
+    """Versions with a quarantined snapshot record (rolled back from)."""
+    return {str(r.get("version")) for r in _records(entry) if r.get("quarantined")}
+
+
+def is_stable(entry: dict[str, Any], version: str) -> bool:
+    """Marked stable and not quarantined."""
+    return version not in quarantined(entry) and any(
+        r.get("stable") and str(r.get("version")) == version for r in _records(entry))
+
+
+def rollback_target(entry: dict[str, Any], current: str) -> str | None:
+    """The newest stable, non-quarantined version older than ``current``; None if there is none."""
+    now = ids.Version.parse(current)
+    bad = quarantined(entry)
+    older: list[ids.Version] = []
+    for r in _records(entry):
+        if not r.get("stable") or str(r.get("version")) in bad:
+            continue
+        try:
+            v = ids.Version.parse(str(r.get("version")))
+        except BadInput:  # a malformed record is never a target
+            continue
+        if v < now:
+            older.append(v)
+    return str(max(older)) if older else None

@@ -1,0 +1,1 @@
+"""clawback's own state under .clawback/: the undo journal, the audit log, operation locks."""
