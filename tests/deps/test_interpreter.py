@@ -21,7 +21,7 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.formats.registry import Registry
 from tasks_lib.runtime import process
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import undo_interrupted
+from tasks_lib.state.recovery import undo_interrupted
 from tasks_lib.verify_live import smoke_level
 from tests.state.test_crash import ROLLBACK_CHILD, kill_child_at
 

@@ -169,7 +169,7 @@ def test_prefect_yaml_entrypoints_are_flows() -> None:
     import yaml
     from prefect import Flow
 
-    doc = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
+    doc = yaml.safe_load((Path(__file__).parent.parent.parent / "prefect.yaml").read_text())
     for dep in doc["deployments"]:
         path, attr = dep["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))

@@ -29,7 +29,7 @@ from tests.prefect_cli import (
     wait_for,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 INTERVAL_S = 10
 
 pytestmark = pytest.mark.slow

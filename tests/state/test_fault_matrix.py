@@ -29,10 +29,10 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.deps import envs as deps
 from tasks_lib.runtime import process
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import interrupted, undo_interrupted
+from tasks_lib.state.recovery import interrupted, undo_interrupted
 from tests.conftest import T01_13, git, runs_again
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 # -- the story, once ---------------------------------------------------------------------
 
