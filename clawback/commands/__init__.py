@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from clawback.commands import (
     demo,
+    gc,
     health,
     history,
     hook,
@@ -25,4 +26,4 @@ from clawback.commands import (
 )
 
 COMMANDS = (init, snapshot, rollback, recover, verify_rollback, start, stop, verify_snapshot,
-            status, history, health, promote, hook, serve, demo)
+            status, history, health, promote, gc, hook, serve, demo)
