@@ -54,21 +54,6 @@ class Level:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class LiveVerification:
-    task_id: str
-    version: str
-    levels: tuple[Level, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(lv.ok for lv in self.levels)
-
-    @property
-    def failures(self) -> list[Level]:
-        return [lv for lv in self.levels if not lv.ok]
-
-
 def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None = None) -> Level:
     """Every file of the snapshot against the working tree, read without following a symlink;
     paths that the current settings or the snapshot's treat as state (or ``scope``'s: a

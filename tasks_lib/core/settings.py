@@ -208,7 +208,12 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     if not isinstance(raw, dict):
         raise BadInput(f"{_where(task_id, '')[:-1]} must be an object", "see SPEC §5 per-task settings")
     known = {"run", "python", "smoke", "smoke_timeout_s", "health", "environment_variables",
-             "state_paths", "stable_after"}
+             "state_paths"}
+    if "stable_after" in raw:  # once accepted and never read: say where the setting really is
+        raise BadInput(f"{_where(task_id, 'stable_after')} is not a setting (it never had an "
+                       "effect)", "remove it; to mark the running version stable after K "
+                       "healthy checks use `clawback health --promote-after K` (promote_after "
+                       "of the health deployment in prefect.yaml)")
     unknown = sorted(set(raw) - known)
     if unknown:
         raise BadInput(f"{_where(task_id, unknown[0])} is not a known setting",

@@ -48,7 +48,8 @@ class Task:
 
     @property
     def active(self) -> bool:
-        return self.status != "deleted" and bool(self.location)
+        """The registry's one rule (:func:`tasks_lib.formats.registry.is_active`)."""
+        return registry.is_active({"status": self.status, "location": self.location})
 
     @property
     def config_path(self) -> str:
@@ -207,7 +208,7 @@ class Workspace:
               locations: dict[str, str | ClawbackError]) -> Task:
         status = str(entry.get("status", "active"))
         location = entry.get("location")
-        if status != "deleted" and location:
+        if registry.is_active(entry):
             ids.task_id(task_id)
             canonical = locations.get(task_id)
             if isinstance(canonical, ClawbackError):
@@ -234,7 +235,7 @@ class Workspace:
         ver = entry.get("version")
         return Task(
             id=task_id, version=str(ver) if ver is not None else None, status=status,
-            location=location if isinstance(location, str) and location else None,
+            location=location if isinstance(location, str) and location.strip() else None,
             config_file=config_file, entry_point=entry_point, entry=entry, settings=parsed,
         )
 
@@ -323,7 +324,7 @@ def _active_locations(reg: registry.Registry) -> dict[str, str | ClawbackError]:
     found: dict[str, str | ClawbackError] = {}
     for tid in reg.task_ids():
         location = reg.field(tid, "location")
-        if str(reg.field(tid, "status", "active")) == "deleted" or not location:
+        if not registry.is_active({"status": reg.field(tid, "status"), "location": location}):
             continue
         if not isinstance(tid, str):
             continue

@@ -48,9 +48,10 @@ __all__ = [
     "env_root",
     "install_pins",
     "installed",
+    "link_target",
     "lock",
     "pin_changes",
-    "prune",
+    "read_marker",
     "restore_packages",
     "source_args",
     "current_python",
@@ -177,7 +178,8 @@ def env_root(state_dir: Path, task_id: str) -> Path:
     return root
 
 
-def _read_marker(env_dir: Path) -> dict | None:
+def read_marker(env_dir: Path) -> dict | None:
+    """An environment's marker (written once it is complete), or None: incomplete or no env."""
     try:
         data = json.loads(safefs.read_state(env_dir / MARKER).decode("utf-8"))
     except (OSError, ValueError, Conflict):
@@ -202,7 +204,7 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _link_target(root: Path) -> Path | None:
+def link_target(root: Path) -> Path | None:
     """Where ``current`` points (absolute, possibly dangling), or None."""
     try:
         target = os.readlink(root / CURRENT)
@@ -242,7 +244,7 @@ def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:
 
 def current_env(state_dir: Path, task_id: str) -> Path | None:
     """The env dir ``current`` points at, or None (no link, or it points nowhere)."""
-    target = _link_target(env_root(state_dir, task_id))
+    target = link_target(env_root(state_dir, task_id))
     return target if target is not None and target.is_dir() else None
 
 
@@ -288,9 +290,9 @@ def ensure_env(
     env_dir = root / lk.digest_hex[:16]
     env_python = env_dir / "bin" / "python"
     run_dir = Path(cwd) if cwd is not None else Path(state_dir)
-    previous = _link_target(root)
+    previous = link_target(root)
 
-    marker = _read_marker(env_dir)
+    marker = read_marker(env_dir)
     reused = not env_dir.is_symlink() and bool(  # (a link there is removed, never built into)
         marker
         and marker.get("lock_digest") == lk.digest
@@ -407,33 +409,3 @@ def restore_packages(python: str, before: list[str], *, environ: Mapping[str, st
         run_uv(["pip", "install", "--python", python, "--quiet", "--no-deps", *changed, *flags],
                what="reinstalling the packages a failed operation changed", hint=_HINT_SYNC,
                environ=env, cwd=cwd, timeout=timeout)
-
-
-def prune(state_dir: Path, task_id: str, keep: set[str]) -> list[Path]:
-    """Remove complete envs whose lock digest is not in ``keep`` and that are not ``current``.
-
-    ``keep`` holds lock digests (``sha256:<hex>``, bare hex or its 16-char prefix). Dirs
-    without a marker (a build in progress or interrupted) are left alone.
-    """
-    root = env_root(state_dir, task_id)
-    keep16 = {k.split(":", 1)[-1][:16] for k in keep}
-    current = _link_target(root)
-    removed: list[Path] = []
-    if not root.is_dir():
-        return removed
-    for child in sorted(root.iterdir()):
-        if child.name == CURRENT or child.name.startswith(".") or child.is_symlink():
-            continue
-        if not child.is_dir():
-            continue
-        marker = _read_marker(child)
-        if marker is None:
-            continue
-        digest = str(marker.get("lock_digest", ""))
-        if child.name in keep16 or digest.split(":", 1)[-1][:16] in keep16:
-            continue
-        if current is not None and os.path.normpath(child) == os.path.normpath(current):
-            continue
-        shutil.rmtree(child)
-        removed.append(child)
-    return removed

@@ -37,7 +37,9 @@ _SHARED_BELOW = 2
 
 
 def is_active(entry: dict[str, Any]) -> bool:
-    """Active: not ``status: deleted`` and ``location`` is a non-empty string."""
+    """Active: not ``status: deleted`` and ``location`` is a string that is not blank (SPEC §2:
+    a deleted task, or one with no location, is listed but never touched; a location of spaces
+    is no location). The one rule: ``Task.active`` and the workspace's location checks use it."""
     location = entry.get("location")
     return entry.get("status") != "deleted" and isinstance(location, str) and bool(location.strip())
 

@@ -122,3 +122,10 @@ def test_real_variable_names_stay_accepted() -> None:
              "OPENAI_API_KEY", "HF_TOKEN", "PYTHONDONTWRITEBYTECODE", "X509_CERT_DIR",
              "DINGTALK_ROBOT_TOKEN_V2", "GITHUB_TOKEN", "CUDA_VISIBLE_DEVICES", "ghp_token"]
     assert settings.parse("T01", {"environment_variables": names}).environment_variables == tuple(names)
+
+
+def test_stable_after_is_refused_naming_the_real_setting() -> None:
+    """It was accepted and never read; promotion after K healthy checks is health's --promote-after."""
+    with pytest.raises(BadInput) as info:
+        settings.parse("T01", {"stable_after": 3})
+    assert "stable_after" in info.value.message and "--promote-after" in (info.value.hint or "")

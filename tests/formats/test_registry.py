@@ -506,6 +506,7 @@ def test_snapshot_record_order() -> None:
         ({"status": "deleted", "location": "tasks/T01"}, False),
         ({"status": "active", "location": None}, False),
         ({"status": "active", "location": ""}, False),
+        ({"status": "active", "location": "  "}, False),
         ({"status": "active"}, False),
     ],
 )
