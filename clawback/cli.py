@@ -20,6 +20,7 @@ from typing import Any
 from clawback import render
 from clawback.commands import COMMANDS
 from clawback.commands.interface import EXIT_CODES, Outcome
+from flows import runtime
 from tasks_lib.core import filenames
 from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- entry point ---------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
+    runtime.quiet_defaults()  # before any command imports Prefect, which reads them at import
     parser = build_parser()
     args = parser.parse_args(argv)
     args.workspace = getattr(args, "workspace", None)

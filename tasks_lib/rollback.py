@@ -5,6 +5,10 @@ back up → restore the task's files → restore its registry entry → switch i
 verify (files, config, smoke, readiness) → commit + rollback tag → start. A rollback is a forward
 change: only the task's paths and the registry are committed, history is never rewritten, and
 the version rolled back from keeps its tag and is quarantined.
+
+One module because these are the steps of one operation in the order the flow runs them,
+each a few lines over shared helpers; the mechanisms live in gitops/, deps/, runtime/ and
+verify_live.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ validate → scan secrets → bump config + registry → lock dependencies → s
 commit only the task's paths + registry → checksum git's content → annotated tag carrying the
 manifest → export → (push). Every step that changes state registers its undo in a Journal, so a
 failure anywhere leaves no half-made version.
+
+One module because these are the steps of one operation in the order the flow runs them;
+the mechanisms live in formats/, deps/, gitops/ and secrets/.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ the workspace itself or tool state (``.git``, ``.clawback``), passes through a s
 or lies inside (or is) another active task's location: a rollback of one would rewrite the
 other. One task's malformed entry never takes the others down: :meth:`Workspace.scan` lists it
 as a :class:`BrokenTask` beside the good ones, and only commands on that task fail.
+
+One module because a task's location, its entry and the workspace's other locations are
+checked together (a location is valid only against all the others): splitting the checks from
+the scan would let one be called without the other.
 """
 
 from __future__ import annotations

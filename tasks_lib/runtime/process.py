@@ -10,6 +10,9 @@ Zombies: ``start`` does not wait for the long-lived child; a daemon thread block
 ``Popen.wait`` to reap it whenever it exits, for as long as this (possibly long-lived) Python
 process runs. When this process exits first, the child is re-parented and reaped by init. Until
 reaped, a zombie counts as not running.
+
+One module because start, stop and "is it running" share the run types' rules (process,
+command, external) and the pidfile discipline above; the pidfile itself is in pidfiles.py.
 """
 
 from __future__ import annotations
