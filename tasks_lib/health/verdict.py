@@ -30,7 +30,7 @@ Prefect REST API by tasks_lib/health/prefect_source.py and judged the same way (
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.settings import PREFECT_SOURCE, HealthSettings
 from tasks_lib.health import prefect_source as health_prefect
+from tasks_lib.health.stable import version_started_at
 from tasks_lib.secrets.masking import mask_message
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ from tasks_lib.health.source import (
     LinesParser,
     WindowRead,
     iso,
-    parse_ts,
     parser_for,
     read_window,
     utc,
@@ -102,24 +102,6 @@ class HealthResult:
             "window_start": iso(self.window_start), "unreadable": self.unreadable,
             "detail": self.detail, "source": self.source,
         }
-
-
-def version_started_at(entry: Mapping[str, Any], version: str) -> datetime | None:
-    """When ``version`` last became the task's version, from its registry entry: the newest of
-    its ``snapshots[]`` ``created_at`` and the ``rolled_back_at`` of every ``rollback_history[]``
-    item whose ``to_version`` is it. None when the entry records neither."""
-    stamps: list[datetime] = []
-    for record in entry.get("snapshots") or []:
-        if isinstance(record, Mapping) and str(record.get("version")) == version:
-            ts = parse_ts(record.get("created_at"))
-            if ts is not None:
-                stamps.append(ts)
-    for record in entry.get("rollback_history") or []:
-        if isinstance(record, Mapping) and str(record.get("to_version")) == version:
-            ts = parse_ts(record.get("rolled_back_at"))
-            if ts is not None:
-                stamps.append(ts)
-    return max(stamps, default=None)
 
 
 def window_start(now: datetime, window_minutes: int, version_start: datetime | None) -> datetime:
