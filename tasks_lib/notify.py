@@ -4,7 +4,7 @@
 comma-separated; a comma splits only before another ``scheme://``, so ``mailto://…?to=a@x,b@x``
 stays one URL). ``render`` turns an :class:`Alert` into a short English title and body, masked:
 values of secret-named environment variables become ``***`` first, then every line goes through
-``health.mask_message`` (URL credentials, webhook ids, ``token=…`` assignments).
+``masking.mask_message`` (URL credentials, webhook ids, ``token=…`` assignments).
 
 ``send`` never raises and never blocks for long: it is called while rolling back. Each URL gets its
 own ``apprise.Apprise`` so each destination's outcome is known, is retried up to ``attempts`` times
@@ -33,8 +33,8 @@ from urllib.parse import unquote
 
 from tasks_lib.core import safefs
 from tasks_lib.core.errors import Conflict
-from tasks_lib.health.verdict import mask_message
 from tasks_lib.secrets import masking
+from tasks_lib.secrets.masking import mask_message
 from tasks_lib.secrets.values import mask_credentials, secret_by_name
 
 if TYPE_CHECKING:

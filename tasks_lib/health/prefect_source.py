@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tasks_lib.health.source import WindowRead, parse_ts, utc
+from tasks_lib.secrets.masking import mask_message
 from tasks_lib.secrets.values import mask_credentials
 
 if TYPE_CHECKING:
@@ -231,8 +232,6 @@ class _Api:
             raise SourceError(f"{where} has no {path} endpoint (HTTP 404); PREFECT_API_URL must "
                               "be the API's URL, usually ending in /api")
         if not 200 <= code < 300:
-            from tasks_lib.health.verdict import mask_message  # here: health imports this module
-
             text = mask_message(content[:BODY_CHARS * 4].decode("utf-8", "replace"))  # masked, cut
             raise SourceError(f"{where} answered HTTP {code} to {path}"
                               + (f": {text}" if text else "")
