@@ -63,6 +63,9 @@ class TaskSettings:
     health: HealthSettings = field(default_factory=HealthSettings)
     environment_variables: tuple[str, ...] = ()
     state_paths: tuple[str, ...] = DEFAULT_STATE_PATHS
+    # promote a version stable after this many healthy checks in a row (None: the health run's
+    # promote_after decides); a policy, not how the task runs: not in as_dict, not in manifests
+    stable_after: int | None = None
 
     @cached_property
     def state(self) -> StatePaths:
@@ -208,12 +211,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     if not isinstance(raw, dict):
         raise BadInput(f"{_where(task_id, '')[:-1]} must be an object", "see SPEC §5 per-task settings")
     known = {"run", "python", "smoke", "smoke_timeout_s", "health", "environment_variables",
-             "state_paths"}
-    if "stable_after" in raw:  # once accepted and never read: say where the setting really is
-        raise BadInput(f"{_where(task_id, 'stable_after')} is not a setting (it never had an "
-                       "effect)", "remove it; to mark the running version stable after K "
-                       "healthy checks use `clawback health --promote-after K` (promote_after "
-                       "of the health deployment in prefect.yaml)")
+             "state_paths", "stable_after"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise BadInput(f"{_where(task_id, unknown[0])} is not a known setting",
@@ -286,8 +284,12 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
             and valid_pattern(p) for p in state):
         raise BadInput(f"{_where(task_id, 'state_paths')} must be a list of .gitignore patterns",
                        'e.g. ["state/", "cache/", "*.db"] (the defaults always apply as well)')
+    stable_after = raw.get("stable_after")
+    if stable_after is not None:
+        stable_after = _number(stable_after, task_id, "stable_after", 1, 1_000_000, integer=True)
     return TaskSettings(
         run=run, python=python, smoke=smoke,
         smoke_timeout_s=_number(raw.get("smoke_timeout_s", 60), task_id, "smoke_timeout_s", 1, 86_400),
         health=health, environment_variables=tuple(env_names), state_paths=tuple(state),
+        stable_after=stable_after,
     )

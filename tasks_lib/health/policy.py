@@ -13,7 +13,8 @@ rollback, promote). Plain Python.
   :class:`Hold`: never escalated, alerted or retried again. A task whose registry version is no
   longer the one checked (a rollback just finished) gets nothing: the next check judges it.
 - **healthy**: :class:`Release` of the escalation held (the episode is over); :class:`Promote`
-  after ``promote_after`` consecutive healthy verdicts of the version, unless it is stable
+  after K consecutive healthy verdicts of the version (K: the task's ``stable_after`` setting,
+  else the run's ``promote_after``), unless it is stable
   already or quarantined (only a person promotes a quarantined version).
 - **error** (the source cannot be read): :class:`Alert` once, when ``errors_before_alert``
   checks in a row could not read it; never a rollback.
@@ -33,6 +34,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tasks_lib import notify
+from tasks_lib.core import settings
+from tasks_lib.core.errors import ClawbackError
 from tasks_lib.health import stable
 from tasks_lib.health.history import Escalated, Record, breach_id, error_streak, healthy_streak
 from tasks_lib.health.source import parse_ts
@@ -131,6 +134,16 @@ class Alert:
 Action = Hold | Escalate | RollBack | Release | Promote | Alert
 
 
+def promote_after(task_id: str, entry: Mapping[str, Any], policy: Policy) -> int:
+    """How many healthy checks in a row make a version stable: the task's own ``stable_after``
+    setting when it has one, else the health run's ``promote_after`` (0: never)."""
+    try:
+        own = settings.parse(task_id, entry.get("clawback")).stable_after
+    except ClawbackError:
+        own = None  # a broken entry is reported by the check itself; it is never promoted on it
+    return own if own is not None else policy.promote_after
+
+
 def plan(found: Finding, history: Sequence[Record], entry: Mapping[str, Any],
          held: Escalated | None, policy: Policy, now: datetime) -> tuple[Action, ...]:
     """The actions for one task, in the order to carry them out. ``history`` is the task's
@@ -142,11 +155,12 @@ def plan(found: Finding, history: Sequence[Record], entry: Mapping[str, Any],
     if found.verdict == "healthy":
         if held is not None:
             actions.append(Release(found.task_id, found.version))
-        if found.version and policy.promote_after > 0:
+        k = promote_after(found.task_id, entry, policy)
+        if found.version and k > 0:
             streak = healthy_streak(history, found.version)
-            if streak >= policy.promote_after and not stable.is_stable(entry, found.version) \
+            if streak >= k and not stable.is_stable(entry, found.version) \
                     and found.version not in stable.quarantined(entry):
-                actions.append(Promote(found.task_id, found.version, policy.promote_after))
+                actions.append(Promote(found.task_id, found.version, k))
     if found.rate_verdict == "error" and error_streak(history) == policy.errors_before_alert:
         actions.append(Alert(found.task_id, found.version, policy.errors_before_alert))
     return tuple(actions)

@@ -124,8 +124,14 @@ def test_real_variable_names_stay_accepted() -> None:
     assert settings.parse("T01", {"environment_variables": names}).environment_variables == tuple(names)
 
 
-def test_stable_after_is_refused_naming_the_real_setting() -> None:
-    """It was accepted and never read; promotion after K healthy checks is health's --promote-after."""
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", [3]])
+def test_stable_after_must_be_a_whole_number_of_checks(bad: object) -> None:
     with pytest.raises(BadInput) as info:
-        settings.parse("T01", {"stable_after": 3})
-    assert "stable_after" in info.value.message and "--promote-after" in (info.value.hint or "")
+        settings.parse("T01", {"stable_after": bad})
+    assert "clawback.stable_after must be an integer" in info.value.message
+
+
+def test_stable_after_is_read_and_kept_out_of_the_manifest_runtime() -> None:
+    parsed = settings.parse("T01", {"stable_after": 3})
+    assert parsed.stable_after == 3 and settings.parse("T01", {}).stable_after is None
+    assert "stable_after" not in parsed.as_dict()  # a policy: manifests stay as they were

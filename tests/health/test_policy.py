@@ -266,3 +266,16 @@ def test_promotion_needs_k_healthy_and_never_takes_a_quarantined_version() -> No
     assert policy.plan(found("healthy"), two, bad, None, rules, T0) == ()
     unhealthy = policy.Finding(TASK, "1.3.0", "healthy", "unhealthy")
     assert policy.plan(unhealthy, two, entry_at(), None, rules, T0) == ()
+
+
+def test_a_tasks_stable_after_setting_is_its_k_whatever_the_run_says() -> None:
+    healthy = [Record(T0, "1.3.0", "healthy")] * 3
+    own = {**entry_at(), "clawback": {"stable_after": 3}}
+    never = policy.Policy(promote_after=0)                      # the run alone would never promote
+    assert policy.plan(found("healthy"), healthy[:2], own, None, never, T0) == ()
+    assert policy.plan(found("healthy"), healthy, own, None, never, T0) == \
+        (policy.Promote(TASK, "1.3.0", 3),)
+    assert policy.plan(found("healthy"), healthy[:2], own, None, policy.Policy(promote_after=2),
+                       T0) == ()                                # the task's 3, not the run's 2
+    broken = {**entry_at(), "clawback": {"stable_after": 0}}
+    assert policy.plan(found("healthy"), healthy, broken, None, never, T0) == ()
