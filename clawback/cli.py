@@ -1,4 +1,5 @@
-"""The ``clawback`` command: assemble the parser, dispatch, print, exit code (SPEC §6).
+"""The ``clawback`` command: assemble the parser, dispatch, print, exit code (docs/design.md, "Exit
+codes").
 
 Each command is its own module in clawback/commands/ (its parser and its call); this module only
 builds the parser from their list, calls the one chosen and maps what it returns or raises to

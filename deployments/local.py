@@ -1,4 +1,4 @@
-"""``clawback serve``: everything one machine needs, from one command (issue 5 item 2).
+"""``clawback serve``: everything one machine needs, from one command (docs/scale-out.md).
 
     clawback serve --workspace ~/ws [--port 4200] [--health-interval 300] [--machine NAME]
 

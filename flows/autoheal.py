@@ -1,4 +1,4 @@
-"""Carrying out what the health policy decided (issue 4 items 2-5), each act audited and
+"""Carrying out what the health policy decided (docs/design.md, "Health"), each act audited and
 alerted. tasks_lib/health/policy.py decides, from the check, the verdict history, the registry
 entry's marks and the time (``plan``); this module only acts on its actions:
 

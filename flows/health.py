@@ -1,9 +1,9 @@
-"""The health flow (issue 4): every active task's error-rate verdict and live checks in one run,
-each verdict kept in the task's verdict history (tasks_lib/health/history.py), a table report (CLI and
-Prefect artifact ``health``), and what the policy asks done about it (tasks_lib/health/policy.py
-decides, flows/autoheal.py acts): automatic rollback of a breach, promotion after consecutive
-healthy checks, escalation of repeated measurement errors. Without a policy it changes nothing
-but the verdict history."""
+"""The health flow (docs/design.md, "Health"): every active task's error-rate verdict and live
+checks in one run, each verdict kept in the task's verdict history (tasks_lib/health/history.py), a
+table report (CLI and Prefect artifact ``health``), and what the policy asks done about it
+(tasks_lib/health/policy.py decides, flows/autoheal.py acts): automatic rollback of a breach,
+promotion after consecutive healthy checks, escalation of repeated measurement errors. Without a
+policy it changes nothing but the verdict history."""
 
 from __future__ import annotations
 

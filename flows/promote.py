@@ -1,4 +1,4 @@
-"""The promote flow (SPEC §5 stable versions): mark a task's version stable in its registry
+"""The promote flow (docs/design.md, "Health"): mark a task's version stable in its registry
 entry and commit only that entry, journaled like every other change."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The recover flow (seed: disaster_recovery.py): back up -> roll back -> verify the live task at
-all four levels (after the restart, so the process check is real) -> recovery report."""
+"""The recover flow (the operator's disaster_recovery.py): back up -> roll back -> verify the live
+task at all four levels (after the restart, so the process check is real) -> recovery report."""
 
 from __future__ import annotations
 

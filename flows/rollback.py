@@ -1,5 +1,6 @@
-"""The rollback flow (SPEC §6-§7): stop → back up → restore → sync deps → verify → commit + tag →
-start, each a Prefect task, with every change journaled and undone on any failure."""
+"""The rollback flow (docs/design.md, "What a rollback guarantees"): stop → back up → restore → sync
+deps → verify → commit + tag → start, each a Prefect task, with every change journaled and undone on
+any failure."""
 
 from __future__ import annotations
 

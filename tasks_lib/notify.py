@@ -1,4 +1,4 @@
-"""Alerts through apprise (SPEC §5 "alerts", §9; issue 4 item 4). Plain Python, no Prefect.
+"""Alerts through apprise (docs/design.md, "Health"). Plain Python, no Prefect.
 
 ``notify_urls`` reads the operator's apprise URLs from ``CLAWBACK_NOTIFY_URLS`` (whitespace- or
 comma-separated; a comma splits only before another ``scheme://``, so ``mailto://…?to=a@x,b@x``
@@ -94,7 +94,8 @@ class Alert:
 
 
 def escalation_options(task_id: str, last_stable: str | None, current: str | None) -> tuple[str, ...]:
-    """The seed's three options: back to the last stable version, to a chosen one, or hold."""
+    """The three options an escalation offers: back to the last stable version, to a chosen
+    one, or hold."""
     first = (f"roll back to the last stable version: clawback rollback --task {task_id} "
              f"--to {last_stable}" if last_stable else "no stable version to roll back to (mark one: "
              f"clawback promote --task {task_id} --version V)")

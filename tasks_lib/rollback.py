@@ -1,4 +1,5 @@
-"""The steps of a rollback (SPEC §6, §7): plain functions the rollback flow composes.
+"""The steps of a rollback (docs/design.md, "What a rollback guarantees"): plain functions the
+rollback flow composes.
 
 preflight (nothing changes) → prepare the target's environment (built, not yet used) → stop →
 back up → restore the task's files → restore its registry entry → switch its environment →

@@ -1,4 +1,5 @@
-"""The steps of a snapshot (SPEC §4, §6): plain functions the snapshot flow composes.
+"""The steps of a snapshot (docs/design.md, "What a snapshot guarantees"): plain functions the
+snapshot flow composes.
 
 validate → scan secrets → bump config + registry → lock dependencies → sync the environment →
 commit only the task's paths + registry → checksum git's content → annotated tag carrying the
@@ -164,7 +165,7 @@ def config_text(ws: Workspace, task: Task) -> str:
     (or lies behind one) is refused, since its version line is edited in place."""
     found = safefs.entry(ws.root, task.config_path)
     if found.kind == "missing":
-        raise NotFound(f"{task.config_path} not found", "every task needs its config file (SPEC §2)")
+        raise NotFound(f"{task.config_path} not found", "every task needs its config file")
     if found.kind != "file" or found.data is None:
         what = {"link": "a symlink", "behind-link": "behind a symlink"}.get(found.kind, "not a file")
         raise BadInput(f"{task.config_path} is {what}",
@@ -404,7 +405,7 @@ def tag(plan: SnapshotPlan, snap: Snapshot, journal: Journal) -> str:
 
 
 def export(ws: Workspace, snap: Snapshot) -> Path | None:
-    """Write the seed's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag: the
+    """Write the operator's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag: the
     snapshot is complete without it, so a failure to write it is no failure; None then)."""
     out = ws.ensure_state_dir() / "snapshots" / f"snapshot-{snap.git_tag}.yaml"
     try:

@@ -1,4 +1,5 @@
-"""The four verification levels of SPEC §7, against the live state of a task.
+"""The four verification levels (docs/design.md, "The four verification levels"), against the live
+state of a task.
 
 1. files: every file of the snapshot matches its sha256 in the working tree; no versioned file
    missing or extra (state paths excluded);

@@ -1,4 +1,5 @@
-"""verify-snapshot (SPEC §6, §7 level 1 against git): is a stored version still exactly itself?
+"""verify-snapshot (docs/design.md, "What verify-snapshot proves"): is a stored version still
+exactly itself?
 
 Checks, each reported by name: the tag exists and is annotated; its manifest is intact (digest);
 the manifest names this task, version and tag; the tag points at the recorded commit; every file's

@@ -1,4 +1,4 @@
-"""Cases found by attacking the trust guarantees of issue 10 (a second pass, on workspaces the
+"""Cases found by attacking the trust guarantees (a second pass, on workspaces the
 first tests did not think of): each is a class of problem, fixed where it arises."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Task locations are canonical and disjoint (issue 10 item 3), and one task's malformed entry
+"""Task locations are canonical and disjoint, and one task's malformed entry
 never takes the others down (item 4)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The second half of ``clawback demo`` (issue 4): 1.2.0 is promoted, the agent ships a buggy
-1.4.0 whose runs fail one in three, the health check finds the breach, rolls T01 back to the
-newest stable version (1.2.0, quarantining 1.4.0) and alerts a local ``json://`` sink."""
+"""The second half of ``clawback demo`` (docs/design.md, "Health"): 1.2.0 is promoted, the agent
+ships a buggy 1.4.0 whose runs fail one in three, the health check finds the breach, rolls T01 back
+to the newest stable version (1.2.0, quarantining 1.4.0) and alerts a local ``json://`` sink."""
 
 from __future__ import annotations
 

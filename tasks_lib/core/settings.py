@@ -1,4 +1,5 @@
-"""Per-task settings (SPEC §5): the optional ``clawback`` key of a registry entry, with defaults.
+"""Per-task settings (docs/design.md, "Workspace model"): the optional ``clawback`` key of a
+registry entry, with defaults.
 
 Which files are runtime state follows from ``state_paths`` and the files the settings name
 (tasks_lib/runtime/statepaths.py).
@@ -209,7 +210,8 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     if raw is None:
         return TaskSettings()
     if not isinstance(raw, dict):
-        raise BadInput(f"{_where(task_id, '')[:-1]} must be an object", "see SPEC §5 per-task settings")
+        raise BadInput(f"{_where(task_id, '')[:-1]} must be an object",
+                       "see docs/design.md, Workspace model (per-task settings)")
     known = {"run", "python", "smoke", "smoke_timeout_s", "health", "environment_variables",
              "state_paths", "stable_after"}
     unknown = sorted(set(raw) - known)
@@ -246,7 +248,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
         smoke = _argv(smoke, task_id, "smoke")
     health_raw = raw.get("health") or {}
     if not isinstance(health_raw, dict):
-        raise BadInput(f"{_where(task_id, 'health')} must be an object", "see SPEC §5")
+        raise BadInput(f"{_where(task_id, 'health')} must be an object", "see docs/design.md, Health")
     dh = HealthSettings()
     source = health_raw.get("source", dh.source)
     prefect = source == PREFECT_SOURCE

@@ -120,7 +120,7 @@ class Workspace:
                            "not the task definitions, and clawback rewrites it in place")
         if not ws.registry_path.is_file():
             raise BadInput(f"{ws.registry_path} not found",
-                           "a workspace needs task_registry.json at its top level (SPEC §2)")
+                           "a workspace needs task_registry.json at its top level")
         return ws
 
     @property

@@ -1,4 +1,5 @@
-"""Python dependencies of a task: an exact lock, and a per-task environment synced to it (SPEC §5).
+"""Python dependencies of a task: an exact lock, and a per-task environment synced to it
+(docs/design.md, "What a snapshot guarantees", Dependencies).
 
 ``lock`` resolves a task's loose ``requirements.txt`` into a requirements-format lock with hashes
 (``uv pip compile``). ``ensure_env`` makes ``<state>/envs/<TASK>/<digest16>/`` a virtual

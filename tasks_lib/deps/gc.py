@@ -1,4 +1,4 @@
-"""``clawback gc``: remove the task environments no recent snapshot uses (SPEC §6).
+"""``clawback gc``: remove the task environments no recent snapshot uses (docs/design.md, "gc").
 
 Environments live in ``.clawback/envs/<TASK>/<digest16>/`` (tasks_lib/deps/envs.py), one per
 lock, kept so a rollback to a version seen before switches in well under a second. They pile

@@ -1,4 +1,5 @@
-"""A task's dependency lock: an exact, resolved package set in requirements format (SPEC §5).
+"""A task's dependency lock: an exact, resolved package set in requirements format (docs/design.md,
+"What a snapshot guarantees", Dependencies).
 
 ``Lock.from_text`` reads what ``uv pip compile --generate-hashes`` writes (or a lock pinned by
 hand): comment and blank lines are dropped, names are PEP 503 normalised, and any option but ``-e``

@@ -1,4 +1,5 @@
-"""The task registry, ``task_registry.json`` (SPEC §2): read it, edit entries, save it back.
+"""The task registry, ``task_registry.json`` (docs/design.md, "Workspace model"): read it, edit
+entries, save it back.
 
 The file is the operator's: every unknown field, the key order and the formatting are kept, and
 an edit changes only the lines of the entry it touches (see :mod:`tasks_lib.formats.jsonfmt`).
@@ -37,9 +38,10 @@ _SHARED_BELOW = 2
 
 
 def is_active(entry: dict[str, Any]) -> bool:
-    """Active: not ``status: deleted`` and ``location`` is a string that is not blank (SPEC §2:
-    a deleted task, or one with no location, is listed but never touched; a location of spaces
-    is no location). The one rule: ``Task.active`` and the workspace's location checks use it."""
+    """Active: not ``status: deleted`` and ``location`` is a string that is not blank
+    (docs/design.md, "Workspace model": a deleted task, or one with no location, is listed but
+    never touched; a location of spaces is no location). The one rule: ``Task.active`` and the
+    workspace's location checks use it."""
     location = entry.get("location")
     return entry.get("status") != "deleted" and isinstance(location, str) and bool(location.strip())
 

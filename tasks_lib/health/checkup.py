@@ -1,7 +1,7 @@
-"""Everything one health check looks at for a task (issue 4 item 1): the error-rate verdict of
-its current version (tasks_lib/health/verdict.py) and the live checks beside it: the process is alive
-when it should be, its versioned files match the snapshot, its environment holds exactly the
-snapshot's packages, and the environment variables it needs are set. Plain Python.
+"""Everything one health check looks at for a task (docs/design.md, "Health"): the error-rate
+verdict of its current version (tasks_lib/health/verdict.py) and the live checks beside it: the
+process is alive when it should be, its versioned files match the snapshot, its environment holds
+exactly the snapshot's packages, and the environment variables it needs are set. Plain Python.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The verdict history of each task (issue 4 items 3-4): every health check appends its verdict
-to ``.clawback/health/<task>.jsonl``, so the automation can act on a *streak* rather than on one
-measurement, the way canary analysis counts consecutive successes and failures:
+"""The verdict history of each task (docs/design.md, "Health"): every health check appends its
+verdict to ``.clawback/health/<task>.jsonl``, so the automation can act on a *streak* rather than on
+one measurement, the way canary analysis counts consecutive successes and failures:
 
 - **promotion**: ``K`` consecutive ``healthy`` verdicts of the current version make it stable.
   ``inconclusive`` (too few runs) neither counts nor breaks the streak; any other verdict, or a

@@ -1,4 +1,4 @@
-"""What the health automation decides (issue 4 items 2-5), in one pure function: :func:`plan`
+"""What the health automation decides (docs/design.md, "Health"), in one pure function: :func:`plan`
 turns what one check found about a task, its verdict history (tasks_lib/health/history.py), its
 registry entry's stable and quarantine marks (tasks_lib/health/stable.py), the escalation it is
 held at, the policy and the time now into the actions to take, as typed values. It reads no file

@@ -1,5 +1,5 @@
-"""Prefect flow-run states as a task's health source (SPEC §5, health settings ``"source":
-"prefect"``).
+"""Prefect flow-run states as a task's health source (docs/design.md, "Health"; health settings
+``"source": "prefect"``).
 
 Plain Python over the Prefect REST API with httpx: this module never imports Prefect (domain
 modules stay Prefect-free and read-only commands do not pay for importing it). The API is the one

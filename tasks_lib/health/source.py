@@ -1,4 +1,5 @@
-"""Reading a task's health source (SPEC §5) backwards, only as far as the window reaches.
+"""Reading a task's health source (docs/design.md, "Health") backwards, only as far as the window
+reaches.
 
 Plain Python. The default source is a JSON-lines file of run outcomes, one object per run
 (``{"ts": …, "ok": false, "error": "…", "version": "1.3.0"}``); the alternative is a log file with
@@ -78,7 +79,7 @@ __all__ = ["BLOCK_SIZE", "MAX_LINE", "Line", "LinesParser", "LogPatterns", "Run"
 # -- time -----------------------------------------------------------------------------------
 def parse_ts(value: object) -> datetime | None:
     """One of the tool's own ISO-8601 timestamps (the registry's ``created_at`` and
-    ``rolled_back_at``, the verdict history: written in UTC with ``Z``, SPEC §4) as an aware UTC
+    ``rolled_back_at``, the verdict history: written in UTC with ``Z``, as in manifests) as an aware UTC
     datetime; naive means UTC there. None if it is not one. For what a task wrote, see
     :func:`parse_run_ts`."""
     if not isinstance(value, str) or not value:

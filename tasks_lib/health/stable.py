@@ -1,8 +1,8 @@
-"""Stable and quarantined versions (SPEC §5): the marks live on a task's ``snapshots[]`` records
-in the registry. ``promote`` marks a version stable; automatic rollback only ever targets the
-newest stable, non-quarantined version older than the current one. Also when a version last
-became the task's (:func:`version_started_at`), which starts its health window and names its
-breaches. Plain Python, no I/O."""
+"""Stable and quarantined versions (docs/design.md, "Health"): the marks live on a task's
+``snapshots[]`` records in the registry. ``promote`` marks a version stable; automatic rollback only
+ever targets the newest stable, non-quarantined version older than the current one. Also when a
+version last became the task's (:func:`version_started_at`), which starts its health window and
+names its breaches. Plain Python, no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Error rate and verdict of one task from its health source (SPEC §5, issue 4 item 1).
+"""Error rate and verdict of one task from its health source (docs/design.md, "Health").
 
 Plain Python, no Prefect. The default source is a JSON-lines file of run outcomes,
 ``<task dir>/logs/runs.jsonl``, one object per run::

@@ -1,4 +1,5 @@
-"""Is a task running, and start or stop it (SPEC §5 run types), as a rollback uses it.
+"""Is a task running, and start or stop it (docs/design.md, "What a rollback guarantees"), as a
+rollback uses it.
 
 ``process`` tasks run in their own session (``start_new_session``: the pid is the process group
 id), output appended to ``.clawback/run/<TASK>.out``. The pidfile ``.clawback/run/<TASK>.json``

@@ -1,5 +1,5 @@
 """Secret values never leave clawback: the one masker for every message, audit entry, report,
-artifact, alert and log line (issue 10 item 5).
+artifact, alert and log line (docs/design.md, "Secret values").
 
 What is masked (``***``):
 

@@ -1,4 +1,5 @@
-"""Append-only audit log (SPEC §9): JSON lines under .clawback/audit.jsonl, hash-chained.
+"""Append-only audit log (docs/design.md, "Audit log entry"): JSON lines under
+.clawback/audit.jsonl, hash-chained.
 
 Each entry carries ``prev`` (the previous entry's hash) and ``hash`` (sha256 of its own canonical
 JSON without ``hash``), so an edited, removed or reordered line breaks the chain at that point.

@@ -1,4 +1,4 @@
-"""Task id, version and tag grammar against hostile input (SPEC §3)."""
+"""Task id, version and tag grammar against hostile input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-task settings defaults and validation; state-path matching (SPEC §5)."""
+"""Per-task settings defaults and validation; state-path matching."""
 
 from __future__ import annotations
 
@@ -100,8 +100,8 @@ def test_full_settings_parse() -> None:
     assert s.as_dict()["run"]["start"] == ["./run.sh"]
 
 
-# a credential where a variable name belongs (SPEC §6 Secrets); built by concatenation so that
-# no scanner mistakes this file for a leak
+# a credential where a variable name belongs (docs/design.md, "Secrets"); built by concatenation
+# so that no scanner mistakes this file for a leak
 GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 AKIA = "AKIA" + "Z7QW3ERT5YUI8OPA"
 HEX = "a94a8fe5ccb19ba6" + "1c4c0873d391e987982fbbd3"

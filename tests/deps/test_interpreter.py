@@ -1,4 +1,4 @@
-"""A task always runs with its own interpreter (issue 10 item 7): start, the undo's restart and the
+"""A task always runs with its own interpreter: start, the undo's restart and the
 smoke test use the venv, the configured path, or (python: none) the python3 on the operator's
 PATH; never a file inside the task directory and never clawback's own Python."""
 

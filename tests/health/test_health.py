@@ -430,7 +430,7 @@ def test_default_health_settings_render_as_before() -> None:
         "source": "logs/runs.jsonl", "window_minutes": 60, "min_samples": 10, "threshold": 0.1}
 
 
-# -- issue 10 item 8: the input is judged honestly ----------------------------------------------
+# -- the input is judged honestly -------------------------------------------------------------
 def guarded(fn: Callable[[], Any], seconds: float = 20) -> Any:
     """``fn()`` in a forked child, killed after ``seconds``: a check that hangs fails the test
     instead of hanging the suite."""

@@ -1,4 +1,4 @@
-"""The fault-injection matrix (issue 10 item 6): every step boundary of snapshot, rollback,
+"""The fault-injection matrix: every step boundary of snapshot, rollback,
 recover and promote × {an exception raised there, a SIGKILL there}. An exception is undone by the
 operation itself; a SIGKILL leaves the journal, which the next operation undoes. Either way the
 world is then exactly as before (or, past the point of no return, exactly as after), nothing is
