@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import tempfile
@@ -227,12 +226,9 @@ def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:
         return
     root.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(os.path.abspath(target), os.path.abspath(root))
-    tmp = root / f".{CURRENT}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.symlink(rel, tmp)
     try:
-        os.replace(tmp, link)
+        safefs.replace_link(link, rel)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OperationFailed(
             f"cannot switch {link} to {target} ({exc.strerror or exc})",
             step="switch environment",
