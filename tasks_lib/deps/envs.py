@@ -19,12 +19,12 @@ import re
 import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import (
     Conflict,
     DependencyError,
@@ -189,7 +189,7 @@ def _write_marker(env_dir: Path, lk: Lock, python: str) -> None:
         "lock_digest": lk.digest,
         "python": python,
         "packages": list(lk.packages),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": clock.format(),
     }
     safefs.replace_file(env_dir / MARKER, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 

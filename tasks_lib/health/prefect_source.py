@@ -38,7 +38,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tasks_lib.health.source import WindowRead, parse_ts, utc
+from tasks_lib.core.time import parse as parse_ts
+from tasks_lib.core.time import utc
+from tasks_lib.health.source import WindowRead
 from tasks_lib.secrets.values import mask_credentials
 
 if TYPE_CHECKING:

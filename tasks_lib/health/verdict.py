@@ -33,13 +33,17 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.settings import PREFECT_SOURCE, HealthSettings
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import parse as parse_ts
+from tasks_lib.core.time import utc
 from tasks_lib.health import prefect_source as health_prefect
 from tasks_lib.secrets import masking
 from tasks_lib.secrets.values import secret_assignment
@@ -52,11 +56,8 @@ from tasks_lib.health.source import (
     MAX_LINE,
     LinesParser,
     WindowRead,
-    iso,
-    parse_ts,
     parser_for,
     read_window,
-    utc,
 )
 
 Verdict = Literal["healthy", "breach", "inconclusive", "error"]
@@ -189,7 +190,7 @@ def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
     raises for the source itself: a missing file is ``inconclusive`` with 0 samples, one that
     cannot be read or judged is ``error``."""
     since = utc(since)
-    now = utc(now) if now is not None else datetime.now(UTC)
+    now = utc(now) if now is not None else clock.now_utc()
     base = dict(task_id=task_id, version=version, threshold=health.threshold,
                 min_samples=health.min_samples, window_start=since, source=health.source)
     try:
@@ -305,7 +306,7 @@ def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | N
         raise BadInput(f"task {task.id} has no location; it has no health source",
                        "pick an active task (`clawback status` lists them)")
     health: HealthSettings = task.settings.health
-    now = now or datetime.now(UTC)
+    now = now or clock.now_utc()
     started = version_started_at(task.entry, task.version) if task.version else None
     since = window_start(now, health.window_minutes, started)
     if health.source == PREFECT_SOURCE:

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib.core import safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.gitops.repo import Git
-from tasks_lib.state.audit import utc_now
 
 JOURNAL_DIR = "journal"
 RESTART_GRACE_S = 1.0  # a task the undo starts again must stay up this long to count as undone
@@ -103,7 +103,7 @@ class Journal:
     def _persist(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-               "started": self.operation.get("started") or utc_now(),
+               "started": self.operation.get("started") or clock.format(),
                "operation": self.operation, "actions": self.actions}
         self.operation.setdefault("started", doc["started"])
         safefs.replace_file(self.path, json.dumps(doc, ensure_ascii=True).encode("ascii"))
