@@ -15,6 +15,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from tasks_lib.core import safefs
 
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z", re.ASCII)
@@ -24,7 +26,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 def normalize(name: str) -> str:
     """PEP 503 normalised project name: ``Clawdemo_Signals`` -> ``clawdemo-signals``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def dist_name(name: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -32,7 +31,7 @@ from tasks_lib.core.errors import (
     OperationFailed,
     SecretsFound,
 )
-from tasks_lib.deps.lockfile import Lock, credential_entries, freeze_entry, normalize
+from tasks_lib.deps.lockfile import Lock, credential_entries, entry_name, freeze_entry
 from tasks_lib.deps.pipconf import source_args, uv_environ
 from tasks_lib.deps.uvrun import run_uv, uv_bin
 
@@ -368,11 +367,7 @@ def install_pins(
 
 
 def _by_name(entries: tuple[str, ...] | list[str]) -> dict[str, str]:
-    out = {}
-    for entry in entries:
-        name = re.split(r"[=@\s]", entry, maxsplit=1)[0]
-        out[normalize(name) if not entry.startswith("-e ") else entry] = entry
-    return out
+    return {entry_name(entry): entry for entry in entries}
 
 
 def pin_changes(python: Path, lk: Lock, *, environ: Mapping[str, str] | None = None) -> list[str]:
