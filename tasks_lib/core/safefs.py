@@ -11,7 +11,12 @@ through; a file is replaced by an atomic rename of a sibling temp file (fsynced)
 without ``O_NONBLOCK`` and are reported as ``other``.
 
 This is the one place that writes the task files a restore, an undo, a snapshot's version bump
-or a pidfile puts in the working tree (docs/design.md, "Symlinks").
+or a pidfile puts in the working tree (docs/design.md, "Symlinks"), and clawback's one atomic
+write: :func:`write_file` (a task file, reached by the no-symlink walk), :func:`replace_file`
+(tool state, the registry, a hook, a wheel) and :func:`replace_link` all end in the same temp
+file, fsync, rename and directory fsync (``_put_bytes``/``_put_link``). It is longer than the
+usual module because of that: the walk, the reads and the writes share their descriptors and
+their temp-file rules, and split apart they would drift.
 """
 
 from __future__ import annotations
