@@ -16,13 +16,13 @@ An alert never fails or blocks anything: tasks_lib/notify.py retries it, reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from flows.promote import run_promote
 from flows.rollback import run_rollback
 from flows.steps import in_flow_run, orchestration, step
 from tasks_lib import notify
 from tasks_lib.core import ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.health import policy as plans
@@ -53,7 +53,7 @@ def respond(ws: Workspace, results: tuple[TaskHealth, ...],
     first (the rollbacks together, so a deployment runs them side by side), then the rest."""
     log = VerdictLog(ws.ensure_state_dir())
     reg = ws.load_registry()
-    now = datetime.now(UTC)
+    now = clock.now_utc()
     planned = {r.task_id: plans.plan(_finding(r), history.get(r.task_id, []),
                                      reg.entry(r.task_id) or {}, _held(log, r), policy, now)
                for r in results}
@@ -164,7 +164,7 @@ def _hand_to_deployment(ws: Workspace, planned: list[plans.RollBack],
 
 
 def _escalate(ws: Workspace, r: TaskHealth, e: plans.Escalate, link: str | None = None) -> Action:
-    VerdictLog(ws.ensure_state_dir()).hold(e.task_id, e.breach, e.why, e.target, datetime.now(UTC))
+    VerdictLog(ws.ensure_state_dir()).hold(e.task_id, e.breach, e.why, e.target, clock.now_utc())
     AuditLog(ws.ensure_state_dir()).append(
         "escalate", task=e.task_id, result="escalated", from_version=e.version,
         to_version=e.target, reason=e.why, error_rate=r.rate.rate, samples=r.rate.samples,

@@ -8,12 +8,13 @@ policy it changes nothing but the verdict history."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flows.artifacts import publish_table
 from flows.autoheal import Action, respond
 from flows.steps import collect_timings, in_flow_run, step
 from tasks_lib.core import ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.health import checkup
@@ -56,7 +57,7 @@ def run_health(workspace: str, task_id: str | None = None, auto_rollback: bool =
 def remember(ws: Workspace, results: tuple[checkup.TaskHealth, ...]) -> dict[str, list[Record]]:
     """Append each verdict to its task's history; the histories, newest first."""
     log = VerdictLog(ws.ensure_state_dir())
-    now = datetime.now(UTC)
+    now = clock.now_utc()
     out = {}
     for r in results:
         if not ids.valid_task_id(r.task_id):

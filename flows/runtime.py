@@ -79,8 +79,10 @@ def choose_mode() -> Mode:
         return Mode("embedded", "Prefect's temporary local server")
     import httpx
 
+    from tasks_lib.core import prefect_api
+
     try:
-        resp = httpx.get(url.rstrip("/") + "/health", timeout=3)
+        resp = prefect_api.health(url, 3)
         if resp.status_code == 200:
             return Mode("server", url)
         problem = f"answered HTTP {resp.status_code}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tasks_lib.core import filenames, ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.core.workspace import Task, Workspace, committed_state
 from tasks_lib.deps import envs as deps
@@ -29,7 +30,7 @@ from tasks_lib.formats.manifest import FileEntry, Snapshot, sha256_hex
 from tasks_lib.gitops.restore import Scope, target_files
 from tasks_lib.secrets import masking
 from tasks_lib.secrets import scan as secret_scan
-from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.audit import actor
 from tasks_lib.state.journal import Journal
 from tasks_lib.verify_snapshot import record_verified
 
@@ -154,7 +155,7 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
                        "or the state_paths pattern, or move the task out of an ignored directory")
     filenames.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
     return SnapshotPlan(ws=ws, task=task, from_version=current, version=new, tag=tag,
-                created_at=utc_now(), creator=actor(),
+                created_at=clock.format(), creator=actor(),
                 # the message lands in the commit and the tag: never a secret value in it
                 request=replace(req, message=masking.mask(
                     req.message, values=masking.for_workspace(ws.root))))

@@ -47,12 +47,19 @@ if todo["entry"]:
 """
 
 
+LEVEL_HEADERS = ("level", "check", "result", "detail")  # the table of levels, text and markdown
+
+
 @dataclass(frozen=True)
 class Level:
     level: int
     name: str
     ok: bool
     detail: str = ""
+
+    def cells(self) -> list[str]:
+        """This level as a row under :data:`LEVEL_HEADERS`."""
+        return [str(self.level), self.name, "ok" if self.ok else "FAIL", self.detail]
 
 
 def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None = None) -> Level:

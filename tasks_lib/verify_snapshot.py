@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import Conflict, NotFound, VerificationFailed
 from tasks_lib.core.filenames import shown
 from tasks_lib.core.workspace import Workspace
@@ -23,7 +24,7 @@ from tasks_lib.formats import registry
 from tasks_lib.formats.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.gitops.repo import Git
 from tasks_lib.runtime.statepaths import StatePaths
-from tasks_lib.state.audit import AuditLog, utc_now
+from tasks_lib.state.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def record_verified(ws: Workspace, tag: str, tag_object: str) -> None:
     cache = _cache_path(ws, tag)
     cache.parent.mkdir(exist_ok=True)
     safefs.replace_file(cache, json.dumps({"tag_object": tag_object,
-                                           "verified_at": utc_now()}).encode())
+                                           "verified_at": clock.format()}).encode())
 
 
 def _files_check(ws: Workspace, snap: Snapshot) -> Check:

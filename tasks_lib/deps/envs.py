@@ -9,24 +9,24 @@ for a lock is reused without calling uv, so switching back to an earlier lock is
 
 The lock type lives in ``lockfile``, pip's package-source settings (handed to uv through its
 environment, never its argv) in ``pipconf`` and the running of uv in ``uvrun``; their public names
-are re-exported here.
+are re-exported here. One module because building an environment, switching ``current`` and
+reading or putting back what an interpreter holds share one rule for what a package set is (the
+lock's pins, compared by canonical name), which split apart could drift.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import (
     Conflict,
     DependencyError,
@@ -34,7 +34,7 @@ from tasks_lib.core.errors import (
     OperationFailed,
     SecretsFound,
 )
-from tasks_lib.deps.lockfile import Lock, credential_entries, freeze_entry, normalize
+from tasks_lib.deps.lockfile import Lock, credential_entries, entry_name, freeze_entry
 from tasks_lib.deps.pipconf import source_args, uv_environ
 from tasks_lib.deps.uvrun import run_uv, uv_bin
 
@@ -193,7 +193,7 @@ def _write_marker(env_dir: Path, lk: Lock, python: str) -> None:
         "lock_digest": lk.digest,
         "python": python,
         "packages": list(lk.packages),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": clock.format(),
     }
     safefs.replace_file(env_dir / MARKER, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
@@ -230,12 +230,9 @@ def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:
         return
     root.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(os.path.abspath(target), os.path.abspath(root))
-    tmp = root / f".{CURRENT}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.symlink(rel, tmp)
     try:
-        os.replace(tmp, link)
+        safefs.replace_link(link, rel)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OperationFailed(
             f"cannot switch {link} to {target} ({exc.strerror or exc})",
             step="switch environment",
@@ -375,11 +372,7 @@ def install_pins(
 
 
 def _by_name(entries: tuple[str, ...] | list[str]) -> dict[str, str]:
-    out = {}
-    for entry in entries:
-        name = re.split(r"[=@\s]", entry, maxsplit=1)[0]
-        out[normalize(name) if not entry.startswith("-e ") else entry] = entry
-    return out
+    return {entry_name(entry): entry for entry in entries}
 
 
 def pin_changes(python: Path, lk: Lock, *, environ: Mapping[str, str] | None = None) -> list[str]:

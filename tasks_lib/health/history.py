@@ -29,7 +29,8 @@ from typing import Any
 
 from tasks_lib.core import ids, safefs
 from tasks_lib.core.errors import Conflict
-from tasks_lib.health.source import iso, parse_ts
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import parse as parse_ts
 
 TAIL_BYTES = 64 * 1024
 TRIM_AT = 512 * 1024

@@ -32,13 +32,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.settings import PREFECT_SOURCE, HealthSettings
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import utc
 from tasks_lib.health import prefect_source as health_prefect
 from tasks_lib.health.stable import version_started_at
 from tasks_lib.secrets.masking import mask_message
@@ -51,10 +54,8 @@ from tasks_lib.health.source import (
     MAX_LINE,
     LinesParser,
     WindowRead,
-    iso,
     parser_for,
     read_window,
-    utc,
 )
 
 Verdict = Literal["healthy", "breach", "inconclusive", "error"]
@@ -142,7 +143,7 @@ def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
     raises for the source itself: a missing file is ``inconclusive`` with 0 samples, one that
     cannot be read or judged is ``error``."""
     since = utc(since)
-    now = utc(now) if now is not None else datetime.now(UTC)
+    now = utc(now) if now is not None else clock.now_utc()
     base = dict(task_id=task_id, version=version, threshold=health.threshold,
                 min_samples=health.min_samples, window_start=since, source=health.source)
     try:
@@ -258,7 +259,7 @@ def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | N
         raise BadInput(f"task {task.id} has no location; it has no health source",
                        "pick an active task (`clawback status` lists them)")
     health: HealthSettings = task.settings.health
-    now = now or datetime.now(UTC)
+    now = now or clock.now_utc()
     started = version_started_at(task.entry, task.version) if task.version else None
     since = window_start(now, health.window_minutes, started)
     if health.source == PREFECT_SOURCE:

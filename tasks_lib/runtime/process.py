@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from tasks_lib.core import safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, ClawbackError, Conflict, OperationFailed
 from tasks_lib.core.workspace import Task, Workspace
 from tasks_lib.deps import interpreter
@@ -236,7 +237,7 @@ def _shown(ws: Workspace, argv: Sequence[str]) -> list[str]:
 
 def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
     ws.ensure_state_dir()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = clock.format()
     shown = _shown(ws, argv)  # (the workspace's secret values read once)
     with os.fdopen(safefs.open_append(output_log(ws, task)), "ab") as log:
         log.write(f"--- clawback start {stamp} version {task.version}: {shown}\n".encode())

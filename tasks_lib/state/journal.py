@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib.core import safefs
-from tasks_lib.state.audit import utc_now
+from tasks_lib.core import time as clock
 from tasks_lib.state.undo_actions import UNDO, reason
 from tasks_lib.state.undo_guard import Own, check_action, entry_sha, sha256_hex
 
@@ -100,7 +100,7 @@ class Journal:
     def _persist(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-               "started": self.operation.get("started") or utc_now(),
+               "started": self.operation.get("started") or clock.format(),
                "operation": self.operation, "actions": self.actions}
         self.operation.setdefault("started", doc["started"])
         safefs.replace_file(self.path, json.dumps(doc, ensure_ascii=True).encode("ascii"))
