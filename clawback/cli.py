@@ -49,16 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command.NAME, parents=[common], help=command.HELP,
                            description=command.HELP, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(handler=command.run)
+        p.set_defaults(handler=command.run, quiet_prefect=getattr(command, "QUIET_PREFECT", True))
         command.register(p)
     return parser
 
 
 # -- entry point ---------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    runtime.quiet_defaults()  # before any command imports Prefect, which reads them at import
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet_prefect:  # before the command imports Prefect, which reads them at import
+        runtime.quiet_defaults()
     args.workspace = getattr(args, "workspace", None)
     args.json = getattr(args, "json", False)
     try:

@@ -43,7 +43,7 @@ from tasks_lib.core.errors import BadInput, ClawbackError, Conflict, OperationFa
 from tasks_lib.core.workspace import Task, TaskScan, Workspace
 from tasks_lib.deps.envs import CURRENT, env_root, link_target, read_marker
 from tasks_lib.runtime import process
-from tasks_lib.state import journal
+from tasks_lib.state import recovery
 from tasks_lib.state.audit import AuditLog, Stopwatch
 from tasks_lib.state.oplocks import task_lock, workspace_lock
 from tasks_lib.verify_snapshot import load_snapshot
@@ -83,7 +83,8 @@ class GcResult:
 def keep_count(value: object) -> int:
     """``--keep``: a whole number from 0 to MAX_KEEP (BadInput otherwise)."""
     text = str(value)
-    if not text.isdigit() or int(text) > MAX_KEEP:
+    if not (0 < len(text) <= len(str(MAX_KEEP)) and text.isascii() and text.isdigit()) \
+            or int(text) > MAX_KEEP:
         raise BadInput(f"--keep must be a whole number from 0 to {MAX_KEEP}, got {ids.shown(text)}",
                        f"e.g. --keep {DEFAULT_KEEP}: the environments of each task's "
                        f"{DEFAULT_KEEP} newest versions stay (and the current and stable ones)")
@@ -105,14 +106,17 @@ def collect(ws: Workspace, keep: object = DEFAULT_KEEP, *, task_id: str | None =
     clock = Stopwatch()
     audit = AuditLog(ws.ensure_state_dir())
     with ExitStack() as held:
+        # the workspace lock first and without waiting: held while waiting, the task locks
+        # would refuse every other task's operation (an automatic rollback among them)
+        held.enter_context(workspace_lock(ws.state_dir, "gc", timeout=0))
         for task in sorted(tasks, key=lambda t: t.id):
             held.enter_context(task_lock(ws.state_dir, task.id, "gc"))
-        held.enter_context(workspace_lock(ws.state_dir, "gc"))
-        left = journal.interrupted(ws.state_dir)
+        left = recovery.left_behind(ws.state_dir)
         if left:
-            raise Conflict(f"an interrupted operation is not undone yet ({left[0].name}); its undo "
-                           "may need an environment", "run `clawback status` (it undoes it), "
-                           "then gc again")
+            raise Conflict(f"an operation's journal is still waiting for its undo ({left[0].path.name}; "
+                           "kept .failed.json journals too): the undo may need an environment",
+                           "run `clawback status` (it undoes an interrupted one; a failed one "
+                           "names what to do), then gc again")
         result = _plan(ws, tasks, scan, count, dry_run=False)
         done: list[EnvDir] = []
         try:
@@ -177,7 +181,7 @@ def _wanted(ws: Workspace, task: Task, count: int) -> tuple[dict[str, str], str 
         if r.get("stable") and r.get("version") is not None:
             reasons.setdefault(str(r.get("version")), "a stable version")
     if task.version:
-        reasons[task.version] = "the current version"
+        reasons.setdefault(task.version, "the current version")
     running = _running_version(ws, task)
     if running:
         reasons.setdefault(running, "the version its running process runs")
@@ -186,7 +190,8 @@ def _wanted(ws: Workspace, task: Task, count: int) -> tuple[dict[str, str], str 
         try:
             snap = load_snapshot(ws, task.id, version)[1].snapshot
         except ClawbackError as exc:
-            if version == task.version and why == "the current version":
+            if version == task.version and not any(str(r.get("version")) == version
+                                                   for r in records):
                 continue  # never snapshotted: `current` keeps its environment
             return {}, f"the manifest of {task.id} {version} ({why}) cannot be read: {exc.message}"
         if snap.python_mode == "venv":
@@ -262,10 +267,11 @@ def _in_use(envs: Path) -> dict[str, int]:
         try:
             info = proc.info
             cmd = info.get("cmdline") or []
+            environ = info.get("environ") or {}
             if cmd:  # a venv's bin/python is a link to the base interpreter: its folder counts
-                note(os.path.dirname(os.path.abspath(cmd[0])), proc.pid)
+                note(_program_dir(cmd[0], info.get("cwd"), environ.get("PATH")), proc.pid)
             note(info.get("cwd"), proc.pid)
-            note((info.get("environ") or {}).get("VIRTUAL_ENV"), proc.pid)
+            note(environ.get("VIRTUAL_ENV"), proc.pid)
             for f in proc.open_files():
                 note(f.path, proc.pid)
             for m in proc.memory_maps(grouped=True):
@@ -275,8 +281,22 @@ def _in_use(envs: Path) -> dict[str, int]:
     return found
 
 
+def _program_dir(program: str, cwd: str | None, path: str | None) -> str | None:
+    """The directory ``program`` (a process's argv[0]) was run from, as that process resolved
+    it: relative to its own working directory, or found on its own PATH."""
+    if "/" in program:
+        return os.path.dirname(os.path.join(cwd or "/", program))
+    for folder in (path or "").split(os.pathsep):
+        if folder.startswith("/") and os.access(os.path.join(folder, program), os.X_OK):
+            return folder
+    return None
+
+
 def _size(path: Path) -> int:
     """Bytes of the files and links under ``path`` (each inode once), never following a link."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):  # a link (or a file) is sized as itself, never followed
+        return st.st_size
     seen: set[tuple[int, int]] = set()
     total = 0
     for top, dirs, files in os.walk(path, followlinks=False):

@@ -136,7 +136,7 @@ def test_locks_and_interrupted_operations_refuse(ws: Workspace, three, capsys) -
     assert three["1.2.0"].is_dir()
 
 
-@pytest.mark.parametrize("keep", ["-1", "five", "10001", "1.5"])
+@pytest.mark.parametrize("keep", ["-1", "five", "10001", "1.5", "\u00b2", "\u0663", "9" * 5000])
 def test_bad_keep_is_bad_input_with_a_hint(ws: Workspace, capsys, keep: str) -> None:
     run_init(str(ws.root))
     code, doc = cli(ws, capsys, "--keep", keep)
@@ -159,3 +159,61 @@ def test_gc_does_not_import_prefect(ws: Workspace) -> None:
             "assert 'prefect' not in sys.modules, 'prefect imported'; sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("how", ["relative", "on-path"])
+def test_an_environment_run_by_a_relative_path_or_from_path_is_kept(ws: Workspace, three,
+                                                                     how: str) -> None:
+    """The process found its python relative to its own directory, or on its own PATH."""
+    env = three["1.2.0"]
+    if how == "relative":
+        argv, cwd, extra = [os.path.relpath(env / "bin" / "python", ws.root)], ws.root, {}
+    else:
+        argv, cwd, extra = ["python"], "/", {"PATH": f"{env / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([*argv, "-c", "import time; time.sleep(60)"], cwd=cwd,
+                            env={**os.environ, **extra})
+    try:
+        result = gc.collect(ws, 1)
+        assert not result.removed and env.is_dir()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_current_versions_environment_stays_when_its_manifest_cannot_be_read(
+        ws: Workspace, three) -> None:
+    subprocess.run(["git", "-C", str(ws.root), "tag", "-d", "T01-v1.3.0"], check=True,
+                   capture_output=True)
+    (deps.env_root(ws.state_dir, "T01") / deps.CURRENT).unlink()
+    result = gc.collect(ws, 1)
+    assert not result.removed and all(p.is_dir() for p in three.values())
+    assert any("cannot be read" in e.why for e in result.kept)
+
+
+def test_a_kept_failed_journal_refuses_too(ws: Workspace, three, capsys) -> None:
+    failed = ws.state_dir / "journal" / "T01-rollback.failed.json"
+    failed.parent.mkdir(exist_ok=True)
+    failed.write_text("{}")
+    code, doc = cli(ws, capsys, "--keep", "0")
+    assert code == 3 and "failed" in doc["error"]["message"] and three["1.2.0"].is_dir()
+
+
+def test_a_held_workspace_lock_refuses_at_once_holding_no_task(ws: Workspace, three,
+                                                               capsys) -> None:
+    from tasks_lib.state.oplocks import workspace_lock
+
+    with workspace_lock(ws.state_dir, "snapshot"):
+        code, doc = cli(ws, capsys, "--keep", "0")
+    assert code == 3 and "workspace is locked" in doc["error"]["message"]
+    with task_lock(ws.state_dir, "T01", "rollback"):  # gc let go of every task lock it took
+        pass
+    assert three["1.2.0"].is_dir()
+
+
+def test_a_link_is_sized_as_a_link(ws: Workspace, three, tmp_path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "blob").write_bytes(b"x" * 100_000)
+    link = deps.env_root(ws.state_dir, "T01") / "0123456789abcdef"
+    link.symlink_to(big)
+    assert gc._size(link) == os.lstat(link).st_size < 1000
