@@ -1,4 +1,4 @@
-"""Health checks against the floors of issue 4 (Performance).
+"""Health checks against their floors (docs/design.md, "Health").
 
 One health run over 200 tasks with 10,000 outcome lines each (JSON lines appended in time order,
 ~5% failures with a few distinct messages), one `tasks_lib.health.verdict.evaluate` per task's file, in
@@ -9,7 +9,7 @@ one process without Prefect:
 3. peak RSS of this process;
 4. linear growth: time and bytes read for windows of 1,000 / 2,000 / 4,000 / 8,000 lines per
    task, and a 10x bigger file with the same window;
-5. hostile input (issue 10 item 8), each one `evaluate`: a sparse 8 GiB file of one line without a
+5. hostile input , each one `evaluate`: a sparse 8 GiB file of one line without a
    newline (the floor: ~16-23 s before, reading the whole line backwards; target: < 1 s), 3 MiB
    lines inside the window, 3,000,000 tiny lines without a run, and special files (a FIFO
    without a writer, /dev/zero, a directory): time, bytes read and the verdict.

@@ -1,4 +1,4 @@
-"""Rollback against the floors of issue 3.
+"""Rollback against its floors.
 
 1. time to recovery (command start -> new process up, grace 0.2 s included) of the real CLI for
    a 200-file task without a dependency change: on a running Prefect server, and embedded;

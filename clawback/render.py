@@ -188,9 +188,10 @@ def staged_secrets(r: Any) -> str:
 
 def levels(task: str, expected: str, lvls: Any) -> str:
     ok = all(lv.ok for lv in lvls)
-    rows = [[str(lv.level), lv.name, "ok" if lv.ok else "FAIL", lv.detail] for lv in lvls]
+    from tasks_lib.verify_live import LEVEL_HEADERS  # imported already: it made the levels
+
     head = f"verify-rollback {task} {expected}: {'verified' if ok else 'FAILED'}"
-    return head + "\n" + table(["level", "check", "result", "detail"], rows)
+    return head + "\n" + table(list(LEVEL_HEADERS), [lv.cells() for lv in lvls])
 
 
 def rollback(r: Any) -> str:

@@ -3,41 +3,36 @@
 Plain REST rather than Prefect's client: ``clawback serve`` is a supervisor of Prefect processes
 (server, ``prefect deploy``, worker) and answers bad input in well under a second because it does
 not import Prefect; every call names the URL it uses, so what it does is visible in the server's
-API docs (``/docs``). Credentials for a protected server come from the usual Prefect variables
-(``PREFECT_API_KEY``, ``PREFECT_API_AUTH_STRING``). Like Prefect's own client, a call is retried
+API docs (``/docs``). Credentials for a protected server come from the usual Prefect variables,
+with Prefect's precedence (tasks_lib/core/prefect_api.py: ``PREFECT_API_AUTH_STRING``, else
+``PREFECT_API_KEY``). Like Prefect's own client, a call is retried
 on 429/502/503/504: a Prefect server on SQLite answers 503 while its database is busy (a flow run
 writing its task states), which is exactly when ``clawback serve`` pauses its queue.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from tasks_lib.core import prefect_api
+from tasks_lib.core import time as clock
+
 RETRY_CODES = {429, 502, 503, 504}
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-def _headers() -> dict[str, str]:
-    if os.environ.get("PREFECT_API_KEY"):
-        return {"Authorization": f"Bearer {os.environ['PREFECT_API_KEY']}"}
-    if os.environ.get("PREFECT_API_AUTH_STRING"):
-        token = base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-    return {}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a run whose state has no (readable) timestamp
 
 
 def probe(api_url: str, timeout_s: float = 3) -> str:
     """What answers at ``api_url``: "prefect" (its /health says true), "other" (something that is
     not a Prefect API), or "nothing" (no connection)."""
     try:
-        resp = httpx.get(api_url.rstrip("/") + "/health", timeout=timeout_s, headers=_headers())
+        resp = prefect_api.health(api_url, timeout_s)
     except httpx.TransportError as exc:
         if isinstance(exc, httpx.ConnectError):
             return "nothing"
@@ -62,7 +57,7 @@ class Api:
 
     def __init__(self, url: str, timeout_s: float = 15) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, headers=_headers())
+        self._http = prefect_api.client(self.url, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()
@@ -138,5 +133,5 @@ class Api:
             "flow_runs": {"state": {"type": {"any_": states}},
                           "work_queue_name": {"any_": [queue]}},
             "work_pools": {"name": {"any_": [pool]}}, "limit": 50}) or []
-        return [r for r in found if since is None or datetime.fromisoformat(
-            (r.get("state") or {}).get("timestamp") or "1970-01-01T00:00:00+00:00") >= since]
+        return [r for r in found if since is None
+                or (clock.parse((r.get("state") or {}).get("timestamp")) or EPOCH) >= since]

@@ -1,4 +1,4 @@
-"""``clawback serve``: everything one machine needs, from one command (issue 5 item 2).
+"""``clawback serve``: everything one machine needs, from one command (docs/scale-out.md).
 
     clawback serve --workspace ~/ws [--port 4200] [--health-interval 300] [--machine NAME]
 
@@ -39,7 +39,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -55,6 +54,7 @@ from deployments.routing import (
     pause_queue,
     refuse_foreign,
 )
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, BadInput, Conflict, OperationFailed
 from tasks_lib.core.workspace import Workspace
 
@@ -110,7 +110,7 @@ class LocalServe:
         self.api: Api | None = None
         self.server: subprocess.Popen[bytes] | None = None     # only if we started it
         self.worker: subprocess.Popen[bytes] | None = None
-        self.worker_since = datetime.now(UTC)
+        self.worker_since = clock.now_utc()
         self.t0 = time.monotonic()
         self.why = "error"                     # why it stops when no signal asked it to
 
@@ -149,7 +149,7 @@ class LocalServe:
         refuse_foreign(self.api, self.machine, self.ws.root)
         ensure_queue(self.api, self.machine, self.home, self.say)
         env = self._env(PREFECT_WORKER_QUERY_SECONDS="2")
-        self.worker_since = datetime.now(UTC)
+        self.worker_since = clock.now_utc()
         self.worker = processes.spawn(
             [*PREFECT, "worker", "start", "--pool", POOL, "--work-queue", self.machine,
              "--type", "process", "--name", f"{self.machine}-{os.getpid()}",

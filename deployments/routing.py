@@ -47,10 +47,6 @@ def machine_name(given: str | None) -> str:
     return name[:63] or "local"
 
 
-def deployment_names(machine: str) -> list[str]:
-    return [f"{flow}/{machine}" for flow in FLOWS]
-
-
 # job variables a run may not set: its environment (CLAWBACK_WORKSPACE names the one workspace a
 # machine's runs act on), its command (anything at all) and its working directory
 LOCKED = ("env", "command", "working_dir")

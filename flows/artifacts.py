@@ -1,11 +1,42 @@
-"""Prefect artifacts for reports, with stable keys (published only inside a flow run)."""
+"""Reports: the markdown written under ``.clawback/reports/`` and published as Prefect artifacts
+with stable keys (published only inside a flow run)."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from flows.steps import in_flow_run
+from tasks_lib.core import safefs
+from tasks_lib.core.workspace import Workspace
 from tasks_lib.secrets import masking
+from tasks_lib.verify_live import LEVEL_HEADERS, Level
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A markdown table: the header lines end with a newline, the rows are joined by one (no
+    newline after the last)."""
+    return (f"| {' | '.join(headers)} |\n" + "|" + "---|" * len(headers) + "\n"
+            + "\n".join(f"| {' | '.join(row)} |" for row in rows))
+
+
+def levels_table(levels: Iterable[Level]) -> str:
+    """The verification levels as a markdown table (the CLI's text table: clawback/render.py)."""
+    return markdown_table(LEVEL_HEADERS, (lv.cells() for lv in levels))
+
+
+def save_report(ws: Workspace, kind: str, task_id: str, text: str, title: str) -> Path:
+    """Write a report (``<kind>-<TASK>-<local time>.md`` under ``.clawback/reports/``, secret
+    values masked) and publish it as the artifact ``<kind>-<task>``; its path."""
+    folder = ws.state_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
+    text = masking.mask(text, values=masking.for_workspace(ws.root))
+    safefs.replace_file(path, text.encode("utf-8"))
+    publish_markdown(f"{kind}-{task_id.lower()}", text, title)
+    return path
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:

@@ -1,12 +1,14 @@
-"""What the health flow does about what it found (issue 4 items 2-5), each act audited and alerted:
+"""Carrying out what the health policy decided (docs/design.md, "Health"), each act audited and
+alerted. tasks_lib/health/policy.py decides, from the check, the verdict history, the registry
+entry's marks and the time (``plan``); this module only acts on its actions:
 
-- a **breach** (``auto_rollback``): roll the task back to its newest stable, non-quarantined
-  older version (tasks_lib/health/policy.py decides, at most once per task per interval). On a
-  Prefect server with a ``rollback`` deployment the rollback is handed to it (flows/trigger.py:
-  one flow run per breach, by idempotency key) and awaited up to ``wait_s``; otherwise the
-  rollback flow runs right here. No target, the limit reached, or a failed rollback: escalate.
-- ``promote_after`` consecutive healthy verdicts of a version mark it stable.
-- ``errors_before_alert`` consecutive ``error`` verdicts (the source cannot be read) escalate once.
+- :class:`~tasks_lib.health.policy.RollBack`: on a Prefect server with a ``rollback`` deployment
+  the rollback is handed to it (flows/trigger.py: one flow run per breach, by idempotency key)
+  and awaited up to ``wait_s``; otherwise the rollback flow runs right here. A failed rollback
+  becomes the escalation the plan names for it (``RollBack.failed``).
+- ``Escalate`` (audit, hold the breach, alert with the options), ``Hold`` (report only),
+  ``Release`` (drop the hold), ``Promote`` (the promote flow), ``Alert`` (the source could not be
+  read: audit and alert).
 
 An alert never fails or blocks anything: tasks_lib/notify.py retries it, reports and logs it.
 """
@@ -14,41 +16,30 @@ An alert never fails or blocks anything: tasks_lib/notify.py retries it, reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from flows.promote import run_promote
 from flows.rollback import run_rollback
 from flows.steps import in_flow_run, orchestration, step
 from tasks_lib import notify
+from tasks_lib.core import ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
-from tasks_lib.health import policy as autorollback
-from tasks_lib.health import stable
+from tasks_lib.health import policy as plans
 from tasks_lib.health.checkup import TaskHealth
-from tasks_lib.health.history import Record, VerdictLog, breach_id, error_streak, healthy_streak
-from tasks_lib.health.verdict import version_started_at
+from tasks_lib.health.history import Escalated, Record, VerdictLog
+from tasks_lib.health.policy import Policy, RollbackVia
 from tasks_lib.secrets import masking
 from tasks_lib.state.audit import AuditLog
 
-RollbackVia = Literal["auto", "deployment", "direct"]
 send_alert = step(notify.send, name="send-alert")
-
-
-@dataclass(frozen=True)
-class Policy:
-    auto_rollback: bool = False
-    min_interval: timedelta = autorollback.DEFAULT_MIN_INTERVAL
-    promote_after: int = 0          # 0: never promote automatically
-    errors_before_alert: int = 3
-    rollback_via: RollbackVia = "auto"
-    wait_s: float = 300.0
 
 
 @dataclass(frozen=True)
 class Action:
     task_id: str
-    action: str     # rolled-back | rollback-running | escalated | promoted | source-errors
+    action: str     # rolled-back | rollback-running | escalated | held | released | promoted |
+    #                 promote-skipped | source-errors
     from_version: str | None
     to_version: str | None
     detail: str
@@ -58,56 +49,56 @@ class Action:
 
 def respond(ws: Workspace, results: tuple[TaskHealth, ...],
             history: dict[str, list[Record]], policy: Policy) -> list[Action]:
-    actions: list[Action] = []
-    if policy.auto_rollback:
-        breached = [r for r in results if r.rate.verdict == "breach" and r.rate.version]
-        actions += _roll_back(ws, breached, policy)
+    """Plan every task's actions (tasks_lib/health/policy.py), then carry them out: the breaches'
+    first (the rollbacks together, so a deployment runs them side by side), then the rest."""
     log = VerdictLog(ws.ensure_state_dir())
+    reg = ws.load_registry()
+    now = clock.now_utc()
+    planned = {r.task_id: plans.plan(_finding(r), history.get(r.task_id, []),
+                                     reg.entry(r.task_id) or {}, _held(log, r), policy, now)
+               for r in results}
+    by_task = {r.task_id: r for r in results}
+    actions: list[Action] = []
+    rollbacks = []
     for r in results:
-        if r.verdict == "healthy" and log.release(r.task_id):
-            actions.append(Action(r.task_id, "released", r.rate.version, None,
-                                  "healthy again: the escalated breach is over"))
-        past = history.get(r.task_id, [])
-        if policy.promote_after > 0 and r.verdict == "healthy" and r.rate.version and \
-                healthy_streak(past, r.rate.version) >= policy.promote_after:
-            done = _promote(ws, r, policy.promote_after)
-            actions += [done] if done else []
-        if r.rate.verdict == "error" and error_streak(past) == policy.errors_before_alert:
-            actions.append(_source_errors(ws, r, policy.errors_before_alert))
+        for act in planned[r.task_id]:
+            if isinstance(act, plans.Hold):
+                actions.append(Action(act.task_id, "held", act.version, act.target, act.detail))
+            elif isinstance(act, plans.Escalate):
+                actions.append(_escalate(ws, r, act))
+            elif isinstance(act, plans.RollBack):
+                rollbacks.append(act)
+    if rollbacks:
+        actions += _roll_back(ws, rollbacks, by_task, policy)
+    for r in results:
+        for act in planned[r.task_id]:
+            if isinstance(act, plans.Release) and log.release(r.task_id):
+                actions.append(Action(r.task_id, "released", act.version, None,
+                                      "healthy again: the escalated breach is over"))
+            elif isinstance(act, plans.Promote):
+                actions.append(_promote(ws, act))
+            elif isinstance(act, plans.Alert):
+                actions.append(_source_errors(ws, r, act.streak))
     return actions
+
+
+def _finding(r: TaskHealth) -> plans.Finding:
+    return plans.Finding(r.task_id, r.rate.version, r.rate.verdict, r.verdict, r.rate.rate,
+                         r.rate.threshold, r.rate.samples, r.rate.failures)
+
+
+def _held(log: VerdictLog, r: TaskHealth) -> Escalated | None:
+    # a broken registry entry's id may be hostile: never a file name (and never acted on)
+    return log.held(r.task_id) if ids.valid_task_id(r.task_id) else None
 
 
 # -- breach --------------------------------------------------------------------------------
-def _roll_back(ws: Workspace, breached: list[TaskHealth], policy: Policy) -> list[Action]:
-    actions, planned = [], []
-    reg = ws.load_registry()
-    now = datetime.now(UTC)
-    log = VerdictLog(ws.ensure_state_dir())
-    for r in breached:
-        entry = reg.entry(r.task_id) or {}
-        if str(entry.get("version")) != r.rate.version:
-            continue  # changed since it was checked (a rollback just finished): judge it next time
-        breach = breach_id(r.task_id, r.rate.version or "?",
-                           version_started_at(entry, r.rate.version or ""))
-        held = log.held(r.task_id)
-        if held and held["breach"] == breach:
-            actions.append(Action(r.task_id, "held", r.rate.version, held.get("target"),
-                                  f"escalated at {held.get('at')} ({held.get('why')}); held until "
-                                  "the operator acts or the task is healthy again"))
-            continue
-        decision = autorollback.decide(entry, "breach", r.rate.version, now, policy.min_interval)
-        if decision.action == "rollback" and decision.target:
-            planned.append((r, decision.target, breach))
-        else:
-            actions.append(_escalate(ws, r, decision.target, decision.why, breach=breach))
-    if not planned:
-        return actions
+def _roll_back(ws: Workspace, planned: list[plans.RollBack], by_task: dict[str, TaskHealth],
+               policy: Policy) -> list[Action]:
     handed, why_not = _via_deployment(policy.rollback_via)
     if handed:
-        return actions + _hand_to_deployment(ws, planned, policy.wait_s)
-    for r, target, breach in planned:
-        actions.append(_roll_back_here(ws, r, target, why_not, breach))
-    return actions
+        return _hand_to_deployment(ws, planned, by_task, policy.wait_s)
+    return [_roll_back_here(ws, by_task[p.task_id], p, why_not) for p in planned]
 
 
 def _via_deployment(via: RollbackVia) -> tuple[bool, str]:
@@ -122,90 +113,76 @@ def _via_deployment(via: RollbackVia) -> tuple[bool, str]:
     return usable, why
 
 
-def _reason(r: TaskHealth) -> str:
-    return autorollback.reason_for(r.rate.rate or 0.0, r.rate.threshold, r.rate.samples,
-                                   r.rate.failures, r.rate.version or "?")
-
-
-def _roll_back_here(ws: Workspace, r: TaskHealth, target: str, note: str, breach: str) -> Action:
-    current = r.rate.version
+def _roll_back_here(ws: Workspace, r: TaskHealth, p: plans.RollBack, note: str) -> Action:
     link = _own_run_url()
     try:
-        done = run_rollback(str(ws.root), r.task_id, target, from_version=current,
-                            reason=_reason(r))
+        done = run_rollback(str(ws.root), p.task_id, p.target, from_version=p.version,
+                            reason=p.reason)
     except Exception as exc:  # noqa: BLE001 - any failure of the rollback is escalated
-        return _escalate(ws, r, target, f"the automatic rollback to {target} failed: {exc}",
-                         kind="auto-rollback-failed", link=link, breach=breach)
-    detail = f"rolled back to {done.to_version} (tag {done.tag}); {current} quarantined"
+        return _escalate(ws, r, p.failed(f"the automatic rollback to {p.target} failed: {exc}"),
+                         link=link)
+    detail = f"rolled back to {done.to_version} (tag {done.tag}); {p.version} quarantined"
     if note:
         detail += f" (ran in the health flow: {note})"
-    return _alerting(ws, Action(r.task_id, "rolled-back", current, done.to_version, detail, link),
-                     r, "auto-rollback")
+    return _alerting(ws, Action(p.task_id, "rolled-back", p.version, done.to_version, detail,
+                                link), r, "auto-rollback")
 
 
-def _hand_to_deployment(ws: Workspace, planned: list[tuple[TaskHealth, str, str]],
-                        wait_s: float) -> list[Action]:
+def _hand_to_deployment(ws: Workspace, planned: list[plans.RollBack],
+                        by_task: dict[str, TaskHealth], wait_s: float) -> list[Action]:
     from flows import trigger
 
     started = []
-    for r, target, breach in planned:
-        key = trigger.breach_key(str(ws.root), breach)
-        params = {"workspace": str(ws.root), "task_id": r.task_id, "to_version": target,
-                  "from_version": r.rate.version, "reason": _reason(r)}
-        started.append((r, target, trigger.start_rollback(params, key)))
-    mine = [s for s in started if s[2].ours]
-    states = trigger.wait([s for _, _, s in mine], wait_s)
-    actions = [Action(r.task_id, "rollback-running", r.rate.version, target,
+    for p in planned:
+        key = trigger.breach_key(str(ws.root), p.breach)
+        params = {"workspace": str(ws.root), "task_id": p.task_id, "to_version": p.target,
+                  "from_version": p.version, "reason": p.reason}
+        started.append((p, trigger.start_rollback(params, key)))
+    mine = [s for s in started if s[1].ours]
+    states = trigger.wait([run for _, run in mine], wait_s)
+    actions = [Action(p.task_id, "rollback-running", p.version, p.target,
                       f"an earlier health run already started rollback flow run {run.name} for "
-                      "this breach", run.url) for r, target, run in started if not run.ours]
-    breaches = {r.task_id: breach for r, _, breach in planned}
-    for r, target, run in mine:
+                      "this breach", run.url) for p, run in started if not run.ours]
+    for p, run in mine:
         end = states[run.flow_run_id]
-        current = r.rate.version
+        r = by_task[p.task_id]
         if end.state == "COMPLETED":
-            act = Action(r.task_id, "rolled-back", current, target,
-                         f"rolled back to {target} by flow run {run.name}; {current} quarantined",
-                         run.url)
+            act = Action(p.task_id, "rolled-back", p.version, p.target,
+                         f"rolled back to {p.target} by flow run {run.name}; {p.version} "
+                         "quarantined", run.url)
             actions.append(_alerting(ws, act, r, "auto-rollback"))
         elif end.final:
-            actions.append(_escalate(
-                ws, r, target, f"the automatic rollback flow run {run.name} ended {end.state}: "
-                f"{end.message}", kind="auto-rollback-failed", link=run.url,
-                breach=breaches[r.task_id]))
+            actions.append(_escalate(ws, r, p.failed(
+                f"the automatic rollback flow run {run.name} ended {end.state}: {end.message}"),
+                link=run.url))
         else:
-            act = Action(r.task_id, "rollback-running", current, target,
-                         f"rollback flow run {run.name} to {target} is still {end.state} after "
+            act = Action(p.task_id, "rollback-running", p.version, p.target,
+                         f"rollback flow run {run.name} to {p.target} is still {end.state} after "
                          f"{wait_s:g} s", run.url)
             actions.append(_alerting(ws, act, r, "auto-rollback"))
     return actions
 
 
-def _escalate(ws: Workspace, r: TaskHealth, target: str | None, why: str, *, breach: str,
-              kind: notify.Kind = "escalation", link: str | None = None) -> Action:
-    current, task = r.rate.version, r.task_id
-    VerdictLog(ws.ensure_state_dir()).hold(task, breach, why, target, datetime.now(UTC))
+def _escalate(ws: Workspace, r: TaskHealth, e: plans.Escalate, link: str | None = None) -> Action:
+    VerdictLog(ws.ensure_state_dir()).hold(e.task_id, e.breach, e.why, e.target, clock.now_utc())
     AuditLog(ws.ensure_state_dir()).append(
-        "escalate", task=task, result="escalated", from_version=current, to_version=target,
-        reason=why, error_rate=r.rate.rate, samples=r.rate.samples, **orchestration())
-    options = notify.escalation_options(task, target, current)
-    act = Action(task, "escalated", current, target, f"{why}; options: " + "; ".join(options),
-                 link or _own_run_url())
-    return _alerting(ws, act, r, kind, options=options)
+        "escalate", task=e.task_id, result="escalated", from_version=e.version,
+        to_version=e.target, reason=e.why, error_rate=r.rate.rate, samples=r.rate.samples,
+        **orchestration())
+    act = Action(e.task_id, "escalated", e.version, e.target,
+                 f"{e.why}; options: " + "; ".join(e.options), link or _own_run_url())
+    return _alerting(ws, act, r, e.kind, options=e.options)
 
 
 # -- promotion and measurement errors --------------------------------------------------------
-def _promote(ws: Workspace, r: TaskHealth, streak: int) -> Action | None:
-    version = r.rate.version or ""
-    entry = ws.load_registry().entry(r.task_id) or {}
-    if stable.is_stable(entry, version) or version in stable.quarantined(entry):
-        return None  # already stable; a quarantined version is only ever promoted by hand
+def _promote(ws: Workspace, p: plans.Promote) -> Action:
     try:
-        done = run_promote(str(ws.root), r.task_id, version,
-                           reason=f"automatic: {streak} consecutive healthy checks")
+        done = run_promote(str(ws.root), p.task_id, p.version,
+                           reason=f"automatic: {p.streak} consecutive healthy checks")
     except ClawbackError as exc:  # e.g. no snapshot of the running version, or the task is busy
-        return Action(r.task_id, "promote-skipped", version, version, str(exc))
-    return Action(r.task_id, "promoted", version, version,
-                  f"{version} marked stable after {streak} consecutive healthy checks "
+        return Action(p.task_id, "promote-skipped", p.version, p.version, str(exc))
+    return Action(p.task_id, "promoted", p.version, p.version,
+                  f"{p.version} marked stable after {p.streak} consecutive healthy checks "
                   f"(commit {(done.commit or '')[:12]})", _own_run_url())
 
 

@@ -1,4 +1,5 @@
-"""A deployment's flow run acts on its worker's workspace and no other (issue 10 item 10).
+"""A deployment's flow run acts on its worker's workspace and no other (docs/design.md,
+"Orchestration").
 
 A deployment is one machine's (docs/scale-out.md): ``clawback serve --workspace DIR`` and
 ``python -m deployments.serve --workspace DIR`` give the processes that execute its flow runs

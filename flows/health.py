@@ -1,22 +1,25 @@
-"""The health flow (issue 4): every active task's error-rate verdict and live checks in one run,
-each verdict kept in the task's verdict history (tasks_lib/health/history.py), a table report (CLI and
-Prefect artifact ``health``), and what the policy asks done about it (flows/autoheal.py):
-automatic rollback of a breach, promotion after consecutive healthy checks, escalation of
-repeated measurement errors. Without a policy it changes nothing but the verdict history."""
+"""The health flow (docs/design.md, "Health"): every active task's error-rate verdict and live
+checks in one run, each verdict kept in the task's verdict history (tasks_lib/health/history.py), a
+table report (CLI and Prefect artifact ``health``), and what the policy asks done about it
+(tasks_lib/health/policy.py decides, flows/autoheal.py acts): automatic rollback of a breach,
+promotion after consecutive healthy checks, escalation of repeated measurement errors. Without a
+policy it changes nothing but the verdict history."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flows.artifacts import publish_table
-from flows.autoheal import Action, Policy, RollbackVia, respond
+from flows.autoheal import Action, respond
 from flows.steps import collect_timings, in_flow_run, step
 from tasks_lib.core import ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.health import checkup
 from tasks_lib.health.history import Record, VerdictLog
+from tasks_lib.health.policy import Policy, RollbackVia
 from tasks_lib.state.audit import Stopwatch
 
 check_tasks = step(checkup.check_tasks, name="check-tasks")
@@ -54,7 +57,7 @@ def run_health(workspace: str, task_id: str | None = None, auto_rollback: bool =
 def remember(ws: Workspace, results: tuple[checkup.TaskHealth, ...]) -> dict[str, list[Record]]:
     """Append each verdict to its task's history; the histories, newest first."""
     log = VerdictLog(ws.ensure_state_dir())
-    now = datetime.now(UTC)
+    now = clock.now_utc()
     out = {}
     for r in results:
         if not ids.valid_task_id(r.task_id):

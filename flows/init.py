@@ -1,5 +1,5 @@
-"""The init flow (seed phase 1): .gitignore, state directory, tag and mark stable every active
-task's current version that has no tag yet (the snapshot steps in adopt mode)."""
+"""The init flow (docs/design.md, "init"): .gitignore, state directory, tag and mark stable every
+active task's current version that has no tag yet (the snapshot steps in adopt mode)."""
 
 from __future__ import annotations
 

@@ -29,8 +29,9 @@ from flows.steps import collect_timings, exclusive, orchestration
 from tasks_lib.core.errors import ClawbackError, OperationFailed
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.state.audit import AuditLog, Stopwatch
-from tasks_lib.state.journal import Journal, undo_interrupted, undo_others
+from tasks_lib.state.journal import Journal
 from tasks_lib.state.oplocks import task_lock, workspace_lock
+from tasks_lib.state.recovery import undo_interrupted, undo_others
 
 WORKSPACE_JOURNAL = "~workspace"  # journal names of workspace-wide operations (never a task id)
 

@@ -1,4 +1,4 @@
-"""The promote flow (SPEC §5 stable versions): mark a task's version stable in its registry
+"""The promote flow (docs/design.md, "Health"): mark a task's version stable in its registry
 entry and commit only that entry, journaled like every other change."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from flows.operation import operation
 from flows.steps import step
 from tasks_lib.core import filenames as names
 from tasks_lib.core import ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.filenames import MAX_TEXT
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.health import stable
 from tasks_lib.secrets import masking
 from tasks_lib.snapshot import commit_journaled
-from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.audit import actor
 from tasks_lib.state.journal import Journal
 
 
@@ -31,7 +32,7 @@ def _mark(ws: Workspace, task_id: str, version: str, force: bool, reason: str,
           journal: Journal) -> PromoteResult:
     reg = ws.load_registry()
     before = reg.entry(task_id) or {}
-    after = stable.promoted(before, task_id, version, force=force, when=utc_now(), by=actor())
+    after = stable.promoted(before, task_id, version, force=force, when=clock.format(), by=actor())
     if stable.is_stable(before, version):
         return PromoteResult(task_id, version, None, False)
     reg.set_entry(task_id, after)

@@ -1,18 +1,16 @@
-"""The rollback flow (SPEC §6-§7): stop → back up → restore → sync deps → verify → commit + tag →
-start, each a Prefect task, with every change journaled and undone on any failure."""
+"""The rollback flow (docs/design.md, "What a rollback guarantees"): stop → back up → restore → sync
+deps → verify → commit + tag → start, each a Prefect task, with every change journaled and undone on
+any failure."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from flows.artifacts import Progress, publish_markdown
+from flows.artifacts import Progress, levels_table, markdown_table, save_report
 from flows.operation import operation
 from flows.steps import step
 from tasks_lib import rollback as r
-from tasks_lib.core import safefs
 from tasks_lib.core.workspace import Workspace
-from tasks_lib.secrets import masking
 
 check = step(r.preflight, name="preflight")
 prepare_environment = step(r.prepare_environment, name="prepare-environment", retries=2)
@@ -68,25 +66,16 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
 
 
 def render_report(res: r.RollbackResult) -> str:
-    steps = "\n".join(f"| {k} | {v:.2f} s |" for k, v in res.timings.items())
-    levels = "\n".join(f"| {lv.level} | {lv.name} | {'ok' if lv.ok else 'FAIL'} | {lv.detail} |"
-                       for lv in res.levels)
+    steps = markdown_table(("step", "time"), ((k, f"{v:.2f} s") for k, v in res.timings.items()))
     f = res.files
     return (f"# Rollback {res.task_id} {res.from_version} -> {res.to_version}\n\n"
             f"- tag `{res.tag}`, commit `{res.commit[:12]}`\n- backup `{res.backup_ref}`\n"
             f"- files: {len(f.changed)} changed, {len(f.added)} added, {len(f.removed)} removed\n"
             f"- packages: {', '.join(res.packages) or '(none)'}\n"
             f"- process: {'restarted, pid ' + str(res.pid) if res.was_running else 'was not running; left stopped'}\n\n"
-            f"| level | check | result | detail |\n|---|---|---|---|\n{levels}\n\n"
-            f"| step | time |\n|---|---|\n{steps}\n")
+            f"{levels_table(res.levels)}\n\n{steps}\n")
 
 
 def write_report(ws: Workspace, res: r.RollbackResult) -> Path:
-    folder = ws.state_dir / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"rollback-{res.task_id}-{time.strftime('%Y%m%dT%H%M%S')}.md"
-    text = masking.mask(render_report(res), values=masking.for_workspace(ws.root))
-    safefs.replace_file(path, text.encode("utf-8"))
-    publish_markdown(f"rollback-{res.task_id.lower()}", text,
-                     f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")
-    return path
+    return save_report(ws, "rollback", res.task_id, render_report(res),
+                       f"Rollback {res.task_id} {res.from_version} -> {res.to_version}")

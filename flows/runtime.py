@@ -1,6 +1,7 @@
 """How a CLI command runs its flow: on the Prefect server in PREFECT_API_URL, on Prefect's
 embedded temporary server when none is configured, or — when the configured API is unreachable —
-the same steps without the orchestrator (SPEC §8), said on stderr and recorded in the audit log.
+the same steps without the orchestrator (docs/design.md, "Orchestration"), said on stderr and
+recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def choose_mode() -> Mode:
         return Mode("embedded", "Prefect's temporary local server")
     import httpx
 
+    from tasks_lib.core import prefect_api
+
     try:
-        resp = httpx.get(url.rstrip("/") + "/health", timeout=3)
+        resp = prefect_api.health(url, 3)
         if resp.status_code == 200:
             return Mode("server", url)
         problem = f"answered HTTP {resp.status_code}"

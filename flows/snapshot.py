@@ -1,4 +1,5 @@
-"""The snapshot flow (SPEC §4, §6): one Prefect task per step, explicit undo on failure."""
+"""The snapshot flow (docs/design.md, "What a snapshot guarantees"): one Prefect task per step,
+explicit undo on failure."""
 
 from __future__ import annotations
 

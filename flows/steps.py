@@ -1,9 +1,9 @@
 """Thin step wrappers: a Prefect task inside a flow run, a plain call outside one.
 
-The same composition code then runs under Prefect (each step a task run with its retries, visible
-in the UI) and without it when the Prefect API is down (SPEC §8): the steps are identical, only
-the bookkeeping differs. Only TransientError is retried. Prefect is imported only once a flow run
-is under way (it is, by then), so a run without the orchestrator never pays for it.
+The same composition code then runs under Prefect (each step a task run with its retries, visible in
+the UI) and without it when the Prefect API is down (docs/design.md, "Orchestration"): the steps are
+identical, only the bookkeeping differs. Only TransientError is retried. Prefect is imported only
+once a flow run is under way (it is, by then), so a run without the orchestrator never pays for it.
 """
 
 from __future__ import annotations

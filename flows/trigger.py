@@ -1,6 +1,6 @@
-"""Handing an automatic rollback to the ``rollback`` deployment (issue 4 item 5), so it runs on a
-worker of the workspace's machine as its own flow run, under its concurrency limit, visible in the
-UI. Imported only inside a flow run (it imports Prefect).
+"""Handing an automatic rollback to the ``rollback`` deployment (docs/design.md, "Health"), so it
+runs on a worker of the workspace's machine as its own flow run, under its concurrency limit,
+visible in the UI. Imported only inside a flow run (it imports Prefect).
 
 Exactly one rollback per breach: the flow run is created with an idempotency key naming the task,
 the breached version and when that version started, so every health run that sees the same breach

@@ -1,4 +1,4 @@
-"""init (SPEC §6, seed phase 1): adopt a workspace. The .gitignore merge lives here; tagging
+"""init (docs/design.md, "init"): adopt a workspace. The .gitignore merge lives here; tagging
 each task's current version reuses the snapshot steps in adopt mode (flows/init.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from tasks_lib.core import ids, safefs
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.workspace import STATE_DIR, Workspace
 
-# The seed's template, plus the tool's own state directory.
+# The operator's template, plus the tool's own state directory.
 GITIGNORE_TEMPLATE: tuple[str, ...] = (
     "# logs", "*.log", "logs/",
     "# data files", "*.db", "*.sqlite", "*.csv", "*.jsonl", "data/",

@@ -1,10 +1,10 @@
-"""Alerts through apprise (SPEC §5 "alerts", §9; issue 4 item 4). Plain Python, no Prefect.
+"""Alerts through apprise (docs/design.md, "Health"). Plain Python, no Prefect.
 
 ``notify_urls`` reads the operator's apprise URLs from ``CLAWBACK_NOTIFY_URLS`` (whitespace- or
 comma-separated; a comma splits only before another ``scheme://``, so ``mailto://…?to=a@x,b@x``
 stays one URL). ``render`` turns an :class:`Alert` into a short English title and body, masked:
 values of secret-named environment variables become ``***`` first, then every line goes through
-``health.mask_message`` (URL credentials, webhook ids, ``token=…`` assignments).
+``masking.mask_message`` (URL credentials, webhook ids, ``token=…`` assignments).
 
 ``send`` never raises and never blocks for long: it is called while rolling back. Each URL gets its
 own ``apprise.Apprise`` so each destination's outcome is known, is retried up to ``attempts`` times
@@ -33,8 +33,8 @@ from urllib.parse import unquote
 
 from tasks_lib.core import safefs
 from tasks_lib.core.errors import Conflict
-from tasks_lib.health.verdict import mask_message
 from tasks_lib.secrets import masking
+from tasks_lib.secrets.masking import mask_message
 from tasks_lib.secrets.values import mask_credentials, secret_by_name
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ class Alert:
 
 
 def escalation_options(task_id: str, last_stable: str | None, current: str | None) -> tuple[str, ...]:
-    """The seed's three options: back to the last stable version, to a chosen one, or hold."""
+    """The three options an escalation offers: back to the last stable version, to a chosen
+    one, or hold."""
     first = (f"roll back to the last stable version: clawback rollback --task {task_id} "
              f"--to {last_stable}" if last_stable else "no stable version to roll back to (mark one: "
              f"clawback promote --task {task_id} --version V)")

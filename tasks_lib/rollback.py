@@ -1,10 +1,15 @@
-"""The steps of a rollback (SPEC §6, §7): plain functions the rollback flow composes.
+"""The steps of a rollback (docs/design.md, "What a rollback guarantees"): plain functions the
+rollback flow composes.
 
 preflight (nothing changes) → prepare the target's environment (built, not yet used) → stop →
 back up → restore the task's files → restore its registry entry → switch its environment →
 verify (files, config, smoke, readiness) → commit + rollback tag → start. A rollback is a forward
 change: only the task's paths and the registry are committed, history is never rewritten, and
 the version rolled back from keeps its tag and is quarantined.
+
+One module because these are the steps of one operation in the order the flow runs them,
+each a few lines over shared helpers; the mechanisms live in gitops/, deps/, runtime/ and
+verify_live.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks_lib.core import filenames, ids
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import (
     BadInput,
     ClawbackError,
@@ -31,7 +37,7 @@ from tasks_lib.gitops.restore import Backup, Scope, TreeChange, backup, plan_res
 from tasks_lib.runtime.statepaths import StatePaths
 from tasks_lib.secrets import masking
 from tasks_lib.snapshot import base_interpreter, commit_journaled
-from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.audit import actor
 from tasks_lib.state.journal import Journal
 from tasks_lib.verify_live import (
     Level,
@@ -155,7 +161,7 @@ def preflight(ws: Workspace, req: RollbackRequest) -> RollbackPlan:
     plan = RollbackPlan(ws=ws, task=task, from_version=current, to_version=to_version, snapshot=snap,
                 lock=lock, rollback_tag=_free_tag(ws, task.id, to_version, current),
                 reason=masking.mask(req.reason, values=masking.for_workspace(ws.root)),
-                created_at=utc_now(), creator=actor(),
+                created_at=clock.format(), creator=actor(),
                 allow_shared_install=req.allow_shared_install)
     # a submodule or an unmerged path, a name git will not store: refused before any change
     live = plan.scope.inventory(ws.git, [f.path for f in snap.files]).live
@@ -257,7 +263,7 @@ def restore_registry(plan: RollbackPlan, journal: Journal) -> None:
     entry["rollback_history"] = [*(current.get("rollback_history") or []), {
         "from_version": plan.from_version, "to_version": plan.to_version,
         # now, with the old version stopped: the health check counts the target's runs from here
-        "rolled_back_at": utc_now(), "reason": plan.reason, "tag": plan.rollback_tag,
+        "rolled_back_at": clock.format(), "reason": plan.reason, "tag": plan.rollback_tag,
         "by": plan.creator,
         # the leaving version's state rules stay in force (tasks_lib/runtime/statepaths.py)
         **({"state_kept": kept} if kept else {}),

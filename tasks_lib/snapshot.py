@@ -1,9 +1,13 @@
-"""The steps of a snapshot (SPEC §4, §6): plain functions the snapshot flow composes.
+"""The steps of a snapshot (docs/design.md, "What a snapshot guarantees"): plain functions the
+snapshot flow composes.
 
 validate → scan secrets → bump config + registry → lock dependencies → sync the environment →
 commit only the task's paths + registry → checksum git's content → annotated tag carrying the
 manifest → export → (push). Every step that changes state registers its undo in a Journal, so a
 failure anywhere leaves no half-made version.
+
+One module because these are the steps of one operation in the order the flow runs them;
+the mechanisms live in formats/, deps/, gitops/ and secrets/.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tasks_lib.core import filenames, ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.core.workspace import Task, Workspace, committed_state
 from tasks_lib.deps import envs as deps
@@ -25,7 +30,7 @@ from tasks_lib.formats.manifest import FileEntry, Snapshot, sha256_hex
 from tasks_lib.gitops.restore import Scope, target_files
 from tasks_lib.secrets import masking
 from tasks_lib.secrets import scan as secret_scan
-from tasks_lib.state.audit import actor, utc_now
+from tasks_lib.state.audit import actor
 from tasks_lib.state.journal import Journal
 from tasks_lib.verify_snapshot import record_verified
 
@@ -150,7 +155,7 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
                        "or the state_paths pattern, or move the task out of an ignored directory")
     filenames.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
     return SnapshotPlan(ws=ws, task=task, from_version=current, version=new, tag=tag,
-                created_at=utc_now(), creator=actor(),
+                created_at=clock.format(), creator=actor(),
                 # the message lands in the commit and the tag: never a secret value in it
                 request=replace(req, message=masking.mask(
                     req.message, values=masking.for_workspace(ws.root))))
@@ -161,7 +166,7 @@ def config_text(ws: Workspace, task: Task) -> str:
     (or lies behind one) is refused, since its version line is edited in place."""
     found = safefs.entry(ws.root, task.config_path)
     if found.kind == "missing":
-        raise NotFound(f"{task.config_path} not found", "every task needs its config file (SPEC §2)")
+        raise NotFound(f"{task.config_path} not found", "every task needs its config file")
     if found.kind != "file" or found.data is None:
         what = {"link": "a symlink", "behind-link": "behind a symlink"}.get(found.kind, "not a file")
         raise BadInput(f"{task.config_path} is {what}",
@@ -401,7 +406,7 @@ def tag(plan: SnapshotPlan, snap: Snapshot, journal: Journal) -> str:
 
 
 def export(ws: Workspace, snap: Snapshot) -> Path | None:
-    """Write the seed's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag: the
+    """Write the operator's snapshot-<tag>.yaml under .clawback/snapshots/ (a cache of the tag: the
     snapshot is complete without it, so a failure to write it is no failure; None then)."""
     out = ws.ensure_state_dir() / "snapshots" / f"snapshot-{snap.git_tag}.yaml"
     try:

@@ -22,8 +22,8 @@ from tasks_lib.core.errors import BadInput, ClawbackError, Conflict, NotFound
 from tasks_lib.core.workspace import Task, Workspace
 from tasks_lib.runtime.process import run_state
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import Left, Recovery, left_behind, recover_interrupted
 from tasks_lib.state.oplocks import task_lock, workspace_lock
+from tasks_lib.state.recovery import Left, Recovery, left_behind, recover_interrupted
 
 # how long status waits for the workspace lock (another task's snapshot or rollback is writing
 # git or the registry) before leaving an interrupted operation to the next status

@@ -1,4 +1,5 @@
-"""The four verification levels of SPEC §7, against the live state of a task.
+"""The four verification levels (docs/design.md, "The four verification levels"), against the live
+state of a task.
 
 1. files: every file of the snapshot matches its sha256 in the working tree; no versioned file
    missing or extra (state paths excluded);
@@ -46,6 +47,9 @@ if todo["entry"]:
 """
 
 
+LEVEL_HEADERS = ("level", "check", "result", "detail")  # the table of levels, text and markdown
+
+
 @dataclass(frozen=True)
 class Level:
     level: int
@@ -53,20 +57,9 @@ class Level:
     ok: bool
     detail: str = ""
 
-
-@dataclass(frozen=True)
-class LiveVerification:
-    task_id: str
-    version: str
-    levels: tuple[Level, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(lv.ok for lv in self.levels)
-
-    @property
-    def failures(self) -> list[Level]:
-        return [lv for lv in self.levels if not lv.ok]
+    def cells(self) -> list[str]:
+        """This level as a row under :data:`LEVEL_HEADERS`."""
+        return [str(self.level), self.name, "ok" if self.ok else "FAIL", self.detail]
 
 
 def files_level(ws: Workspace, task: Task, snap: Snapshot, scope: Scope | None = None) -> Level:

@@ -1,4 +1,5 @@
-"""verify-snapshot (SPEC §6, §7 level 1 against git): is a stored version still exactly itself?
+"""verify-snapshot (docs/design.md, "What verify-snapshot proves"): is a stored version still
+exactly itself?
 
 Checks, each reported by name: the tag exists and is annotated; its manifest is intact (digest);
 the manifest names this task, version and tag; the tag points at the recorded commit; every file's
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import Conflict, NotFound, VerificationFailed
 from tasks_lib.core.filenames import shown
 from tasks_lib.core.workspace import Workspace
@@ -22,7 +24,7 @@ from tasks_lib.formats import registry
 from tasks_lib.formats.manifest import Parsed, Snapshot, parse_tag_message, sha256_hex
 from tasks_lib.gitops.repo import Git
 from tasks_lib.runtime.statepaths import StatePaths
-from tasks_lib.state.audit import AuditLog, utc_now
+from tasks_lib.state.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def record_verified(ws: Workspace, tag: str, tag_object: str) -> None:
     cache = _cache_path(ws, tag)
     cache.parent.mkdir(exist_ok=True)
     safefs.replace_file(cache, json.dumps({"tag_object": tag_object,
-                                           "verified_at": utc_now()}).encode())
+                                           "verified_at": clock.format()}).encode())
 
 
 def _files_check(ws: Workspace, snap: Snapshot) -> Check:

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from clawback.demo import sample
+from flows import runtime
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.deps import envs as deps
 from tasks_lib.runtime import process
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+runtime.quiet_defaults()  # as the CLI does, before any test imports Prefect
 
 
 @pytest.fixture(scope="session")

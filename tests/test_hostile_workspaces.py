@@ -1,4 +1,4 @@
-"""Cases found by attacking the trust guarantees of issue 10 (a second pass, on workspaces the
+"""Cases found by attacking the trust guarantees (a second pass, on workspaces the
 first tests did not think of): each is a class of problem, fixed where it arises."""
 
 from __future__ import annotations
@@ -578,7 +578,7 @@ def _commit_by_hand(ws: Workspace, task_id: str, message: str) -> str:
 def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
     import base64
 
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     t02 = (ws.root / "tasks/T02/main.py").read_bytes()
@@ -598,7 +598,7 @@ def test_a_journal_puts_back_only_its_own_tasks_files(ws: Workspace) -> None:
 
 
 def test_a_journal_never_uncommits_or_untags_the_branchs_history(ws: Workspace) -> None:
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -784,7 +784,7 @@ def test_a_bind_mount_above_a_task_is_refused(ws: Workspace) -> None:
 def test_a_journal_never_puts_back_runtime_state(ws: Workspace) -> None:
     import base64
 
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     plain(ws, state_paths=["state/"])
@@ -810,7 +810,7 @@ def test_a_journal_cannot_move_its_task_before_writing(ws: Workspace) -> None:
     import base64
     import hashlib
 
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     (ws.root / "shared").mkdir()
@@ -838,7 +838,7 @@ def test_a_journal_cannot_move_its_task_before_writing(ws: Workspace) -> None:
 
 
 def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Workspace) -> None:
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -862,7 +862,7 @@ def test_a_journal_never_undoes_a_finished_operation_or_anothers_commit(ws: Work
 
 
 def test_a_journal_left_after_the_ok_entry_is_dropped_not_undone(ws: Workspace) -> None:
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     plain(ws)
@@ -928,7 +928,7 @@ def test_a_wrapper_that_runs_clawbacks_interpreter_is_refused(ws: Workspace, cap
 
 # == a fifth pass ===========================================================================
 def test_a_journal_without_task_fields_is_still_its_tasks(ws: Workspace) -> None:
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     head = _commit_by_hand(ws, "T02", "T02 tune risk limit")
@@ -951,7 +951,7 @@ def test_a_journal_without_task_fields_is_still_its_tasks(ws: Workspace) -> None
 def test_a_state_path_in_any_spelling_is_never_put_back(ws: Workspace, spelling: str) -> None:
     import base64
 
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     plain(ws, state_paths=["state/"])
@@ -969,7 +969,7 @@ def test_other_entries_must_be_byte_for_byte_the_same(ws: Workspace) -> None:
     import base64
     import hashlib
 
-    from tasks_lib.state.journal import recover
+    from tasks_lib.state.recovery import recover
 
     run_init(str(ws.root))
     current = ws.registry_path.read_bytes()

@@ -1,4 +1,4 @@
-"""Task locations are canonical and disjoint (issue 10 item 3), and one task's malformed entry
+"""Task locations are canonical and disjoint, and one task's malformed entry
 never takes the others down (item 4)."""
 
 from __future__ import annotations
@@ -73,6 +73,20 @@ def test_locations_outside_the_workspace_are_refused(location: object, words: st
         return  # an empty location is "no location" (the task is listed, never touched)
     with pytest.raises(MalformedFile, match=words):
         canonical_location("T01", location)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_a_blank_location_is_no_location(ws: Workspace, capsys, blank: str) -> None:
+    """One rule for "active" (registry.is_active): the task is listed, never touched."""
+    run_init(str(ws.root))
+    edit_entry(ws, "T02", location=blank)
+    t02 = ws.task("T02", active=False)
+    assert not t02.active and t02.location is None
+    with pytest.raises(BadInput, match="has no location"):
+        ws.task("T02")
+    assert [t.id for t in ws.tasks() if t.active] == ["T01"]
+    code, doc = cli(ws, "snapshot", "--task", "T02", capsys=capsys)
+    assert code == 2 and "has no location" in doc["error"]["message"]
 
 
 @pytest.mark.parametrize(("t02_location", "how"), [

@@ -1,4 +1,4 @@
-"""A rollback's work does not grow with the number of other tasks in the workspace (issue 3).
+"""A rollback's work does not grow with the number of other tasks in the workspace.
 
 Wall time is too noisy for a test; this counts what used to grow instead: registry parses,
 per-task settings resolved, containers of the registry read, tag listings and whole-index

@@ -1,6 +1,6 @@
-"""The second half of ``clawback demo`` (issue 4): 1.2.0 is promoted, the agent ships a buggy
-1.4.0 whose runs fail one in three, the health check finds the breach, rolls T01 back to the
-newest stable version (1.2.0, quarantining 1.4.0) and alerts a local ``json://`` sink."""
+"""The second half of ``clawback demo`` (docs/design.md, "Health"): 1.2.0 is promoted, the agent
+ships a buggy 1.4.0 whose runs fail one in three, the health check finds the breach, rolls T01 back
+to the newest stable version (1.2.0, quarantining 1.4.0) and alerts a local ``json://`` sink."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clawback import render
+from clawback.demo.narrator import Story
 from clawback.sink import http_sink
 from flows import runtime
 from flows.health import HealthRun, run_health
@@ -21,9 +22,6 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.deps import envs as deps
 from tasks_lib.health import stable
 from tasks_lib.runtime import process
-
-if TYPE_CHECKING:
-    from clawback.demo.story import _Story
 
 BUG = "KeyError: 'close' in signals.score"
 PILE_UP_RUNS = 15
@@ -54,20 +52,20 @@ if __name__ == "__main__":
 """
 
 
-def continue_story(story: _Story, ws: Workspace) -> None:
+def continue_story(story: Story, ws: Workspace) -> None:
     """After the manual rollback 1.3.0 -> 1.2.0: promote, a bad release, automatic rollback."""
     root = str(ws.root)
     r = story.step("promote T01 1.2.0: it has been healthy in production",
                    lambda: runtime.run("promote", run_promote, workspace=root, task_id="T01",
                                        version="1.2.0", reason="healthy in production"))
-    _show(story, r, render.promote)
+    story.show(r, render.promote)
 
     (ws.root / "tasks" / "T01" / "main.py").write_text(
         T01_BUGGY_MAIN.format(version="1.4.0", bug=BUG))
     r = story.step("snapshot 1.4.0: the agent releases a new version (with a bug)",
                    lambda: runtime.run("snapshot", run_snapshot, workspace=root, task_id="T01",
                                        version="1.4.0", message="信号评分改用收盘价"))
-    _show(story, r, render.snapshot)
+    story.show(r, render.snapshot)
 
     old = process.run_state(ws, ws.task("T01")).pid
     state = story.step("restart T01 on 1.4.0", lambda: _restart(ws))
@@ -98,10 +96,6 @@ def continue_story(story: _Story, ws: Workspace) -> None:
     r = story.step("T01 runs 1.2.0 again; 1.4.0 is quarantined", lambda: _back_on(ws, before))
     if not isinstance(r, Exception):
         story.say(f"   {r}")
-
-
-def _show(story: _Story, value: Any, fn: Any) -> None:
-    story.say(f"   error: {value}" if isinstance(value, Exception) else fn(value))
 
 
 def _restart(ws: Workspace) -> process.RunState:
@@ -147,7 +141,7 @@ def _health(root: str, box: list[HealthRun]) -> HealthRun:
     return run
 
 
-def _alert(story: _Story, got: list[dict[str, Any]]) -> None:
+def _alert(story: Story, got: list[dict[str, Any]]) -> None:
     if not got:
         raise ClawbackError("no alert arrived")
     for alert in got:

@@ -1,4 +1,4 @@
-"""A small workspace shaped like the seed's (two tasks, a deleted one, runtime state, Chinese
+"""A small workspace shaped like the operator's (two tasks, a deleted one, runtime state, Chinese
 text, YAML anchors), plus a local wheelhouse, for the demo, the tests and the benchmarks."""
 
 from __future__ import annotations

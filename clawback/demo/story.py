@@ -16,15 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from clawback import render
 from clawback.demo import sample
 from clawback.demo.health_story import continue_story
+from clawback.demo.narrator import DemoResult, Story
 from flows import runtime
 from flows.init import run_init
 from flows.rollback import run_rollback
@@ -37,44 +36,10 @@ from tasks_lib.status import task_history, workspace_status
 from tasks_lib.verify_snapshot import verify_snapshot
 
 
-@dataclass
-class DemoResult:
-    ok: bool = True
-    workspace: str = ""
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    summary: str = ""
-
-
-class _Story:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.result = DemoResult()
-
-    def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
-
-    def step(self, title: str, fn: Callable[[], Any], expect_ok: bool = True) -> Any:
-        self.say(f"\n== {title}")
-        started = time.perf_counter()
-        value: Any = None
-        try:
-            value = fn()
-            ok = True
-        except ClawbackError as exc:
-            value, ok = exc, False
-        seconds = time.perf_counter() - started
-        passed = ok == expect_ok
-        self.result.ok &= passed
-        self.result.steps.append({"step": title, "seconds": round(seconds, 2), "passed": passed})
-        mark = "ok" if passed else "UNEXPECTED"
-        self.say(f"   [{mark}] {seconds:.2f}s")
-        return value
-
-
 def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
     import sys
 
-    story = _Story(out or sys.stdout)
+    story = Story(out or sys.stdout)
     base = Path(tempfile.mkdtemp(prefix="clawback-demo-"))
     saved_env = dict(os.environ)
     try:
@@ -99,7 +64,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
                        lambda: _edit_t02_then(root, lambda: runtime.run(
                            "snapshot", run_snapshot, workspace=str(root), task_id="T01",
                            bump="minor", message="新增竞价成交量指标")))
-        _show(story, r, render.snapshot)
+        story.show(r, render.snapshot)
 
         (t01 / "requirements.txt").write_text("clawdemo-signals>=1.1\nclawdemo-risk\n")
         (t01 / "main.py").write_text(sample.T01_MAIN.format(version="1.3.0").replace(
@@ -108,7 +73,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
                        lambda: runtime.run("snapshot", run_snapshot, workspace=str(root),
                                            task_id="T01", bump="minor",
                                            message="新增舆情分析模块"))
-        _show(story, r, render.snapshot)
+        story.show(r, render.snapshot)
 
         cfg = t01 / "config.yaml"
         original = cfg.read_text()
@@ -124,7 +89,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
         for version in ("1.2.0", "1.3.0"):
             v = story.step(f"verify-snapshot T01 {version}",
                            lambda version=version: _verified(ws, version))
-            _show(story, v, render.verification)
+            story.show(v, render.verification)
 
         r = story.step("tamper check: move tag T01-v1.2.0 to another commit -> detected",
                        lambda: _tamper(ws), expect_ok=False)
@@ -138,7 +103,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
                        lambda: runtime.run("rollback", run_rollback, workspace=str(root),
                                            task_id="T01", to_version="1.2.0",
                                            reason="error rate 0.3 > 0.1", grace_s=1.0))
-        _show(story, r, render.rollback)
+        story.show(r, render.rollback)
         if not isinstance(r, Exception):
             story.say(f"   new pid {r.pid} (was {getattr(state, 'pid', None)}); environment now: "
                       f"{', '.join(deps.installed(py))}")
@@ -171,10 +136,6 @@ def _stop_all(root: Path) -> None:
             process.stop(ws, ws.task(tid), timeout=3)
         except ClawbackError:
             pass  # best effort on the way out; the workspace is being removed
-
-
-def _show(story: _Story, value: Any, fn: Callable[[Any], str]) -> None:
-    story.say(f"   error: {value}" if isinstance(value, Exception) else fn(value))
 
 
 def _edit_t02_then(root: Path, action: Callable[[], Any]) -> Any:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
+import io
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from tasks_lib.core import safefs
 
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z", re.ASCII)
 _VERSION = re.compile(r"[A-Za-z0-9.!+]+\Z", re.ASCII)
@@ -23,7 +26,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 def normalize(name: str) -> str:
     """PEP 503 normalised project name: ``Clawdemo_Signals`` -> ``clawdemo-signals``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def dist_name(name: str) -> str:
@@ -100,20 +103,15 @@ def build_wheel(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{dist}-{version}-py3-none-any.whl"
-    fd, tmp = tempfile.mkstemp(prefix=".wheel-", suffix=".tmp", dir=dest)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-            for path, data in entries:
-                zi = zipfile.ZipInfo(path, date_time=_ZIP_DATE)
-                zi.create_system = 3  # unix, whatever the host
-                zi.external_attr = 0o644 << 16
-                zi.compress_type = zipfile.ZIP_STORED
-                zf.writestr(zi, data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for path, data in entries:
+            zi = zipfile.ZipInfo(path, date_time=_ZIP_DATE)
+            zi.create_system = 3  # unix, whatever the host
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = zipfile.ZIP_STORED
+            zf.writestr(zi, data)
+    safefs.replace_file(target, buf.getvalue(), 0o644)
     return target
 
 

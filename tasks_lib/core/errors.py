@@ -1,4 +1,5 @@
-"""One exception hierarchy; exit codes are mapped here and nowhere else (SPEC §6).
+"""One exception hierarchy; exit codes are mapped here and nowhere else (docs/design.md, "Exit
+codes").
 
 0 success; 1 the operation ran and failed or found a problem; 2 bad input; 3 refused because
 of a conflict. Every message says what happened and what to do next (``hint``).

@@ -1,4 +1,5 @@
-"""Task ids, versions and tags (SPEC §3): validated before they reach git, a path or a process.
+"""Task ids, versions and tags (docs/design.md, "Tags"): validated before they reach git, a path or
+a process.
 
 Grammar (ASCII only, anchored with ``\\Z`` so a trailing newline never slips through):
 
@@ -102,6 +103,10 @@ def rollback_tag(task: str, to_ver: str, from_ver: str, repeat: int = 1) -> str:
 
 
 def hotfix_tag(task: str, ver: str, date: str, repeat: int = 1) -> str:
+    """``T01-v1.2.0-hotfix-20260224`` (``-2``, ``-3``… for a repeat the same day): the tag of a
+    hotfix release on top of a stable version (``snapshot --hotfix``, not built yet;
+    :func:`parse_tag` already reads these tags). Kept for those releases: the task id, version
+    and YYYYMMDD date are validated (BadInput) before the name reaches git."""
     if not re.fullmatch(r"[0-9]{8}", date, re.ASCII):
         raise BadInput(f"invalid hotfix date {shown(date)}", "use YYYYMMDD, e.g. 20260224")
     base = f"{task_id(task)}-v{version(ver)}-hotfix-{date}"

@@ -11,7 +11,12 @@ through; a file is replaced by an atomic rename of a sibling temp file (fsynced)
 without ``O_NONBLOCK`` and are reported as ``other``.
 
 This is the one place that writes the task files a restore, an undo, a snapshot's version bump
-or a pidfile puts in the working tree (docs/design.md, "Symlinks").
+or a pidfile puts in the working tree (docs/design.md, "Symlinks"), and clawback's one atomic
+write: :func:`write_file` (a task file, reached by the no-symlink walk), :func:`replace_file`
+(tool state, the registry, a hook, a wheel) and :func:`replace_link` all end in the same temp
+file, fsync, rename and directory fsync (``_put_bytes``/``_put_link``). One module because of
+that: the walk, the reads and the writes share their descriptors and
+their temp-file rules, and split apart they would drift.
 """
 
 from __future__ import annotations
@@ -264,22 +269,32 @@ def read_state(path: Path) -> bytes:
 
 def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``path`` by the atomic rename of a fresh sibling (a unique name, created with
-    ``O_EXCL | O_NOFOLLOW``, fsynced): a symlink or a hard link standing at ``path`` is replaced,
-    never written through."""
+    ``O_EXCL | O_NOFOLLOW``, fsynced, then the directory fsynced): a symlink or a hard link
+    standing at ``path`` is replaced, never written through. The one atomic write for files
+    outside the task trees (tool state, the registry, a hook, a wheel); :func:`write_file` is
+    the same write reached by the no-symlink walk."""
     path = Path(path)
     _state_parent_ok(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(_temp_name(path.name))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with _directory(path.parent) as fd:
+        _put_bytes(fd, path.name, data, mode)
+
+
+def replace_link(path: Path, target: str) -> None:
+    """Make ``path`` a symlink to ``target``, atomically (as :func:`replace_file` writes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _directory(path.parent) as fd:
+        _put_link(fd, path.name, os.fsencode(target))
+
+
+@contextmanager
+def _directory(folder: Path) -> Iterator[int]:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _fill(fd, data, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def own_file(path: Path) -> Path:
@@ -330,27 +345,13 @@ def write_file(root: Path, rel: str, data: bytes, *, executable: bool | None = F
     replaced, never written through; a directory there is a Conflict."""
     with _parent(root, rel, create=True) as (fd, name):
         mode = _mode_to_keep(fd, name) if executable is None else (0o755 if executable else 0o644)
-        tmp = _temp_name(name)
-        tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                      0o600, dir_fd=fd)
-        try:
-            _fill(tfd, data, mode)
-            _replace(fd, tmp, name, rel)
-        except BaseException:
-            _unlink_quietly(fd, tmp)
-            raise
+        _put_bytes(fd, name, data, mode, rel)
 
 
 def write_link(root: Path, rel: str, target: bytes) -> None:
     """Make ``rel`` a symlink to ``target`` (bytes, as git stores it), atomically."""
     with _parent(root, rel, create=True) as (fd, name):
-        tmp = _temp_name(name)
-        os.symlink(os.fsdecode(target), tmp, dir_fd=fd)
-        try:
-            _replace(fd, tmp, name, rel)
-        except BaseException:
-            _unlink_quietly(fd, tmp)
-            raise
+        _put_link(fd, name, target, rel)
 
 
 def remove(root: Path, rel: str) -> bool:
@@ -419,15 +420,42 @@ def _temp_name(name: str) -> str:
     return f".{hashlib.sha256(raw).hexdigest()[:16]}{suffix}"
 
 
-def _replace(fd: int, tmp: str, name: str, rel: str) -> None:
+def _put_bytes(fd: int, name: str, data: bytes, mode: int, rel: str | None = None) -> None:
+    """The atomic write, in the directory ``fd``: a fresh temp sibling (``O_EXCL |
+    O_NOFOLLOW``) filled and fsynced, renamed over ``name``, the directory fsynced. ``rel``
+    (a task file's path): a directory standing at ``name`` is a Conflict saying so."""
+    tmp = _temp_name(name)
+    tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                  0o600, dir_fd=fd)
     try:
-        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except FileNotFoundError:
-        st = None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise Conflict(f"{rel} is a directory where the version has a file",
-                       "move the directory aside (it holds files that are not versioned, "
-                       "such as runtime state), then retry")
+        _fill(tfd, data, mode)
+        _commit(fd, tmp, name, rel)
+    except BaseException:
+        _unlink_quietly(fd, tmp)
+        raise
+
+
+def _put_link(fd: int, name: str, target: bytes, rel: str | None = None) -> None:
+    """:func:`_put_bytes` for a symlink to ``target``."""
+    tmp = _temp_name(name)
+    os.symlink(os.fsdecode(target), tmp, dir_fd=fd)
+    try:
+        _commit(fd, tmp, name, rel)
+    except BaseException:
+        _unlink_quietly(fd, tmp)
+        raise
+
+
+def _commit(fd: int, tmp: str, name: str, rel: str | None) -> None:
+    if rel is not None:
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise Conflict(f"{rel} is a directory where the version has a file",
+                           "move the directory aside (it holds files that are not versioned, "
+                           "such as runtime state), then retry")
     os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
     try:
         os.fsync(fd)

@@ -1,4 +1,5 @@
-"""Per-task settings (SPEC §5): the optional ``clawback`` key of a registry entry, with defaults.
+"""Per-task settings (docs/design.md, "Workspace model"): the optional ``clawback`` key of a
+registry entry, with defaults.
 
 Which files are runtime state follows from ``state_paths`` and the files the settings name
 (tasks_lib/runtime/statepaths.py).
@@ -63,6 +64,9 @@ class TaskSettings:
     health: HealthSettings = field(default_factory=HealthSettings)
     environment_variables: tuple[str, ...] = ()
     state_paths: tuple[str, ...] = DEFAULT_STATE_PATHS
+    # promote a version stable after this many healthy checks in a row (None: the health run's
+    # promote_after decides); a policy, not how the task runs: not in as_dict, not in manifests
+    stable_after: int | None = None
 
     @cached_property
     def state(self) -> StatePaths:
@@ -206,7 +210,8 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
     if raw is None:
         return TaskSettings()
     if not isinstance(raw, dict):
-        raise BadInput(f"{_where(task_id, '')[:-1]} must be an object", "see SPEC §5 per-task settings")
+        raise BadInput(f"{_where(task_id, '')[:-1]} must be an object",
+                       "see docs/design.md, Workspace model (per-task settings)")
     known = {"run", "python", "smoke", "smoke_timeout_s", "health", "environment_variables",
              "state_paths", "stable_after"}
     unknown = sorted(set(raw) - known)
@@ -243,7 +248,7 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
         smoke = _argv(smoke, task_id, "smoke")
     health_raw = raw.get("health") or {}
     if not isinstance(health_raw, dict):
-        raise BadInput(f"{_where(task_id, 'health')} must be an object", "see SPEC §5")
+        raise BadInput(f"{_where(task_id, 'health')} must be an object", "see docs/design.md, Health")
     dh = HealthSettings()
     source = health_raw.get("source", dh.source)
     prefect = source == PREFECT_SOURCE
@@ -281,8 +286,12 @@ def parse(task_id: str, raw: Any) -> TaskSettings:
             and valid_pattern(p) for p in state):
         raise BadInput(f"{_where(task_id, 'state_paths')} must be a list of .gitignore patterns",
                        'e.g. ["state/", "cache/", "*.db"] (the defaults always apply as well)')
+    stable_after = raw.get("stable_after")
+    if stable_after is not None:
+        stable_after = _number(stable_after, task_id, "stable_after", 1, 1_000_000, integer=True)
     return TaskSettings(
         run=run, python=python, smoke=smoke,
         smoke_timeout_s=_number(raw.get("smoke_timeout_s", 60), task_id, "smoke_timeout_s", 1, 86_400),
         health=health, environment_variables=tuple(env_names), state_paths=tuple(state),
+        stable_after=stable_after,
     )

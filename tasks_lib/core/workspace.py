@@ -10,6 +10,10 @@ the workspace itself or tool state (``.git``, ``.clawback``), passes through a s
 or lies inside (or is) another active task's location: a rollback of one would rewrite the
 other. One task's malformed entry never takes the others down: :meth:`Workspace.scan` lists it
 as a :class:`BrokenTask` beside the good ones, and only commands on that task fail.
+
+One module because a task's location, its entry and the workspace's other locations are
+checked together (a location is valid only against all the others): splitting the checks from
+the scan would let one be called without the other.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class Task:
 
     @property
     def active(self) -> bool:
-        return self.status != "deleted" and bool(self.location)
+        """The registry's one rule (:func:`tasks_lib.formats.registry.is_active`)."""
+        return registry.is_active({"status": self.status, "location": self.location})
 
     @property
     def config_path(self) -> str:
@@ -115,7 +120,7 @@ class Workspace:
                            "not the task definitions, and clawback rewrites it in place")
         if not ws.registry_path.is_file():
             raise BadInput(f"{ws.registry_path} not found",
-                           "a workspace needs task_registry.json at its top level (SPEC §2)")
+                           "a workspace needs task_registry.json at its top level")
         return ws
 
     @property
@@ -207,7 +212,7 @@ class Workspace:
               locations: dict[str, str | ClawbackError]) -> Task:
         status = str(entry.get("status", "active"))
         location = entry.get("location")
-        if status != "deleted" and location:
+        if registry.is_active(entry):
             ids.task_id(task_id)
             canonical = locations.get(task_id)
             if isinstance(canonical, ClawbackError):
@@ -234,7 +239,7 @@ class Workspace:
         ver = entry.get("version")
         return Task(
             id=task_id, version=str(ver) if ver is not None else None, status=status,
-            location=location if isinstance(location, str) and location else None,
+            location=location if isinstance(location, str) and location.strip() else None,
             config_file=config_file, entry_point=entry_point, entry=entry, settings=parsed,
         )
 
@@ -323,7 +328,7 @@ def _active_locations(reg: registry.Registry) -> dict[str, str | ClawbackError]:
     found: dict[str, str | ClawbackError] = {}
     for tid in reg.task_ids():
         location = reg.field(tid, "location")
-        if str(reg.field(tid, "status", "active")) == "deleted" or not location:
+        if not registry.is_active({"status": reg.field(tid, "status"), "location": location}):
             continue
         if not isinstance(tid, str):
             continue

@@ -1,4 +1,5 @@
-"""Python dependencies of a task: an exact lock, and a per-task environment synced to it (SPEC §5).
+"""Python dependencies of a task: an exact lock, and a per-task environment synced to it
+(docs/design.md, "What a snapshot guarantees", Dependencies).
 
 ``lock`` resolves a task's loose ``requirements.txt`` into a requirements-format lock with hashes
 (``uv pip compile``). ``ensure_env`` makes ``<state>/envs/<TASK>/<digest16>/`` a virtual
@@ -8,24 +9,24 @@ for a lock is reused without calling uv, so switching back to an earlier lock is
 
 The lock type lives in ``lockfile``, pip's package-source settings (handed to uv through its
 environment, never its argv) in ``pipconf`` and the running of uv in ``uvrun``; their public names
-are re-exported here.
+are re-exported here. One module because building an environment, switching ``current`` and
+reading or putting back what an interpreter holds share one rule for what a package set is (the
+lock's pins, compared by canonical name), which split apart could drift.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import (
     Conflict,
     DependencyError,
@@ -33,7 +34,7 @@ from tasks_lib.core.errors import (
     OperationFailed,
     SecretsFound,
 )
-from tasks_lib.deps.lockfile import Lock, credential_entries, freeze_entry, normalize
+from tasks_lib.deps.lockfile import Lock, credential_entries, entry_name, freeze_entry
 from tasks_lib.deps.pipconf import source_args, uv_environ
 from tasks_lib.deps.uvrun import run_uv, uv_bin
 
@@ -48,9 +49,10 @@ __all__ = [
     "env_root",
     "install_pins",
     "installed",
+    "link_target",
     "lock",
     "pin_changes",
-    "prune",
+    "read_marker",
     "restore_packages",
     "source_args",
     "current_python",
@@ -177,7 +179,8 @@ def env_root(state_dir: Path, task_id: str) -> Path:
     return root
 
 
-def _read_marker(env_dir: Path) -> dict | None:
+def read_marker(env_dir: Path) -> dict | None:
+    """An environment's marker (written once it is complete), or None: incomplete or no env."""
     try:
         data = json.loads(safefs.read_state(env_dir / MARKER).decode("utf-8"))
     except (OSError, ValueError, Conflict):
@@ -190,7 +193,7 @@ def _write_marker(env_dir: Path, lk: Lock, python: str) -> None:
         "lock_digest": lk.digest,
         "python": python,
         "packages": list(lk.packages),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": clock.format(),
     }
     safefs.replace_file(env_dir / MARKER, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
@@ -202,7 +205,7 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _link_target(root: Path) -> Path | None:
+def link_target(root: Path) -> Path | None:
     """Where ``current`` points (absolute, possibly dangling), or None."""
     try:
         target = os.readlink(root / CURRENT)
@@ -227,12 +230,9 @@ def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:
         return
     root.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(os.path.abspath(target), os.path.abspath(root))
-    tmp = root / f".{CURRENT}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.symlink(rel, tmp)
     try:
-        os.replace(tmp, link)
+        safefs.replace_link(link, rel)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OperationFailed(
             f"cannot switch {link} to {target} ({exc.strerror or exc})",
             step="switch environment",
@@ -242,7 +242,7 @@ def switch_current(state_dir: Path, task_id: str, target: Path | None) -> None:
 
 def current_env(state_dir: Path, task_id: str) -> Path | None:
     """The env dir ``current`` points at, or None (no link, or it points nowhere)."""
-    target = _link_target(env_root(state_dir, task_id))
+    target = link_target(env_root(state_dir, task_id))
     return target if target is not None and target.is_dir() else None
 
 
@@ -288,9 +288,9 @@ def ensure_env(
     env_dir = root / lk.digest_hex[:16]
     env_python = env_dir / "bin" / "python"
     run_dir = Path(cwd) if cwd is not None else Path(state_dir)
-    previous = _link_target(root)
+    previous = link_target(root)
 
-    marker = _read_marker(env_dir)
+    marker = read_marker(env_dir)
     reused = not env_dir.is_symlink() and bool(  # (a link there is removed, never built into)
         marker
         and marker.get("lock_digest") == lk.digest
@@ -372,11 +372,7 @@ def install_pins(
 
 
 def _by_name(entries: tuple[str, ...] | list[str]) -> dict[str, str]:
-    out = {}
-    for entry in entries:
-        name = re.split(r"[=@\s]", entry, maxsplit=1)[0]
-        out[normalize(name) if not entry.startswith("-e ") else entry] = entry
-    return out
+    return {entry_name(entry): entry for entry in entries}
 
 
 def pin_changes(python: Path, lk: Lock, *, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -407,33 +403,3 @@ def restore_packages(python: str, before: list[str], *, environ: Mapping[str, st
         run_uv(["pip", "install", "--python", python, "--quiet", "--no-deps", *changed, *flags],
                what="reinstalling the packages a failed operation changed", hint=_HINT_SYNC,
                environ=env, cwd=cwd, timeout=timeout)
-
-
-def prune(state_dir: Path, task_id: str, keep: set[str]) -> list[Path]:
-    """Remove complete envs whose lock digest is not in ``keep`` and that are not ``current``.
-
-    ``keep`` holds lock digests (``sha256:<hex>``, bare hex or its 16-char prefix). Dirs
-    without a marker (a build in progress or interrupted) are left alone.
-    """
-    root = env_root(state_dir, task_id)
-    keep16 = {k.split(":", 1)[-1][:16] for k in keep}
-    current = _link_target(root)
-    removed: list[Path] = []
-    if not root.is_dir():
-        return removed
-    for child in sorted(root.iterdir()):
-        if child.name == CURRENT or child.name.startswith(".") or child.is_symlink():
-            continue
-        if not child.is_dir():
-            continue
-        marker = _read_marker(child)
-        if marker is None:
-            continue
-        digest = str(marker.get("lock_digest", ""))
-        if child.name in keep16 or digest.split(":", 1)[-1][:16] in keep16:
-            continue
-        if current is not None and os.path.normpath(child) == os.path.normpath(current):
-            continue
-        shutil.rmtree(child)
-        removed.append(child)
-    return removed

@@ -1,4 +1,5 @@
-"""Which Python a task runs with: its start, the undo's restart and its smoke test (SPEC §5).
+"""Which Python a task runs with: its start, the undo's restart and its smoke test (docs/design.md,
+"Which Python a task runs with").
 
 - ``python: venv`` — the task's own environment, ``.clawback/envs/<id>/current/bin/python``;
 - ``python: /abs/path`` — that interpreter (an absolute path, never inside the task directory);

@@ -1,6 +1,7 @@
-"""A shared interpreter (``clawback.python`` set to a path, SPEC §5): its packages are changed
-only when the operator allows it (``--allow-shared-install``), and then journaled, so a failed
-operation puts them back (the undo removes what was added and reinstalls what changed).
+"""A shared interpreter (``clawback.python`` set to a path; docs/design.md, "Which Python a task
+runs with"): its packages are changed only when the operator allows it (``--allow-shared-install``),
+and then journaled, so a failed operation puts them back (the undo removes what was added and
+reinstalls what changed).
 
 Without the flag an operation that would change them is refused before anything changes
 (exit 3). Packages already as pinned need no change and no flag.

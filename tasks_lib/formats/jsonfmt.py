@@ -12,6 +12,10 @@ checked and decoded in one pass of the C decoder (with duplicate keys and NaN/In
 and a container's layout (the text between its members) is read only when that container is
 re-emitted. Text that the C decoder refuses is parsed again by the exact parser (jsonparse), which
 names the position and the fault.
+
+One module because the renderer, the lazy layout reader and the edit share one node model
+and one invariant (an equal subtree is emitted as its original text); the exact parser that names
+faults is apart, in jsonparse.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The snapshot manifest (SPEC §4): what pins a task version byte for byte.
+"""The snapshot manifest (docs/design.md, "Snapshot manifest (format 1)"): what pins a task version
+byte for byte.
 
 It travels inside git as the message of the annotated version tag, after a marker line, so
 ``git push --tags`` and a clone carry it. ``digest`` is the sha256 of the canonical JSON of every
@@ -55,7 +56,7 @@ class Snapshot:
 
     # -- serialisation --------------------------------------------------------------------
     def body(self) -> dict[str, Any]:
-        """The seed's layout: metadata, files, dependencies, plus how to run and check it."""
+        """The operator's layout: metadata, files, dependencies, plus how to run and check it."""
         return {
             "format": self.format,
             "metadata": {

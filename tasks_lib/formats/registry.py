@@ -1,4 +1,5 @@
-"""The task registry, ``task_registry.json`` (SPEC §2): read it, edit entries, save it back.
+"""The task registry, ``task_registry.json`` (docs/design.md, "Workspace model"): read it, edit
+entries, save it back.
 
 The file is the operator's: every unknown field, the key order and the formatting are kept, and
 an edit changes only the lines of the entry it touches (see :mod:`tasks_lib.formats.jsonfmt`).
@@ -12,10 +13,10 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from tasks_lib.core import safefs
 from tasks_lib.core.errors import BadInput, Conflict, MalformedFile, NotFound
 from tasks_lib.formats import jsonfmt
 
@@ -37,7 +38,10 @@ _SHARED_BELOW = 2
 
 
 def is_active(entry: dict[str, Any]) -> bool:
-    """Active: not ``status: deleted`` and ``location`` is a non-empty string."""
+    """Active: not ``status: deleted`` and ``location`` is a string that is not blank
+    (docs/design.md, "Workspace model": a deleted task, or one with no location, is listed but
+    never touched; a location of spaces is no location). The one rule: ``Task.active`` and the
+    workspace's location checks use it."""
     location = entry.get("location")
     return entry.get("status") != "deleted" and isinstance(location, str) and bool(location.strip())
 
@@ -276,7 +280,7 @@ class Registry:
         return self.render() != self.original_text
 
     def save(self) -> None:
-        """Write atomically (temp file in the same directory, fsync, rename).
+        """Write atomically (:func:`safefs.replace_file`: temp sibling, fsync, rename).
 
         Conflict if the file on disk is no longer what was loaded; nothing is written then.
         """
@@ -294,34 +298,7 @@ class Registry:
         data = text.encode("utf-8")
         if data == current:
             return
-        mode = os.stat(self.path).st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync_dir(self.path.parent)
+        safefs.replace_file(self.path, data, os.stat(self.path).st_mode & 0o7777)
         self.original_text, self._on_disk = text, data
         self._adopt(text)  # the next load of this text (e.g. to verify it) finds it parsed
 
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

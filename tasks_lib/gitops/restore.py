@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks_lib.core import safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput
 from tasks_lib.gitops.repo import Git
 from tasks_lib.runtime.statepaths import StatePaths
@@ -145,7 +145,7 @@ class Scope:
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return clock.format(pattern=clock.COMPACT)
 
 
 def backup(git: Git, scope: Scope, task_id: str, message: str, scratch: Path,

@@ -1,15 +1,16 @@
-"""Everything one health check looks at for a task (issue 4 item 1): the error-rate verdict of
-its current version (tasks_lib/health/verdict.py) and the live checks beside it: the process is alive
-when it should be, its versioned files match the snapshot, its environment holds exactly the
-snapshot's packages, and the environment variables it needs are set. Plain Python.
+"""Everything one health check looks at for a task (docs/design.md, "Health"): the error-rate
+verdict of its current version (tasks_lib/health/verdict.py) and the live checks beside it: the
+process is alive when it should be, its versioned files match the snapshot, its environment holds
+exactly the snapshot's packages, and the environment variables it needs are set. Plain Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.filenames import shown
 from tasks_lib.core.workspace import Task, Workspace
@@ -56,7 +57,7 @@ def check_tasks(ws: Workspace, task_id: str | None = None, *,
                 now: datetime | None = None) -> tuple[TaskHealth, ...]:
     """One task (``task_id``) or every active task, in registry order. An entry that cannot be
     used as it stands is an ``error`` verdict with its message; the others are judged as usual."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now_utc()
     if task_id:
         tasks, broken = [ws.task(task_id)], []
     else:

@@ -1,6 +1,6 @@
-"""The verdict history of each task (issue 4 items 3-4): every health check appends its verdict
-to ``.clawback/health/<task>.jsonl``, so the automation can act on a *streak* rather than on one
-measurement, the way canary analysis counts consecutive successes and failures:
+"""The verdict history of each task (docs/design.md, "Health"): every health check appends its
+verdict to ``.clawback/health/<task>.jsonl``, so the automation can act on a *streak* rather than on
+one measurement, the way canary analysis counts consecutive successes and failures:
 
 - **promotion**: ``K`` consecutive ``healthy`` verdicts of the current version make it stable.
   ``inconclusive`` (too few runs) neither counts nor breaks the streak; any other verdict, or a
@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from tasks_lib.core import ids, safefs
-from tasks_lib.health.source import iso, parse_ts
+from tasks_lib.core.errors import Conflict
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import parse as parse_ts
 
 TAIL_BYTES = 64 * 1024
 TRIM_AT = 512 * 1024
@@ -42,6 +44,15 @@ class Record:
     verdict: str      # healthy | breach | inconclusive | error | unhealthy (a live check failed)
     samples: int = 0
     failures: int = 0
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """The escalation a task is held at (``<task>.hold.json``), as written by :meth:`VerdictLog.hold`."""
+    breach: str | None      # None: the file is there but cannot be read
+    at: Any = None          # the fields as stored, shown as they are
+    why: Any = None
+    target: Any = None
 
 
 class VerdictLog:
@@ -92,13 +103,19 @@ class VerdictLog:
     def hold_path(self, task_id: str) -> Path:
         return self.dir / f"{ids.task_id(task_id)}.hold.json"
 
-    def held(self, task_id: str) -> dict[str, Any] | None:
-        """The escalation this task is held at: ``{breach, at, why, target}``; None if none."""
+    def held(self, task_id: str) -> Escalated | None:
+        """The escalation this task is held at; None if there is no hold file. One that cannot
+        be read holds no breach (``breach`` None): a breach escalates (replacing it, never
+        writing through it) and a healthy verdict releases it (removes the name)."""
         try:
             doc = json.loads(safefs.read_state(self.hold_path(task_id)).decode("utf-8"))
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
             return None
-        return doc if isinstance(doc, dict) and isinstance(doc.get("breach"), str) else None
+        except (ValueError, Conflict):  # not JSON; a link, a FIFO: never read through
+            return Escalated(None)
+        if not isinstance(doc, dict) or not isinstance(doc.get("breach"), str):
+            return Escalated(None)
+        return Escalated(doc["breach"], doc.get("at"), doc.get("why"), doc.get("target"))
 
     def hold(self, task_id: str, breach: str, why: str, target: str | None, now: datetime) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
-"""Prefect flow-run states as a task's health source (SPEC §5, health settings ``"source":
-"prefect"``).
+"""Prefect flow-run states as a task's health source (docs/design.md, "Health"; health settings
+``"source": "prefect"``).
 
 Plain Python over the Prefect REST API with httpx: this module never imports Prefect (domain
 modules stay Prefect-free and read-only commands do not pay for importing it). The API is the one
 at ``PREFECT_API_URL`` in the environment (Prefect profiles are not read), authorised like
-Prefect's own client: ``PREFECT_API_AUTH_STRING`` as Basic auth, else ``PREFECT_API_KEY`` as a
-Bearer token. Neither ever appears in a message.
+Prefect's own client (tasks_lib/core/prefect_api.py): ``PREFECT_API_AUTH_STRING`` as Basic auth,
+else ``PREFECT_API_KEY`` as a Bearer token. Neither ever appears in a message.
 
 The runs of a task are the flow runs of the flow named by the settings' ``flow`` that carry every
 tag in ``tags``, read with ``POST {api}/flow_runs/filter`` newest first (sort ``START_TIME_DESC``)
@@ -30,7 +30,6 @@ a flow the server has never heard of raises :class:`NoSuchFlow` (no health sourc
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -38,7 +37,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tasks_lib.health.source import WindowRead, parse_ts, utc
+from tasks_lib.core import prefect_api
+from tasks_lib.core.time import parse as parse_ts
+from tasks_lib.core.time import utc
+from tasks_lib.health.source import WindowRead
+from tasks_lib.secrets.masking import mask_message
 from tasks_lib.secrets.values import mask_credentials
 
 if TYPE_CHECKING:
@@ -164,7 +167,7 @@ def _run(obj: object) -> tuple[str, datetime, str, str | None, set[str]] | None:
     return run_id, started, stype.upper(), message or None, versions
 
 
-MAX_ANSWER_BYTES = 64 << 20  # one page of flow runs as JSON is a few MiB at most
+MAX_ANSWER_BYTES = prefect_api.MAX_ANSWER_BYTES  # one page of flow runs is a few MiB at most
 
 class _Api:
     """POSTs to the API within one deadline, every failure a SourceError saying what to do."""
@@ -175,15 +178,8 @@ class _Api:
         self.shown = mask_credentials(api)
         self.deadline = time.monotonic() + timeout
         self.last_size = 0
-        headers = {"Accept": "application/json"}
-        auth, key = env.get("PREFECT_API_AUTH_STRING"), env.get("PREFECT_API_KEY")
-        if auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-        elif key:
-            headers["Authorization"] = f"Bearer {key}"
-        import httpx
-
-        self.client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self.client = prefect_api.client(headers={"Accept": "application/json"}, env=env,
+                                         timeout=timeout, transport=transport)
 
     def __enter__(self) -> _Api:
         return self
@@ -200,21 +196,13 @@ class _Api:
             raise SourceError(f"{where} did not give all flow runs within {self.timeout:g} s; "
                               "check the server's load, or narrow the window")
         try:
-            # streamed, with the deadline checked between chunks: httpx's timeout bounds each
-            # read, so a server trickling a byte every second would otherwise never time out
-            with self.client.stream("POST", f"{self.api}/{path}", json=body,
-                                    timeout=left) as resp:
-                chunks, size = [], 0
-                for chunk in resp.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:  # (a page of flow runs is far smaller)
-                        raise SourceError(f"{where} answered {path} with more than "
-                                          f"{MAX_ANSWER_BYTES >> 20} MiB; not read further: "
-                                          "check PREFECT_API_URL names a Prefect API")
-                    if time.monotonic() > self.deadline:
-                        raise httpx.ReadTimeout("the deadline passed while reading")
-                content = b"".join(chunks)
+            resp, content = prefect_api.read_capped(self.client, "POST", f"{self.api}/{path}",
+                                                    json=body, deadline=self.deadline,
+                                                    limit=MAX_ANSWER_BYTES)
+        except prefect_api.AnswerTooLarge:
+            raise SourceError(f"{where} answered {path} with more than "
+                              f"{MAX_ANSWER_BYTES >> 20} MiB; not read further: "
+                              "check PREFECT_API_URL names a Prefect API") from None
         except httpx.TimeoutException:
             raise SourceError(f"{where} did not answer within {self.timeout:g} s; check that "
                               "the server is up and not overloaded") from None
@@ -231,8 +219,6 @@ class _Api:
             raise SourceError(f"{where} has no {path} endpoint (HTTP 404); PREFECT_API_URL must "
                               "be the API's URL, usually ending in /api")
         if not 200 <= code < 300:
-            from tasks_lib.health.verdict import mask_message  # here: health imports this module
-
             text = mask_message(content[:BODY_CHARS * 4].decode("utf-8", "replace"))  # masked, cut
             raise SourceError(f"{where} answered HTTP {code} to {path}"
                               + (f": {text}" if text else "")

@@ -1,4 +1,5 @@
-"""Reading a task's health source (SPEC §5) backwards, only as far as the window reaches.
+"""Reading a task's health source (docs/design.md, "Health") backwards, only as far as the window
+reaches.
 
 Plain Python. The default source is a JSON-lines file of run outcomes, one object per run
 (``{"ts": …, "ok": false, "error": "…", "version": "1.3.0"}``); the alternative is a log file with
@@ -49,10 +50,13 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tasks_lib.core.settings import HealthSettings
+from tasks_lib.core.time import STAMP, utc
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import parse as parse_ts
 from tasks_lib.health.scan import (
     BLOCK_SIZE,
     END_OF_TIME,
@@ -75,40 +79,13 @@ __all__ = ["BLOCK_SIZE", "MAX_LINE", "Line", "LinesParser", "LogPatterns", "Run"
            "parse_ts", "parser_for", "read_jsonl_block", "read_window", "utc"]
 
 
-# -- time -----------------------------------------------------------------------------------
-def parse_ts(value: object) -> datetime | None:
-    """One of the tool's own ISO-8601 timestamps (the registry's ``created_at`` and
-    ``rolled_back_at``, the verdict history: written in UTC with ``Z``, SPEC §4) as an aware UTC
-    datetime; naive means UTC there. None if it is not one. For what a task wrote, see
-    :func:`parse_run_ts`."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return utc(datetime.fromisoformat(value.strip()))
-    except (ValueError, OverflowError):  # not a timestamp, or out of range once in UTC
-        return None
-
-
+# -- time (tasks_lib/core/time.py; kept here under the names the health code reads) --------
 def parse_run_ts(value: object) -> datetime | None:
     """A timestamp a task wrote in its health source as an aware UTC datetime; a naive one is the
     machine's local time (the module docstring says why). None if it is not one, or if it is
     out of range once in UTC (year 1 or 9999 near the ends). Anything but a string (a number
     of seconds, say) is not a timestamp: seconds or milliseconds cannot be told apart."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.strip()).astimezone(UTC)  # naive: local time
-    except (ValueError, OverflowError, OSError):  # OSError: the C library's localtime refused
-        return None
-
-
-def utc(dt: datetime) -> datetime:
-    """``dt`` in UTC; a naive datetime is taken to be UTC already."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parse_ts(value, naive_is_local=True)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -204,7 +181,7 @@ def read_jsonl_block(lines: list[bytes], since: datetime, version: str | None,
     head = shaped_head(text, len(lines))
     old = False  # a run older than `since` is in the block (the boundary): nothing to count
     if head:
-        key = since.strftime("%Y-%m-%dT%H:%M:%SZ").encode()  # stamps sort as their times do
+        key = since.strftime(STAMP).encode()  # stamps sort as their times do
         old = lines[0][head:head + 20] < key  # the oldest line, usually
         if not old:
             stamps = [ln[head:head + 20] for ln in lines]

@@ -1,4 +1,4 @@
-"""Error rate and verdict of one task from its health source (SPEC §5, issue 4 item 1).
+"""Error rate and verdict of one task from its health source (docs/design.md, "Health").
 
 Plain Python, no Prefect. The default source is a JSON-lines file of run outcomes,
 ``<task dir>/logs/runs.jsonl``, one object per run::
@@ -30,19 +30,21 @@ Prefect REST API by tasks_lib/health/prefect_source.py and judged the same way (
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.settings import PREFECT_SOURCE, HealthSettings
+from tasks_lib.core.time import format as iso
+from tasks_lib.core.time import utc
 from tasks_lib.health import prefect_source as health_prefect
-from tasks_lib.secrets import masking
-from tasks_lib.secrets.values import secret_assignment
+from tasks_lib.health.stable import version_started_at
+from tasks_lib.secrets.masking import mask_message
 
 if TYPE_CHECKING:
     from tasks_lib.core.workspace import Task
@@ -52,16 +54,12 @@ from tasks_lib.health.source import (
     MAX_LINE,
     LinesParser,
     WindowRead,
-    iso,
-    parse_ts,
     parser_for,
     read_window,
-    utc,
 )
 
 Verdict = Literal["healthy", "breach", "inconclusive", "error"]
 TOP_ERRORS = 3
-ERROR_CHARS = 200
 NO_MESSAGE = "(no error message)"
 # How far after `now` a run may be stamped and still count: writers' clocks disagree by a little
 # (NTP keeps them within seconds). A run stamped later is a clock or a zone gone wrong; counting
@@ -71,7 +69,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class ErrorCount:
-    message: str  # secrets masked, at most ERROR_CHARS characters
+    message: str  # secrets masked (masking.mask_message), at most ERROR_CHARS characters
     count: int
 
 
@@ -107,24 +105,6 @@ class HealthResult:
         }
 
 
-def version_started_at(entry: Mapping[str, Any], version: str) -> datetime | None:
-    """When ``version`` last became the task's version, from its registry entry: the newest of
-    its ``snapshots[]`` ``created_at`` and the ``rolled_back_at`` of every ``rollback_history[]``
-    item whose ``to_version`` is it. None when the entry records neither."""
-    stamps: list[datetime] = []
-    for record in entry.get("snapshots") or []:
-        if isinstance(record, Mapping) and str(record.get("version")) == version:
-            ts = parse_ts(record.get("created_at"))
-            if ts is not None:
-                stamps.append(ts)
-    for record in entry.get("rollback_history") or []:
-        if isinstance(record, Mapping) and str(record.get("to_version")) == version:
-            ts = parse_ts(record.get("rolled_back_at"))
-            if ts is not None:
-                stamps.append(ts)
-    return max(stamps, default=None)
-
-
 def window_start(now: datetime, window_minutes: int, version_start: datetime | None) -> datetime:
     """The later of ``now - window`` and the version's start."""
     start = utc(now) - timedelta(minutes=window_minutes)
@@ -132,32 +112,6 @@ def window_start(now: datetime, window_minutes: int, version_start: datetime | N
 
 
 # -- verdict --------------------------------------------------------------------------------
-# `token=abc`, `--api-key=abc`, then `password: abc` (a value never starts another assignment)
-_ASSIGNS = (  # names bounded and starting at a word's start: linear time on a long message
-    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}=[ \t]{0,8})"
-               r"(['\"]?)([^\s'\",;]+)"),
-    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}:[ \t]{0,8})"
-               r"(['\"]?)([^\s'\",;=]+)"),
-)
-
-
-def mask_message(text: str) -> str:
-    """A message safe to show: URL credentials, secret query parameters, webhook ids and
-    ``token=…`` / ``api_key: …`` style assignments masked; whitespace collapsed; at most
-    ERROR_CHARS characters (masked before cut, so a cut never exposes part of a secret)."""
-    text = masking.mask(text)  # secret values from the environment, URL credentials
-
-    def _one(m: re.Match[str]) -> str:
-        if secret_assignment(m.group(2), m.group(4)):
-            return f"{m.group(1)}{m.group(3)}****"
-        return m.group(0)
-
-    for pattern in _ASSIGNS:
-        text = pattern.sub(_one, text)
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
-
-
 def top_errors(errors: Iterable[tuple[str | None, int]],
                limit: int = TOP_ERRORS) -> tuple[ErrorCount, ...]:
     """The most frequent messages (masked, cut), most frequent first; ties go to the message
@@ -189,7 +143,7 @@ def evaluate(path: str | os.PathLike[str], *, task_id: str, version: str | None,
     raises for the source itself: a missing file is ``inconclusive`` with 0 samples, one that
     cannot be read or judged is ``error``."""
     since = utc(since)
-    now = utc(now) if now is not None else datetime.now(UTC)
+    now = utc(now) if now is not None else clock.now_utc()
     base = dict(task_id=task_id, version=version, threshold=health.threshold,
                 min_samples=health.min_samples, window_start=since, source=health.source)
     try:
@@ -305,7 +259,7 @@ def check_task(ws_root: str | os.PathLike[str], task: Task, *, now: datetime | N
         raise BadInput(f"task {task.id} has no location; it has no health source",
                        "pick an active task (`clawback status` lists them)")
     health: HealthSettings = task.settings.health
-    now = now or datetime.now(UTC)
+    now = now or clock.now_utc()
     started = version_started_at(task.entry, task.version) if task.version else None
     since = window_start(now, health.window_minutes, started)
     if health.source == PREFECT_SOURCE:

@@ -1,4 +1,5 @@
-"""Is a task running, and start or stop it (SPEC §5 run types), as a rollback uses it.
+"""Is a task running, and start or stop it (docs/design.md, "What a rollback guarantees"), as a
+rollback uses it.
 
 ``process`` tasks run in their own session (``start_new_session``: the pid is the process group
 id), output appended to ``.clawback/run/<TASK>.out``. The pidfile ``.clawback/run/<TASK>.json``
@@ -10,6 +11,9 @@ Zombies: ``start`` does not wait for the long-lived child; a daemon thread block
 ``Popen.wait`` to reap it whenever it exits, for as long as this (possibly long-lived) Python
 process runs. When this process exits first, the child is re-parented and reaped by init. Until
 reaped, a zombie counts as not running.
+
+One module because start, stop and "is it running" share the run types' rules (process,
+command, external) and the pidfile discipline above; the pidfile itself is in pidfiles.py.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from tasks_lib.core import safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, ClawbackError, Conflict, OperationFailed
 from tasks_lib.core.workspace import Task, Workspace
 from tasks_lib.deps import interpreter
@@ -232,7 +237,7 @@ def _shown(ws: Workspace, argv: Sequence[str]) -> list[str]:
 
 def _spawn(ws: Workspace, task: Task, argv: list[str], cwd: Path, env: dict[str, str]) -> RunState:
     ws.ensure_state_dir()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = clock.format()
     shown = _shown(ws, argv)  # (the workspace's secret values read once)
     with os.fdopen(safefs.open_append(output_log(ws, task)), "ab") as log:
         log.write(f"--- clawback start {stamp} version {task.version}: {shown}\n".encode())

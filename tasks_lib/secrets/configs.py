@@ -20,6 +20,9 @@ A key that is itself credential-shaped is shown as ``[<credential-shaped key>]``
 The rules live in ``secret_names`` (which key names name a credential) and ``secret_values``
 (which values are plaintext: not references, placeholders or file paths); this module walks the
 data, and refuses or redacts what it found.
+
+One module because it is one walk over parsed data with the redaction of what it finds; the
+name and value rules it applies are apart (names.py, values.py).
 """
 
 from __future__ import annotations

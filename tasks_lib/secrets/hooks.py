@@ -1,4 +1,4 @@
-"""Git hooks installed by init (seed phase 2: "integrate into git hooks").
+"""Git hooks installed by init (docs/design.md, "init").
 
 pre-commit: refuse a commit that stages a plaintext secret in any file inside an active task's
 location or in a task's registry entry, naming files with key paths or lines, never values

@@ -17,6 +17,10 @@ value):
 References are not secrets: ``os.environ["X"]``, ``${X}``, ``{password}`` format fields,
 placeholders (``<your-token>``, ``xxx``), a value that is itself a variable or key name
 (``"TUSHARE_TOKEN"``, ``"api_key"``), a flag (``"--token"``), prose with spaces.
+
+One module because most of it is the rule table itself (one regular expression per construct,
+each with the false positives it must not raise beside it); split, a rule and its exceptions
+would be read apart.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Secret values never leave clawback: the one masker for every message, audit entry, report,
-artifact, alert and log line (issue 10 item 5).
+artifact, alert and log line (docs/design.md, "Secret values").
 
 What is masked (``***``):
 
@@ -16,6 +16,10 @@ Values shorter than ``MIN_SECRET_CHARS`` cannot be told from ordinary words and 
 left alone. Longer values are replaced before shorter ones, so no part of one survives. Text is
 masked where it enters a message (a smoke test's output, a start command's output, uv's and
 git's stderr) and again where it leaves (the CLI, the audit log, reports, artifacts, alerts).
+
+:func:`mask_message` is :func:`mask` for a short message shown to a person (a health source's
+error, an alert line): it also masks ``token=…`` / ``api_key: …`` assignments, collapses
+whitespace and cuts to ``ERROR_CHARS``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tasks_lib.secrets.values import looks_like_credential, mask_credentials, se
 
 MIN_SECRET_CHARS = 4
 MASK = "***"
+ERROR_CHARS = 200  # of a message shown (health errors, alerts): mask_message cuts there
 _HARMLESS = frozenset({"true", "false", "none", "null", "yes", "no", "on", "off"})
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -197,3 +202,29 @@ def mask_argv(argv: Iterable[str], values: Iterable[str] | None = None) -> list[
 def for_workspace(root: Path, environ: Mapping[str, str] | None = None) -> list[str]:
     """The values to mask in anything written about the workspace at ``root``."""
     return secret_values(environ, declared_names(root))
+
+
+# `token=abc`, `--api-key=abc`, then `password: abc` (a value never starts another assignment)
+_ASSIGNS = (  # names bounded and starting at a word's start: linear time on a long message
+    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}=[ \t]{0,8})"
+               r"(['\"]?)([^\s'\",;]+)"),
+    re.compile(r"(?<![A-Za-z0-9_\-])((?:--?)?([A-Za-z_][A-Za-z0-9_\-]{0,63})[ \t]{0,8}:[ \t]{0,8})"
+               r"(['\"]?)([^\s'\",;=]+)"),
+)
+
+
+def mask_message(text: str) -> str:
+    """A message safe to show: URL credentials, secret query parameters, webhook ids and
+    ``token=…`` / ``api_key: …`` style assignments masked; whitespace collapsed; at most
+    ERROR_CHARS characters (masked before cut, so a cut never exposes part of a secret)."""
+    text = mask(text)  # secret values from the environment, URL credentials
+
+    def _one(m: re.Match[str]) -> str:
+        if secret_assignment(m.group(2), m.group(4)):
+            return f"{m.group(1)}{m.group(3)}****"
+        return m.group(0)
+
+    for pattern in _ASSIGNS:
+        text = pattern.sub(_one, text)
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"

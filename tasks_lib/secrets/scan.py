@@ -1,4 +1,4 @@
-"""The secret check of a snapshot and of the pre-commit hook (SPEC §6 "Secrets").
+"""The secret check of a snapshot and of the pre-commit hook (docs/design.md, "Secrets").
 
 Every file the commit would hold is scanned (``secret_files.scan_file``): for a snapshot the
 task's versioned files as they are on disk (symlinks as their target, as git stores them), for

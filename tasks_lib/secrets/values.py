@@ -6,6 +6,9 @@
 default leaks. ``looks_like_credential`` decides ambiguous names by the value's shape, and
 ``has_credential_url`` finds credentials inside URLs (``user:password@``, bot webhooks, apprise
 URLs, secret-named query parameters).
+
+One module because the reference, placeholder, path and URL tests are one decision (is this
+value plaintext?) whose rules refer to each other.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Append-only audit log (SPEC §9): JSON lines under .clawback/audit.jsonl, hash-chained.
+"""Append-only audit log (docs/design.md, "Audit log entry"): JSON lines under
+.clawback/audit.jsonl, hash-chained.
 
 Each entry carries ``prev`` (the previous entry's hash) and ``hash`` (sha256 of its own canonical
 JSON without ``hash``), so an edited, removed or reordered line breaks the chain at that point.
@@ -15,21 +16,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
 from tasks_lib.core import safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.filenames import json_text
 from tasks_lib.secrets import masking
 
 GENESIS = "sha256:" + "0" * 64
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def actor() -> str:
@@ -76,7 +73,7 @@ class AuditLog:
         with self._lock:
             prev = self._last_hash()
             entry: dict[str, Any] = {
-                "ts": utc_now(), "actor": actor(), "action": action, "task": task,
+                "ts": clock.format(), "actor": actor(), "action": action, "task": task,
                 "from": from_version, "to": to_version, "reason": reason, "result": result,
                 "duration_s": round(duration_s, 3) if duration_s is not None else None,
                 "details": details or {}, "prev": prev,

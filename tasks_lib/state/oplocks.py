@@ -13,8 +13,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from tasks_lib.core import ids, safefs
+from tasks_lib.core import time as clock
 from tasks_lib.core.errors import Conflict
-from tasks_lib.state.audit import utc_now
 
 
 @contextmanager
@@ -36,7 +36,7 @@ def _held(state_dir: Path, name: str, what: str, timeout: float, purpose: str) -
                        "wait for it to finish, then run the command again") from None
     try:
         safefs.replace_file(info, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                              "purpose": purpose, "since": utc_now()}).encode())
+                                              "purpose": purpose, "since": clock.format()}).encode())
         yield
     finally:
         info.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The Prefect UI in a real browser (issue 5 item 5).
+"""The Prefect UI in a real browser.
 
 A real ``prefect server start`` on loopback, the workspace's deployments served by
 ``python -m deployments.serve``, and Debian's headless Chromium driven by Playwright: the

@@ -1,4 +1,4 @@
-"""The CLI contract (SPEC §6): exit codes, --json, --workspace after the command, messages that
+"""The CLI contract: exit codes, --json, --workspace after the command, messages that
 say what to do next, never a traceback; read-only commands never import Prefect."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``clawback serve`` (issue 5 item 2), for real: it starts its own Prefect server on a free port,
+"""``clawback serve``, for real: it starts its own Prefect server on a free port,
 deploys prefect.yaml, runs a worker; a rollback created through the REST API (as the UI does)
 for another workspace is refused, touching neither, and one for the served workspace runs there;
 SIGTERM while it runs stops serve in order: the rollback completes (T01 runs 1.2.0), exit 0,

@@ -1,4 +1,4 @@
-"""Task id, version and tag grammar against hostile input (SPEC §3)."""
+"""Task id, version and tag grammar against hostile input."""
 
 from __future__ import annotations
 
@@ -73,6 +73,17 @@ def test_parse_tag_ignores_foreign_or_malformed(name: str) -> None:
 def test_hotfix_date_validated() -> None:
     with pytest.raises(BadInput):
         ids.hotfix_tag("T01", "1.0.0", "2026-02-24")
+
+
+@pytest.mark.parametrize(("task", "ver", "date"), [
+    ("../T01", "1.0.0", "20260224"), ("T01", "1.0", "20260224"), ("T01", "1.0.0", "2026022"),
+    ("T01", "1.0.0", "20260224\n"), ("T01", "1.0.0", "２０２６０２２４"),
+])
+def test_hotfix_tag_validates_every_part(task: str, ver: str, date: str) -> None:
+    with pytest.raises(BadInput):
+        ids.hotfix_tag(task, ver, date)
+    assert ids.hotfix_tag("T01", "1.0.0", "20260224", repeat=2) == "T01-v1.0.0-hotfix-20260224-2"
+    assert ids.parse_tag(ids.hotfix_tag("T01", "1.0.0", "20260224", repeat=2)).repeat == 2
 
 
 @given(st.text(max_size=30))

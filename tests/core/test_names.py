@@ -1,4 +1,4 @@
-"""File names of any bytes (issue 10 item 9): snapshotted, verified and restored exactly, shown
+"""File names of any bytes: snapshotted, verified and restored exactly, shown
 escaped, or refused with a clear message (docs/design.md, "File names").
 
 Real temporary workspaces, the real flows and the real CLI on a strict UTF-8 stdout (pytest's

@@ -1,4 +1,4 @@
-"""Per-task settings defaults and validation; state-path matching (SPEC §5)."""
+"""Per-task settings defaults and validation; state-path matching."""
 
 from __future__ import annotations
 
@@ -100,8 +100,8 @@ def test_full_settings_parse() -> None:
     assert s.as_dict()["run"]["start"] == ["./run.sh"]
 
 
-# a credential where a variable name belongs (SPEC §6 Secrets); built by concatenation so that
-# no scanner mistakes this file for a leak
+# a credential where a variable name belongs (docs/design.md, "Secrets"); built by concatenation
+# so that no scanner mistakes this file for a leak
 GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 AKIA = "AKIA" + "Z7QW3ERT5YUI8OPA"
 HEX = "a94a8fe5ccb19ba6" + "1c4c0873d391e987982fbbd3"
@@ -122,3 +122,16 @@ def test_real_variable_names_stay_accepted() -> None:
              "OPENAI_API_KEY", "HF_TOKEN", "PYTHONDONTWRITEBYTECODE", "X509_CERT_DIR",
              "DINGTALK_ROBOT_TOKEN_V2", "GITHUB_TOKEN", "CUDA_VISIBLE_DEVICES", "ghp_token"]
     assert settings.parse("T01", {"environment_variables": names}).environment_variables == tuple(names)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", [3]])
+def test_stable_after_must_be_a_whole_number_of_checks(bad: object) -> None:
+    with pytest.raises(BadInput) as info:
+        settings.parse("T01", {"stable_after": bad})
+    assert "clawback.stable_after must be an integer" in info.value.message
+
+
+def test_stable_after_is_read_and_kept_out_of_the_manifest_runtime() -> None:
+    parsed = settings.parse("T01", {"stable_after": 3})
+    assert parsed.stable_after == 3 and settings.parse("T01", {}).stable_after is None
+    assert "stable_after" not in parsed.as_dict()  # a policy: manifests stay as they were

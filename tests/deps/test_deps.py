@@ -477,20 +477,6 @@ def test_failed_sync_leaves_no_env_and_keeps_current(tmp_path: Path, environ, lo
     assert deps.current_env(state, "T01") == good.path
 
 
-def test_prune_keeps_current_kept_and_incomplete(tmp_path: Path, environ, locks):
-    state = tmp_path / ".clawback"
-    old = deps.ensure_env(state, "T01", locks["old"], PY, environ=environ)
-    risk = deps.ensure_env(state, "T01", locks["risk"], PY, environ=environ)
-    new = deps.ensure_env(state, "T01", locks["new"], PY, environ=environ)
-    partial = deps.env_root(state, "T01") / "0123456789abcdef"
-    partial.mkdir()
-    assert deps.prune(state, "T01", {locks["risk"].digest}) == [old.path]
-    assert risk.path.is_dir() and new.path.is_dir() and partial.is_dir()
-    assert deps.prune(state, "T01", set()) == [risk.path]
-    assert deps.current_env(state, "T01") == new.path and partial.is_dir()
-    assert deps.prune(state, "T02", set()) == []
-
-
 def test_install_pins_into_a_shared_interpreter_is_not_exact(tmp_path: Path, wheelhouse, environ,
                                                              locks):  # fmt: skip
     venv = tmp_path / "shared"

@@ -1,4 +1,4 @@
-"""A task always runs with its own interpreter (issue 10 item 7): start, the undo's restart and the
+"""A task always runs with its own interpreter: start, the undo's restart and the
 smoke test use the venv, the configured path, or (python: none) the python3 on the operator's
 PATH; never a file inside the task directory and never clawback's own Python."""
 
@@ -21,7 +21,7 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.formats.registry import Registry
 from tasks_lib.runtime import process
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import undo_interrupted
+from tasks_lib.state.recovery import undo_interrupted
 from tasks_lib.verify_live import smoke_level
 from tests.state.test_crash import ROLLBACK_CHILD, kill_child_at
 

@@ -1,5 +1,5 @@
 """A shared interpreter (``python`` set to a path) is changed only with --allow-shared-install,
-and then the change is journaled: a failed operation puts its packages back (issue 10 item 6)."""
+and then the change is journaled: a failed operation puts its packages back."""
 
 from __future__ import annotations
 

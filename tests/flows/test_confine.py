@@ -1,5 +1,5 @@
-"""A deployment's flow run acts on its worker's workspace only (issue 10 item 10,
-flows/confine.py): the rule on strings, then real deployment runs on the session's Prefect
+"""A deployment's flow run acts on its worker's workspace only (flows/confine.py):
+the rule on strings, then real deployment runs on the session's Prefect
 server, executed by the flow engine as a worker's flow-run process executes them, with the
 worker's ``CLAWBACK_WORKSPACE``. A refused run leaves both directories byte-identical. The real
 worker (clawback serve) and runner (python -m deployments.serve) are in test_serve.py and

@@ -149,7 +149,7 @@ def test_demo_passes(prefect_server: str) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo passed" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
-    # issue 4: promote 1.2.0, a buggy 1.4.0, the health check rolls it back and alerts the sink
+    # the health story: promote 1.2.0, a buggy 1.4.0, the health check rolls it back and alerts the sink
     assert "T01 1.2.0 marked stable" in proc.stdout
     assert re.search(r"T01\s+1\.4\.0\s+breach", proc.stdout), proc.stdout[-3000:]
     assert "T01 error x" in proc.stdout and "KeyError: 'close' in signals.score" in proc.stdout
@@ -169,7 +169,7 @@ def test_prefect_yaml_entrypoints_are_flows() -> None:
     import yaml
     from prefect import Flow
 
-    doc = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
+    doc = yaml.safe_load((Path(__file__).parent.parent.parent / "prefect.yaml").read_text())
     for dep in doc["deployments"]:
         path, attr = dep["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))

@@ -1,4 +1,4 @@
-"""Scale-out (issue 5 item 4), for real: one Prefect server on PostgreSQL and two machines, simulated
+"""Scale-out, for real: one Prefect server on PostgreSQL and two machines, simulated
 as two clones of one origin workspace, each served by its own ``clawback serve --machine host-X``
 against that server (deployments ``<flow>/host-X`` on the work queue ``host-X``: the routing of
 docs/scale-out.md). A breach on host B: its health run hands the rollback to ``rollback/host-b``,

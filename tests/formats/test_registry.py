@@ -461,7 +461,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
     entry["version"] = "9.9.9"
     reg.set_entry("T01", entry)
 
-    def broken_replace(src: str, dst: str) -> None:
+    def broken_replace(src: str, dst: str, **dir_fds: int) -> None:  # safefs renames by dir fd
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -506,6 +506,7 @@ def test_snapshot_record_order() -> None:
         ({"status": "deleted", "location": "tasks/T01"}, False),
         ({"status": "active", "location": None}, False),
         ({"status": "active", "location": ""}, False),
+        ({"status": "active", "location": "  "}, False),
         ({"status": "active"}, False),
     ],
 )

@@ -1,4 +1,4 @@
-"""Writes never leave the task's directory (issue 10 item 2): restore, backup, undo and the
+"""Writes never leave the task's directory: restore, backup, undo and the
 version bump never follow a symlink in a parent path component, whatever it points at (another
 task, outside the workspace, a chain of links); a directory replaced by a symlink can be
 snapshotted."""

@@ -1,4 +1,4 @@
-"""End to end on a real ``prefect server start`` (issue 4 item 5): the served, scheduled health
+"""End to end on a real ``prefect server start``: the served, scheduled health
 deployment finds a breach of T01 1.3.0, hands it to the rollback deployment exactly once, the task
 runs 1.2.0 again, and the alert lands in a loopback sink. Prints breach → restored time. A run
 of the served deployments for another workspace is refused."""
@@ -29,7 +29,7 @@ from tests.prefect_cli import (
     wait_for,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 INTERVAL_S = 10
 
 pytestmark = pytest.mark.slow

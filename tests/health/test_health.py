@@ -22,6 +22,7 @@ from tasks_lib.core.settings import HealthSettings
 from tasks_lib.core.workspace import Task
 from tasks_lib.health import source as health_source
 from tasks_lib.health import verdict as health
+from tasks_lib.secrets import masking
 from tests.health.test_health_fast import local_zone
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -348,7 +349,7 @@ def test_top_errors_most_frequent_first_ties_to_the_most_recent(tmp_path: Path) 
     assert [(e.message, e.count) for e in r.top_errors] == [
         ("timeout", 5), ("KeyError: 'close'", 3), (health.NO_MESSAGE, 2)]
     long = health.top_errors([("E" * 500, 1)])[0].message
-    assert len(long) <= health.ERROR_CHARS and long.endswith("…")
+    assert len(long) <= masking.ERROR_CHARS and long.endswith("…")
     assert health.top_errors([(" multi\n  line ", 1)])[0].message == "multi line"
     singles = health.top_errors([(m, 1) for m in ("newest", "mid", "oldest", "x")])
     assert [e.message for e in singles] == ["newest", "mid", "oldest"]
@@ -371,7 +372,7 @@ def test_secrets_in_error_messages_are_masked(tmp_path: Path) -> None:
     messages = {e.message for e in r.top_errors}
     assert "cannot connect to postgresql://****@db.internal:5432/q" in messages
     assert "auth failed: api_key=**** rejected" in messages
-    assert health.mask_message("window=60 retries: 3") == "window=60 retries: 3"
+    assert masking.mask_message("window=60 retries: 3") == "window=60 retries: 3"
 
 
 # -- the log-file source (error/total patterns) -----------------------------------------------
@@ -429,7 +430,7 @@ def test_default_health_settings_render_as_before() -> None:
         "source": "logs/runs.jsonl", "window_minutes": 60, "min_samples": 10, "threshold": 0.1}
 
 
-# -- issue 10 item 8: the input is judged honestly ----------------------------------------------
+# -- the input is judged honestly -------------------------------------------------------------
 def guarded(fn: Callable[[], Any], seconds: float = 20) -> Any:
     """``fn()`` in a forked child, killed after ``seconds``: a check that hangs fails the test
     instead of hanging the suite."""

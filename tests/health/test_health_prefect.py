@@ -1,4 +1,4 @@
-"""Prefect flow-run states as the health source (tasks_lib/health/prefect_source.py, SPEC §5): real flow
+"""Prefect flow-run states as the health source (tasks_lib/health/prefect_source.py): real flow
 runs with real states on the session's Prefect test server, read over its REST API."""
 
 from __future__ import annotations

@@ -45,6 +45,21 @@ def test_history_is_trimmed_to_its_newest_lines(tmp_path, monkeypatch) -> None:
     assert log.path("T01").stat().st_size <= 2000 + 100
 
 
+def test_the_hold_round_trip_and_a_hold_file_that_cannot_be_read(tmp_path) -> None:
+    log = v.VerdictLog(tmp_path)
+    assert log.held("T01") is None and not log.release("T01")
+    log.hold("T01", "T01-1.3.0-x", "no target", None, T0)
+    assert log.held("T01") == v.Escalated("T01-1.3.0-x", "2026-11-29T12:00:00Z", "no target", None)
+    log.hold_path("T01").write_text("not json")
+    assert log.held("T01") == v.Escalated(None)                      # held at no breach
+    secret = tmp_path / "elsewhere.json"
+    secret.write_text('{"breach": "T01-1.3.0-x"}')
+    log.hold_path("T01").unlink()
+    log.hold_path("T01").symlink_to(secret)
+    assert log.held("T01") == v.Escalated(None)                      # never read through a link
+    assert log.release("T01") and secret.exists()                    # the link goes, not its file
+
+
 def test_hostile_task_id_never_makes_a_path(tmp_path) -> None:
     from tasks_lib.core.errors import BadInput
 

@@ -1,5 +1,4 @@
-"""Runtime state is never deleted or rewritten by a rollback, a repair or an undo (issue 10 item
-1): the state paths in force are the union of the current version's, the target's and the
+"""Runtime state is never deleted or rewritten by a rollback, a repair or an undo: the state paths in force are the union of the current version's, the target's and the
 defaults, and the files the settings name (pidfile, health source) are state too."""
 
 from __future__ import annotations

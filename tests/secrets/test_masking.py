@@ -1,4 +1,4 @@
-"""No secret value is shown anywhere (issue 10 item 5): the values of the variables a task declares
+"""No secret value is shown anywhere: the values of the variables a task declares
 and of every set variable whose name looks secret are masked in error messages, audit entries,
 reports, artifacts, alerts, Prefect logs and the CLI's output."""
 

@@ -1,4 +1,4 @@
-"""No secret value is stored or shown anywhere (issue 10 item 5), on real workspaces: every file a
+"""No secret value is stored or shown anywhere, on real workspaces: every file a
 snapshot would commit is scanned, the refusal is exit 3 and changes nothing, and the value is in
 no message, audit entry, tag message or exported manifest; --allow-secret spellings keep one
 finding or a whole file; the pre-commit hook judges every staged file of an active task; a lock

@@ -16,7 +16,7 @@ import flows.snapshot as fs
 from flows.init import run_init
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import interrupted, undo_interrupted
+from tasks_lib.state.recovery import interrupted, undo_interrupted
 from tasks_lib.status import workspace_status
 from tests.test_snapshot import state_of
 
@@ -50,7 +50,7 @@ def kill_child_at(code: str, where: str, ws: Workspace, tmp_path: Path) -> None:
     """Run ``code`` in a child process until it reaches ``where``, then SIGKILL it."""
     script, marker = tmp_path / "child.py", tmp_path / "ready"
     script.write_text(code)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent.parent)}
     child = subprocess.Popen([sys.executable, str(script), where, str(marker), str(ws.root)],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

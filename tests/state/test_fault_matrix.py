@@ -1,4 +1,4 @@
-"""The fault-injection matrix (issue 10 item 6): every step boundary of snapshot, rollback,
+"""The fault-injection matrix: every step boundary of snapshot, rollback,
 recover and promote × {an exception raised there, a SIGKILL there}. An exception is undone by the
 operation itself; a SIGKILL leaves the journal, which the next operation undoes. Either way the
 world is then exactly as before (or, past the point of no return, exactly as after), nothing is
@@ -29,10 +29,10 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.deps import envs as deps
 from tasks_lib.runtime import process
 from tasks_lib.state.audit import AuditLog
-from tasks_lib.state.journal import interrupted, undo_interrupted
+from tasks_lib.state.recovery import interrupted, undo_interrupted
 from tests.conftest import T01_13, git, runs_again
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 # -- the story, once ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`clawback status` self-heals (issue 3 item 3): an operation SIGKILLed midway leaves its journal;
+"""`clawback status` self-heals: an operation SIGKILLed midway leaves its journal;
 the next status finds the task lock free (the writer is dead), undoes the journal, restarts the old
 version, audits it and says so. A held lock means the operation is alive: status changes nothing.
 All through the real CLI in a subprocess, against real git and real processes."""
