@@ -10,7 +10,7 @@ listings of the index and the working tree) runs through GitPython's command run
 GitPython") says which goes where and why. Callers validate task ids, versions and tags
 (``tasks_lib.core.ids``) before they get here.
 
-This module is over 300 lines because it is the one place that knows git: splitting the class
+One module because it is the one place that knows git: splitting the class
 would spread the environment and process rules over several files.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import subprocess
@@ -45,6 +46,11 @@ from tasks_lib.core.errors import Conflict, GitError, NotFound, TransientError
 from tasks_lib.core.safefs import replace_file
 from tasks_lib.gitops import rawobjects
 from tasks_lib.secrets import masking
+
+# GitPython traces each command (with GIT_PYTHON_TRACE=full, its output: file contents, so
+# possibly secrets) to its loggers, which a flow run forwards to the Prefect API: never.
+GitRunner.GIT_PYTHON_TRACE = False
+logging.getLogger("git").setLevel(logging.WARNING)
 
 # Variables that would redirect git to another repository or index when we run from a hook.
 # GitPython copies os.environ into every git it starts and cannot unset a variable, so when one

@@ -166,3 +166,20 @@ def test_reads_take_a_constant_number_of_processes_and_end_them(
     assert len(started) <= 4, started  # ls_tree: check + batch; read_blobs: batch; tags: none
     assert not [c for c in psutil.Process().children(recursive=True) if c.name() == "git"]
     assert len(os.listdir("/proc/self/fd")) <= fds
+
+
+def test_gitpython_never_traces_commands_or_their_output(tmp_path, caplog, monkeypatch) -> None:
+    """GIT_PYTHON_TRACE=full would log every command's output (file contents) to the loggers a
+    flow run forwards to Prefect."""
+    import logging
+    import subprocess
+
+    from git.cmd import Git as GitRunner
+
+    from tasks_lib.gitops.repo import Git
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.setattr(GitRunner, "GIT_PYTHON_TRACE", "full")  # as if set before the import
+    with caplog.at_level(logging.DEBUG):
+        Git(tmp_path).run("hash-object", "--stdin", input=b"TOKEN=s3cr3t-value\n")
+    assert not [r for r in caplog.records if r.name.startswith("git")]
