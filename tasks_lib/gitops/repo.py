@@ -1,29 +1,65 @@
-"""git through its command line: argument lists only, ``--`` before paths, ``-z`` output.
+"""git through GitPython: its object model for what git stores, its command runner for plumbing.
 
-GitPython is deliberately not used: it is not thread-safe and leaks processes unless every
-``Repo`` is closed; one short ``git`` process per call is predictable and easy to reason about.
-Callers validate task ids, versions and tags (``tasks_lib.core.ids``) before they get here.
+Refs, tags and their messages, commits, trees and blob contents are read through a ``git.Repo``
+opened and closed for each use (GitPython is not thread-safe and leaks its persistent
+``cat-file`` processes and file descriptors unless every ``Repo`` is closed), so one operation
+costs a constant number of git processes however many objects it reads. Plumbing that needs
+exact flags (the scratch index, ``update-index --stdin``, ``update-ref`` compare-and-swap, ``-z``
+listings of the index and the working tree) runs through GitPython's command runner (what
+``repo.git`` is) with argument lists and ``--`` before paths. docs/design.md ("git through
+GitPython") says which goes where and why. Callers validate task ids, versions and tags
+(``tasks_lib.core.ids``) before they get here.
+
+One module because it is the one place that knows git: splitting the class
+would spread the environment and process rules over several files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from git import Repo
+from git.cmd import Git as GitRunner
+from git.exc import (
+    BadName,
+    BadObject,
+    GitCommandNotFound,
+    InvalidGitRepositoryError,
+    NoSuchPathError,
+)
+from git.objects import Commit
+from git.refs import SymbolicReference, TagReference
+from gitdb.base import OStream
 
 from tasks_lib.core.errors import Conflict, GitError, NotFound, TransientError
 from tasks_lib.core.safefs import replace_file
+from tasks_lib.gitops import rawobjects
 from tasks_lib.secrets import masking
 
+# GitPython traces each command (with GIT_PYTHON_TRACE=full, its output: file contents, so
+# possibly secrets) to its loggers, which a flow run forwards to the Prefect API: never.
+GitRunner.GIT_PYTHON_TRACE = False
+logging.getLogger("git").setLevel(logging.WARNING)
+
 # Variables that would redirect git to another repository or index when we run from a hook.
+# GitPython copies os.environ into every git it starts and cannot unset a variable, so when one
+# of these is set it is pinned to this repository's own value instead (``_pins``).
 _STRIPPED_ENV = (
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX",
     "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_COMMON_DIR",
 )
+_TIMED_OUT = b"Timeout: the command"  # how GitPython's kill_after_timeout reports
 
 
 @dataclass(frozen=True)
@@ -38,18 +74,33 @@ class TagInfo:
 
 
 class Git:
-    """One workspace's git. Cheap to construct; holds no open processes."""
+    """One workspace's git. Cheap to construct; holds no open processes (each ``repo()`` use
+    closes its own)."""
 
     def __init__(self, root: Path, extra_env: Mapping[str, str] | None = None) -> None:
         self.root = Path(root)
-        env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
-        env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_LITERAL_PATHSPECS": "1"})
+        env = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_LITERAL_PATHSPECS": "1"}
         if extra_env:
             env.update(extra_env)
         self._env = env
+        self._pinned: dict[str, str] | None = None
         self._object_format: str | None = None
 
     # -- running ---------------------------------------------------------------------------
+    @contextmanager
+    def repo(self) -> Iterator[Repo]:
+        """GitPython's ``Repo`` of this workspace, closed on exit (ending its ``cat-file``
+        processes). One per use and never shared: GitPython is not thread-safe."""
+        env = self._full_env()
+        try:
+            r = Repo(self.root, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
+            raise GitError(f"{self.root} is not a git repository",
+                           "run the command inside the workspace's git repository") from exc
+        with r:
+            r.git.update_environment(**env)
+            yield r
+
     def run(
         self,
         *args: str,
@@ -58,20 +109,52 @@ class Git:
         check: bool = True,
         timeout: float | None = 600,
     ) -> subprocess.CompletedProcess[bytes]:
-        full_env = {**self._env, **(env or {})}
+        """One git command (GitPython's runner: argument list, no shell), its output in bytes."""
         cmd = ["git", "-c", "core.quotepath=off", *args]
-        try:
-            proc = subprocess.run(
-                cmd, cwd=self.root, input=input, env=full_env, capture_output=True,
-                timeout=timeout, check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TransientError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
-        except FileNotFoundError as exc:
-            raise GitError("git is not installed", "install git and try again") from exc
-        if check and proc.returncode != 0:
-            raise GitError(f"git {args[0]} failed: {_tail(proc.stderr)}")
-        return proc
+        if not self.root.is_dir():  # GitPython would fall back to the current directory
+            raise GitError(f"{self.root} is not a directory", "check the workspace path")
+        runner = GitRunner(self.root)
+        runner.update_environment(**self._full_env(), **(env or {}))
+        with _stdin(input) as stdin:
+            try:
+                code, stdout, stderr = runner.execute(
+                    cmd, istream=stdin, with_extended_output=True, with_exceptions=False,
+                    stdout_as_string=False, strip_newline_in_stdout=False,
+                    kill_after_timeout=timeout)
+            except GitCommandNotFound as exc:
+                raise GitError("git is not installed", "install git and try again") from exc
+        assert isinstance(stdout, bytes)
+        stderr = stderr.encode("utf-8", "surrogateescape")  # GitPython decodes it
+        if timeout is not None and stderr.startswith(_TIMED_OUT):
+            raise TransientError(f"git {args[0]} timed out after {timeout:.0f}s")
+        if check and code != 0:
+            raise GitError(f"git {args[0]} failed: {_tail(stderr)}")
+        return subprocess.CompletedProcess(cmd, code, stdout, stderr)
+
+    def _full_env(self) -> dict[str, str]:
+        if self._pinned is None:
+            self._pinned = self._pins()
+        return {**self._pinned, **self._env}
+
+    def _pins(self) -> dict[str, str]:
+        """This repository's own values for the redirecting variables that are set (none is,
+        outside a hook): what git would find with them unset."""
+        if not any(k in os.environ for k in _STRIPPED_ENV):
+            return {}
+        clean = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
+        fields = ("--absolute-git-dir", "--git-common-dir", "--show-toplevel")
+        proc = subprocess.run(["git", "rev-parse", *fields], cwd=self.root, env=clean,
+                              capture_output=True, check=False)
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if proc.returncode != 0 or len(lines) != len(fields):
+            raise GitError(f"{self.root} is not a git repository",
+                           "run the command inside the workspace's git repository")
+        git_dir = Path(lines[0])
+        common = (self.root / lines[1]).resolve()
+        return {"GIT_DIR": str(git_dir), "GIT_COMMON_DIR": str(common),
+                "GIT_WORK_TREE": lines[2], "GIT_INDEX_FILE": str(git_dir / "index"),
+                "GIT_OBJECT_DIRECTORY": str(common / "objects"),
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": "", "GIT_NAMESPACE": "", "GIT_PREFIX": ""}
 
     def out(self, *args: str, **kw: object) -> str:
         return self.run(*args, **kw).stdout.decode("utf-8", "surrogateescape")  # type: ignore[arg-type]
@@ -92,24 +175,43 @@ class Git:
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
     def head(self) -> str | None:
-        return self.rev("HEAD^{commit}")
+        """The commit HEAD names (through a tag if need be); None when unborn or broken."""
+        try:
+            with self.repo() as r:
+                return r.head.commit.hexsha
+        except (GitError, ValueError, TypeError):
+            return None
 
     def branch(self) -> str | None:
-        proc = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+        """The branch HEAD is on (unborn or not), None when detached."""
+        try:
+            with self.repo() as r:
+                path = r.head.reference.path
+        except (GitError, ValueError, TypeError):  # TypeError: HEAD is detached
+            return None
+        return path.removeprefix("refs/heads/") or None
 
     def git_dir(self) -> Path:
-        return (self.root / self.out("rev-parse", "--git-dir").strip()).resolve()
+        with self.repo() as r:
+            return Path(r.git_dir).resolve()
 
     def common_dir(self) -> Path:
         """The repository's shared git directory (a worktree's ``.git`` is a file naming it)."""
-        return (self.root / self.out("rev-parse", "--git-common-dir").strip()).resolve()
+        with self.repo() as r:
+            return Path(r.common_dir).resolve()
 
     def index_path(self) -> Path:
-        return (self.root / self.out("rev-parse", "--git-path", "index").strip()).resolve()
+        given = self._env.get("GIT_INDEX_FILE")
+        return (self.root / given).resolve() if given else self.git_dir() / "index"
+
+    def object_format(self) -> str:
+        """``sha1`` or ``sha256``."""
+        if self._object_format is None:
+            self._object_format = self.out("rev-parse", "--show-object-format").strip()
+        return self._object_format
 
     def empty_tree(self) -> str:
-        return self.out("hash-object", "-t", "tree", "--stdin", input=b"").strip()
+        return hashlib.new(self.object_format(), b"tree 0\0").hexdigest()
 
     def zero_oid(self) -> str:
         return "0" * len(self.empty_tree())
@@ -166,52 +268,53 @@ class Git:
     def ls_tree(self, rev: str, prefix: str) -> dict[str, tuple[str, str]]:
         """{path: (mode, object id)} of the blobs, symlinks and gitlinks (mode 160000: a
         submodule, which callers refuse) under ``prefix`` at ``rev``."""
-        raw = self.run("ls-tree", "-r", "-z", "--full-tree", rev, "--", prefix).stdout
         found: dict[str, tuple[str, str]] = {}
-        for rec in raw.split(b"\0"):
-            if not rec:
-                continue
-            meta, path = rec.split(b"\t", 1)
-            mode, kind, oid = meta.decode().split(" ")
-            if kind in ("blob", "commit"):
-                found[path.decode("utf-8", "surrogateescape")] = (mode, oid)
+        with self.repo() as r:
+            top = _commit(r, rev).tree
+            try:
+                item = top.join(prefix.strip("/")) if prefix.strip("/") else top
+            except KeyError:  # nothing at prefix
+                return found
+            stack = [item]  # depth first, in tree order: the order of ls-tree -r
+            try:
+                while stack:
+                    obj = stack.pop()
+                    if obj.type == "tree":
+                        stack.extend(reversed(list(obj)))
+                    else:  # a blob (file or symlink) or a submodule (a gitlink)
+                        found[obj.path] = (_canonical_mode(obj.mode), obj.hexsha)
+            except (TypeError, ValueError) as exc:  # a mode git would not write, a missing object
+                raise GitError(f"git ls-tree failed: the tree of {rev} is damaged ({exc})") from exc
         return found
 
     def blob_id(self, data: bytes) -> str:
         """The object id git gives a blob of ``data`` in this repository (sha1 or sha256)."""
-        if self._object_format is None:
-            self._object_format = self.out("rev-parse", "--show-object-format").strip()
-        return hashlib.new(self._object_format, b"blob %d\0" % len(data) + data).hexdigest()
+        return hashlib.new(self.object_format(), b"blob %d\0" % len(data) + data).hexdigest()
 
     def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-        """Stream blob contents through one ``git cat-file --batch`` process."""
+        """Blob contents, all through GitPython's one persistent ``cat-file`` of this use."""
         oids = list(oids)
         if not oids:
             return
-        proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"], cwd=self.root, env=self._env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
+        with self.repo() as r:
             for oid in oids:
-                proc.stdin.write(oid.encode() + b"\n")
-                proc.stdin.flush()
-                header = proc.stdout.readline().split()
-                if len(header) != 3:
-                    raise GitError(f"git cat-file: object {oid} is missing")
-                size = int(header[2])
-                data = proc.stdout.read(size)
-                proc.stdout.read(1)
+                try:
+                    data = r.odb.stream(bytes.fromhex(oid)).read()
+                except ValueError as exc:
+                    raise GitError(f"git cat-file: object {oid} is missing") from exc
                 yield oid, data
-        finally:
-            proc.stdin.close()
-            proc.stdout.close()
-            proc.wait()
 
     def show_file(self, rev: str, path: str) -> bytes | None:
-        proc = self.run("cat-file", "blob", f"{rev}:{path}", check=False)
-        return proc.stdout if proc.returncode == 0 else None
+        """The blob at ``path`` in ``rev`` (``rev`` "": in the index), None if there is none."""
+        if not rev:  # the index (perhaps the hook's GIT_INDEX_FILE): git reads it best
+            proc = self.run("cat-file", "blob", f":{path}", check=False)
+            return proc.stdout if proc.returncode == 0 else None
+        try:
+            with self.repo() as r:
+                item = _commit(r, rev).tree.join(path)
+                return item.data_stream.read() if item.type == "blob" else None
+        except (GitError, KeyError, ValueError, TypeError):
+            return None
 
     def status_paths_many(self, prefixes: list[str]) -> list[str]:
         """Like ``status_paths`` for several directories in one git call."""
@@ -323,37 +426,30 @@ class Git:
 
     # -- tags --------------------------------------------------------------------------------
     def tag_info(self, name: str) -> TagInfo | None:
-        infos = self.tags(f"refs/tags/{name}")
-        return infos[0] if infos and infos[0].name == name else None
+        """One tag, read through its own ref (no listing of every tag)."""
+        with self.repo() as r:
+            return _tag_info(r, f"refs/tags/{name}")
 
     def tags(self, pattern: str = "refs/tags") -> list[TagInfo]:
-        fmt = "%00".join([
-            "%(refname:strip=2)", "%(objectname)", "%(objecttype)", "%(*objectname)",
-            "%(taggername) %(taggeremail)", "%(taggerdate:iso-strict)", "%(contents:subject)",
-        ]) + "%00%00"
-        raw = self.run("for-each-ref", f"--format={fmt}", pattern).stdout
-        result: list[TagInfo] = []
-        for rec in raw.split(b"\0\0\n"):
-            if not rec.strip(b"\n"):
-                continue
-            f = rec.strip(b"\n").decode("utf-8", "surrogateescape").split("\0")
-            if len(f) < 7:
-                continue
-            annotated = f[2] == "tag"
-            result.append(TagInfo(
-                name=f[0], object=f[1], annotated=annotated,
-                commit=(f[3] or None) if annotated else f[1],
-                tagger=f[4].strip(), date=f[5], subject=f[6],
-            ))
-        return result
+        """The tags whose ref matches ``pattern`` as ``git for-each-ref`` matches it, by name;
+        a tag whose object is missing is left out, as git leaves it out."""
+        with self.repo() as r:
+            paths = sorted((t.path for t in TagReference.iter_items(r)
+                            if rawobjects.ref_matches(t.path, pattern)),
+                           key=lambda p: p.encode("utf-8", "surrogateescape"))
+            found = [_tag_info(r, p) for p in paths]
+        return [t for t in found if t is not None]
 
     def tag_message(self, name: str) -> str:
-        obj = self.rev(f"refs/tags/{name}")
-        if obj is None:
-            raise NotFound(f"tag {name} does not exist")
-        raw = self.run("cat-file", "tag", obj).stdout.decode("utf-8", "surrogateescape")
-        _, _, body = raw.partition("\n\n")
-        return body
+        with self.repo() as r:
+            try:
+                oid = SymbolicReference.dereference_recursive(r, f"refs/tags/{name}")
+            except ValueError as exc:
+                raise NotFound(f"tag {name} does not exist") from exc
+            stream = _stream(r, oid)
+            if stream is None or stream.type != b"tag":
+                raise GitError(f"git cat-file failed: tag {name} is not an annotated tag")
+            return rawobjects.parse_tag(stream.read()).message
 
     def create_tag(self, name: str, commit: str, message: str) -> str:
         """Create an annotated tag; an existing tag is a Conflict, never moved."""
@@ -365,9 +461,8 @@ class Git:
                 raise Conflict(f"tag {name} already exists",
                                "tags are immutable; choose another version (--bump or --version)")
             raise GitError(f"git tag failed: {_tail(proc.stderr)}")
-        obj = self.rev(f"refs/tags/{name}")
-        assert obj is not None
-        return obj
+        with self.repo() as r:
+            return SymbolicReference.dereference_recursive(r, f"refs/tags/{name}")
 
     def delete_tag(self, name: str, expected_object: str) -> None:
         """Delete a tag we created, only if it still is the object we created."""
@@ -394,6 +489,58 @@ _NETWORK_TROUBLE = (
     "unable to access", "connection closed", "early eof", "broken pipe", "network is unreachable",
     "temporary failure", "the remote end hung up unexpectedly",
 )
+
+
+def _commit(r: Repo, rev: str) -> Commit:
+    try:
+        return r.commit(rev)
+    except (BadName, BadObject, ValueError) as exc:
+        raise GitError(f"git: {rev} is not a commit in this repository") from exc
+
+
+def _stream(r: Repo, oid: str) -> OStream | None:
+    """The object's stream (``.type``, ``.read()``) from the persistent cat-file, None if missing."""
+    try:
+        return r.odb.stream(bytes.fromhex(oid))
+    except ValueError:
+        return None
+
+
+def _tag_info(r: Repo, path: str) -> TagInfo | None:
+    try:
+        oid = SymbolicReference.dereference_recursive(r, path)
+    except ValueError:
+        return None
+    stream = _stream(r, oid)
+    if stream is None:
+        return None
+    raw = stream.read()
+    name = path.removeprefix("refs/tags/")
+    if stream.type != b"tag":  # lightweight: the commit's subject, no tagger
+        subject = rawobjects.subject(raw) if stream.type == b"commit" else ""
+        return TagInfo(name=name, object=oid, annotated=False, commit=oid, tagger="", date="",
+                       subject=subject)
+    tag = rawobjects.parse_tag(raw)
+    return TagInfo(name=name, object=oid, annotated=True, commit=tag.object or None,
+                   tagger=tag.tagger, date=tag.date, subject=rawobjects.subject(raw))
+
+
+def _canonical_mode(mode: int) -> str:
+    """The mode as ls-tree prints it: a regular file is 100644 or 100755 whatever the tree
+    says (git's canon_mode), the others as they are."""
+    if mode >> 12 == 0o10:
+        mode = 0o100755 if mode & 0o100 else 0o100644
+    return f"{mode:06o}"
+
+
+def _stdin(data: bytes | None) -> AbstractContextManager[IO[bytes] | None]:
+    """A file holding ``data`` for a command's standard input (GitPython's runner takes a file)."""
+    if data is None:
+        return contextlib.nullcontext()
+    f = tempfile.TemporaryFile()
+    f.write(data)
+    f.seek(0)
+    return f
 
 
 def _porcelain_paths(raw: bytes) -> list[str]:
