@@ -89,7 +89,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(comp) > 1:
                 found.append(sorted(comp))
 
-    sys.setrecursionlimit(10_000)
     for v in sorted(graph):
         if v not in index:
             visit(v)

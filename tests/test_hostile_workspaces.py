@@ -249,6 +249,24 @@ def test_a_deeply_nested_registry_is_bad_input_without_a_traceback(ws: Workspace
     assert code == 2 and "nested too deeply" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("limit", [None, 20_000])
+def test_nesting_is_judged_by_depth_not_by_the_interpreters_recursion_limit(
+        ws: Workspace, capsys, limit: int | None) -> None:
+    """An interpreter with a raised recursion limit (a library may raise it) decodes 5,000 levels;
+    the copies made later would then fail as an internal error. The depth is refused first."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit or before)
+    try:
+        for depth in (5000, 70):
+            ws.registry_path.write_text('{"tasks": [{"id": "T01", "x": ' + "[" * depth +
+                                        "]" * depth + "}]}")
+            code = main(["status", "--workspace", str(ws.root)])
+            err = capsys.readouterr().err
+            assert code == 2 and "nested too deeply" in err and "internal error" not in err
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def test_a_task_directory_that_is_a_repository_is_refused(ws: Workspace, capsys) -> None:
     run_init(str(ws.root))
     subprocess.run(["git", "init", "-q", str(ws.root / "tasks/T02")], check=True)

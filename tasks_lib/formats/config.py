@@ -16,7 +16,7 @@ import yaml
 
 from tasks_lib.core import ids
 from tasks_lib.core.errors import BadInput, MalformedFile
-from tasks_lib.formats import yamledit
+from tasks_lib.formats import nesting, yamledit
 from tasks_lib.secrets.shapes import credential_name_error, credential_shaped_name
 
 __all__ = ["env_var_names", "load", "read_version", "set_version"]
@@ -127,6 +127,8 @@ def load(text: str, source: str = "config.yaml") -> dict:
         raise _yaml_error(exc, text, source) from None
     if data is None:
         return {}
+    if nesting.deeper_than(data):
+        raise _yaml_error(RecursionError(), text, source)
     if not isinstance(data, dict):
         raise MalformedFile(
             f"{source}: the top level is {_type_name(data)}, not a mapping of keys",

@@ -28,6 +28,7 @@ from json.decoder import scanstring
 from typing import Any
 
 from tasks_lib.core.errors import MalformedFile
+from tasks_lib.formats import nesting
 from tasks_lib.formats.jsonparse import SCAN as _SCAN
 from tasks_lib.formats.jsonparse import WS as _WS
 from tasks_lib.formats.jsonparse import Container as _Container
@@ -109,6 +110,8 @@ class Document:
             value, end = decoded
             self._prefix, self._suffix = text[:start], text[end:]
             self._root = self._node(start, end, value)
+        if nesting.deeper_than(self._root.value):
+            raise RecursionError  # parse() says "nested too deeply", whatever the interpreter's limit
         first_nl = text.find("\n")
         self.newline = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"
 

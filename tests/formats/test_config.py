@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import random
+import sys
 
 import pytest
 import yaml
@@ -798,3 +799,19 @@ def test_scan_flags_a_credential_where_a_name_belongs_and_masks_token_keys() -> 
                      ("api_tokens[<credential-shaped key>]", "secret-key"),
                      ("note", "token")]
     assert all(_GHP not in p and _HF not in p for p, _ in found)
+
+
+@pytest.mark.parametrize("limit", [None, 20_000])
+def test_a_deep_config_is_malformed_whatever_the_recursion_limit(limit: int | None) -> None:
+    """Judged by depth (formats/nesting.py): with a raised limit PyYAML builds 5,000 levels that
+    later recursive walks (the secret scan, the equality check) cannot follow."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit or before)
+    try:
+        for depth in (5000, 70):
+            with pytest.raises(MalformedFile, match="nested too deeply"):
+                config.load("version: 1.0.0\nx: " + "[" * depth + "]" * depth + "\n")
+        looped = config.load("version: 1.0.0\nx: &a [1, *a]\n")  # contains itself: not deep
+        assert looped["x"][1] is looped["x"]
+    finally:
+        sys.setrecursionlimit(before)
