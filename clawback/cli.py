@@ -21,7 +21,6 @@ from typing import Any
 from clawback import render
 from clawback.commands import COMMANDS
 from clawback.commands.interface import EXIT_CODES, Outcome
-from flows import runtime
 from tasks_lib.core import filenames
 from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
 
@@ -49,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command.NAME, parents=[common], help=command.HELP,
                            description=command.HELP, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(handler=command.run, quiet_prefect=getattr(command, "QUIET_PREFECT", True))
+        p.set_defaults(handler=command.run)
         command.register(p)
     return parser
 
@@ -58,8 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.quiet_prefect:  # before the command imports Prefect, which reads them at import
-        runtime.quiet_defaults()
     args.workspace = getattr(args, "workspace", None)
     args.json = getattr(args, "json", False)
     try:

@@ -6,9 +6,7 @@ A command is one module in this package with four names (dvc's ``dvc/commands/<v
 - ``HELP``: its one-line help, also its ``--help`` description;
 - ``register(parser)``: adds its arguments to the parser clawback/cli.py made for it (with
   ``--workspace``, ``--json`` and the exit-code epilog already there);
-- ``run(args) -> Outcome``: validates, calls the domain or a flow, says how it went;
-- optionally ``QUIET_PREFECT = False``: the CLI then leaves Prefect's logging settings as the
-  operator has them (``clawback serve``, whose output is the lines of the processes it runs).
+- ``run(args) -> Outcome``: validates, calls the domain or a flow, says how it went.
 
 Adding a command is writing one module and naming it in ``COMMANDS`` (clawback/commands/__init__.py).
 A module imports only what its parser needs at the top; its ``run`` imports the domain, and

@@ -8,8 +8,6 @@ import sys
 from clawback.commands.interface import Outcome
 
 NAME = "serve"
-# the Prefect processes it supervises log at their own level (their lines are its output)
-QUIET_PREFECT = False
 HELP = ("run everything on this machine: a Prefect server (started "
         "unless one answers), the deployments of prefect.yaml and a worker; Ctrl-C stops it")
 

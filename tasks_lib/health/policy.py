@@ -36,9 +36,9 @@ from typing import Any, Literal
 from tasks_lib import notify
 from tasks_lib.core import settings
 from tasks_lib.core.errors import ClawbackError
+from tasks_lib.core.time import parse as parse_ts
 from tasks_lib.health import stable
 from tasks_lib.health.history import Escalated, Record, breach_id, error_streak, healthy_streak
-from tasks_lib.health.source import parse_ts
 
 AUTO_REASON = "automatic:"
 DEFAULT_MIN_INTERVAL = timedelta(hours=1)

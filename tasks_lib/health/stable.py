@@ -13,7 +13,7 @@ from typing import Any
 
 from tasks_lib.core import ids
 from tasks_lib.core.errors import BadInput, Conflict, NotFound
-from tasks_lib.health.source import parse_ts
+from tasks_lib.core.time import parse as parse_ts
 
 
 def promoted(entry: dict[str, Any], task_id: str, version: str, *, force: bool = False,
