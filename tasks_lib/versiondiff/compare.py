@@ -102,11 +102,10 @@ def _side(ws: Workspace, task_id: str, name: str) -> Side:
 
 def _compare(ws: Workspace, task_id: str, old: Side, new: Side) -> TaskDiff:
     git = ws.git
-    state = old.state.union(new.state)
-    a = {rel: b for rel, b in old.files.items() if not state.matches(rel)}
-    b = {rel: b for rel, b in new.files.items() if not state.matches(rel)}
-    changed = sorted(p for p in a.keys() | b.keys() if (a.get(p), b.get(p)) != (None, None)
-                     and _key(a.get(p)) != _key(b.get(p)))
+    a, b = old.files, new.files
+    state = old.state.union(new.state)  # matched against the differing paths only: ~30 us each
+    changed = sorted(p for p in a.keys() | b.keys()
+                     if _key(a.get(p)) != _key(b.get(p)) and not state.matches(p))
     wanted = [blob for p in changed for blob in (a.get(p), b.get(p)) if blob is not None]
     extra = [s.files[s.config_file] for s in (old, new) if s.config_file in s.files]
     extra += [s.files[sides.REQUIREMENTS] for s in (old, new) if sides.REQUIREMENTS in s.files]
