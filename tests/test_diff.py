@@ -233,3 +233,23 @@ def test_large_workspace(large_ws: Workspace) -> None:
     assert (large_ws.root / ".git/index").read_bytes() == before_index
     t03 = diff_task(large_ws, "T03")
     assert not t03.files
+
+
+def test_task_directory_that_is_a_link_is_refused(two: Workspace, tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere"
+    os.rename(two.root / "tasks/T02", real)
+    (two.root / "tasks/T02").symlink_to(real)
+    before, outside = tree(two.root), tree(real)
+    proc = clawback(two, "diff", "--task", "T02")
+    assert proc.returncode == 2 and "symlink" in proc.stderr, proc.stderr
+    assert (tree(two.root), tree(real)) == (before, outside)
+
+
+def test_mapping_form_registry(two: Workspace) -> None:
+    path = two.root / "task_registry.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["tasks"] = {t.pop("id"): t for t in doc["tasks"]}
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    d = diff_task(two, "T01", "1.1.0", "1.2.0")
+    assert any(f.path == "tasks/T01/signals.py" for f in d.files)
+    assert not diff_task(two, "T01").files  # the live tree is 1.2.0's
