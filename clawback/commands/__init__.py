@@ -13,6 +13,7 @@ from clawback.commands import (
     history,
     hook,
     init,
+    preview,
     promote,
     recover,
     rollback,
@@ -26,4 +27,4 @@ from clawback.commands import (
 )
 
 COMMANDS = (init, snapshot, rollback, recover, verify_rollback, start, stop, verify_snapshot,
-            status, history, health, promote, gc, hook, serve, demo)
+            status, history, preview, health, promote, gc, hook, serve, demo)
