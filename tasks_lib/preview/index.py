@@ -191,7 +191,7 @@ def cleanup(ws: Workspace, *, dry_run: bool = False, only: str | None = None,
     those under .clawback/previews/, as ``gc`` does) as the module docstring says."""
     removed: list[str] = []
     left: list[tuple[str, str]] = []
-    if not (ws.state_dir / "previews").is_dir() and not dry_run:
+    if not (ws.state_dir / "previews").is_dir():  # (and no lock taken: it would make .clawback/)
         return Cleanup((), (), dry_run)
     base = ws.state_dir / "previews"
     with previews_lock(ws.state_dir):

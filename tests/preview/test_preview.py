@@ -384,3 +384,11 @@ def test_the_large_workspace(large_ws: Workspace, tmp_path: Path) -> None:
     proc = cli(ws, "preview", "--task", "T98", "--version", "0.3.0")
     assert proc.returncode == 2
     assert world(ws) == before
+
+
+def test_a_workspace_never_used_with_clawback_stays_untouched(ws: Workspace) -> None:
+    proc = cli(ws, "preview", "--cleanup", "--json")
+    assert proc.returncode == 0 and doc(proc)["result"]["removed"] == []
+    proc = cli(ws, "preview", "--task", "T01", "--version", "1.1.0")
+    assert proc.returncode == 2 and "known versions of T01: none" in proc.stderr
+    assert not ws.state_dir.exists()
