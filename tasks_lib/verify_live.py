@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tasks_lib.core import safefs
 from tasks_lib.core.filenames import shown
+from tasks_lib.core.settings import TaskSettings
 from tasks_lib.core.workspace import Task, Workspace
 from tasks_lib.deps import envs as deps
 from tasks_lib.deps import interpreter
@@ -108,32 +109,43 @@ def smoke_level(ws: Workspace, task: Task, python: Path, *,
                 environ: Mapping[str, str] | None = None) -> Level:
     """The task's smoke test with ``python`` (its interpreter: tasks_lib/deps/interpreter.py) first
     on a PATH cleaned of the task directory, in the task directory."""
-    smoke = task.settings.smoke
-    cwd = ws.root / (task.location or "")
-    stdin = None
-    if smoke is None:
+    modules: list[str] = []
+    if task.settings.smoke is None:
         scope = Scope(ws.root, task.location or "", task.state)
         modules = [task.rel(p) for p in scope.live_files(ws.git) if p.endswith(".py")]
+    return run_smoke(ws.root, task.settings, task.entry_point, ws.root / (task.location or ""),
+                     modules, python, environ=environ)
+
+
+def run_smoke(workspace: Path, settings: TaskSettings, entry_point: str | None, cwd: Path,
+              modules: list[str], python: Path, *,
+              environ: Mapping[str, str] | None = None) -> Level:
+    """Level 3 in ``cwd``: ``settings.smoke``, or the default (compile ``modules``, import
+    ``entry_point``), with ``python`` first on a PATH cleaned of ``workspace``; output masked.
+    A preview runs a stored version's smoke test in its materialised tree through this."""
+    smoke = settings.smoke
+    stdin = None
+    if smoke is None:
         argv = [str(python), "-B", "-c", _DEFAULT_SMOKE]
-        stdin = json.dumps({"modules": modules, "entry": task.entry_point or ""})
+        stdin = json.dumps({"modules": modules, "entry": entry_point or ""})
     else:
         argv = list(smoke) if isinstance(smoke, tuple) else shlex.split(smoke)
     env = dict(environ if environ is not None else os.environ)
     env["PATH"] = os.pathsep.join(
-        p for p in (str(python.parent), interpreter.clean_path(env.get("PATH"), ws.root)) if p)
+        p for p in (str(python.parent), interpreter.clean_path(env.get("PATH"), workspace)) if p)
     if (python.parent.parent / "pyvenv.cfg").exists():
         env["VIRTUAL_ENV"] = str(python.parent.parent)
     try:
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
                               input=stdin, errors="backslashreplace",  # a raw-byte name
-                              timeout=task.settings.smoke_timeout_s, check=False)
+                              timeout=settings.smoke_timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        return Level(3, "smoke", False, f"timed out after {task.settings.smoke_timeout_s:g}s")
+        return Level(3, "smoke", False, f"timed out after {settings.smoke_timeout_s:g}s")
     except OSError as exc:
         return Level(3, "smoke", False, f"could not run {argv[0]}: {exc.strerror or exc}")
     if proc.returncode != 0:  # its output may echo a secret the task was given: masked here
         tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
-        tail = masking.mask(tail, values=masking.for_workspace(ws.root, env))
+        tail = masking.mask(tail, values=masking.for_workspace(workspace, env))
         return Level(3, "smoke", False, f"exit {proc.returncode}: {tail}")
     return Level(3, "smoke", True, "default: compile + import entry point" if smoke is None else "passed")
 

@@ -14,6 +14,7 @@ from clawback.commands import (
     history,
     hook,
     init,
+    preview,
     promote,
     recover,
     rollback,
@@ -27,4 +28,4 @@ from clawback.commands import (
 )
 
 COMMANDS = (init, snapshot, rollback, recover, verify_rollback, start, stop, verify_snapshot,
-            status, history, diff, health, promote, gc, hook, serve, demo)
+            status, history, preview, diff, health, promote, gc, hook, serve, demo)

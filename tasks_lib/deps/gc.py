@@ -20,7 +20,7 @@ renames the directory to ``.gc-…`` first (atomic: a half-removed environment i
 then deletes it without following a symlink (``shutil.rmtree`` on a descriptor); a ``.gc-…``
 left by a killed gc is removed by the next one.
 
-Preview trees (SPEC ``preview``) do not exist yet: only environments are collected. Plain
+Preview trees are ``preview --cleanup``'s (docs/design.md, "gc"): only environments here. Plain
 Python, no Prefect: nothing here is worth a flow run (no retries, no undo: environments are
 rebuilt from the locks), and a cleanup must work when the orchestrator is down.
 """

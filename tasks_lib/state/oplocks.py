@@ -54,3 +54,11 @@ def task_lock(state_dir: Path, task_id: str, purpose: str) -> Iterator[None]:
 def workspace_lock(state_dir: Path, purpose: str, timeout: float = 60) -> Iterator[None]:
     with _held(state_dir, "workspace", "the workspace", timeout, purpose):
         yield
+
+
+@contextmanager
+def previews_lock(state_dir: Path, timeout: float = 30) -> Iterator[None]:
+    """The index of materialised previews (tasks_lib/preview/trees.py): held only while it is
+    read and rewritten."""
+    with _held(state_dir, "previews", "the index of previews", timeout, "preview"):
+        yield
