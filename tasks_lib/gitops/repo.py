@@ -440,6 +440,31 @@ class Git:
             found = [_tag_info(r, p) for p in paths]
         return [t for t in found if t is not None]
 
+    def tag_messages(self, pattern: str = "refs/tags") -> list[tuple[TagInfo, str]]:
+        """Like :meth:`tags`, each with its message ("" for a lightweight tag): every tag object
+        read through this use's one persistent ``cat-file``, however many tags."""
+        with self.repo() as r:
+            paths = sorted((t.path for t in TagReference.iter_items(r)
+                            if rawobjects.ref_matches(t.path, pattern)),
+                           key=lambda p: p.encode("utf-8", "surrogateescape"))
+            found = [_read_tag(r, p) for p in paths]
+        return [t for t in found if t is not None]
+
+    def unreached(self, commits: Iterable[str]) -> set[str]:
+        """The ``commits`` that no local or remote-tracking branch reaches, in one ``rev-list``
+        (the commits on standard input, the branches as its negative side)."""
+        wanted = sorted(set(commits))
+        if not wanted:
+            return set()
+        args = ("rev-list", "--stdin", "--not", "--branches", "--remotes")
+        proc = self.run(*args, input=_lines(wanted), check=False)
+        if proc.returncode != 0:  # a tag on a tree or a blob, or a missing object: commits only
+            kinds = self.out("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                             input=_lines(wanted)).splitlines()
+            wanted = [k.split(" ")[0] for k in kinds if k.endswith(" commit")]
+            proc = self.run(*args, input=_lines(wanted))
+        return set(wanted) & set(proc.stdout.decode().split())
+
     def tag_message(self, name: str) -> str:
         with self.repo() as r:
             try:
@@ -507,6 +532,12 @@ def _stream(r: Repo, oid: str) -> OStream | None:
 
 
 def _tag_info(r: Repo, path: str) -> TagInfo | None:
+    found = _read_tag(r, path)
+    return found[0] if found is not None else None
+
+
+def _read_tag(r: Repo, path: str) -> tuple[TagInfo, str] | None:
+    """The tag at ``path`` and its message ("" for a lightweight tag); None if it is gone."""
     try:
         oid = SymbolicReference.dereference_recursive(r, path)
     except ValueError:
@@ -519,10 +550,10 @@ def _tag_info(r: Repo, path: str) -> TagInfo | None:
     if stream.type != b"tag":  # lightweight: the commit's subject, no tagger
         subject = rawobjects.subject(raw) if stream.type == b"commit" else ""
         return TagInfo(name=name, object=oid, annotated=False, commit=oid, tagger="", date="",
-                       subject=subject)
+                       subject=subject), ""
     tag = rawobjects.parse_tag(raw)
     return TagInfo(name=name, object=oid, annotated=True, commit=tag.object or None,
-                   tagger=tag.tagger, date=tag.date, subject=rawobjects.subject(raw))
+                   tagger=tag.tagger, date=tag.date, subject=rawobjects.subject(raw)), tag.message
 
 
 def _canonical_mode(mode: int) -> str:
@@ -556,6 +587,10 @@ def _porcelain_paths(raw: bytes) -> list[str]:
         if rec[:1] in (b"R", b"C"):
             i += 1  # the rename source follows
     return paths
+
+
+def _lines(items: Iterable[str]) -> bytes:
+    return "".join(i + "\n" for i in items).encode()
 
 
 def _nul(paths: Iterable[str]) -> bytes:
