@@ -30,7 +30,7 @@ from deployments.api import Api
 from tasks_lib.core.errors import BadInput, Conflict
 
 POOL = "clawback"
-FLOWS = ("health", "rollback", "recover", "snapshot", "init")
+FLOWS = ("health", "rollback", "recover", "snapshot", "init", "sync-registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MARKER = "paused-queue"      # in .clawback/prefect: the queue our last stop paused
 

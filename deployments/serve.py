@@ -1,6 +1,7 @@
 """Serve clawback's flows for one workspace from one process, on the Prefect server in
 ``PREFECT_API_URL``: the scheduled ``health`` deployment (automatic rollback on) and the
-``rollback``, ``recover`` and ``snapshot`` deployments it and the UI start runs of.
+``rollback``, ``recover``, ``snapshot`` and ``sync-registry`` deployments it and the UI start
+runs of.
 
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m deployments.serve --workspace ~/ws
 
@@ -26,7 +27,13 @@ from typing import Any
 def build(workspace: str, health_interval_s: float = 300, *, auto_rollback: bool = True,
           promote_after: int = 3, min_interval_minutes: float = 60) -> list[Any]:
     """The runner deployments for ``workspace`` (absolute path)."""
-    from flows.prefect_flows import health_flow, recover_flow, rollback_flow, snapshot_flow
+    from flows.prefect_flows import (
+        health_flow,
+        recover_flow,
+        rollback_flow,
+        snapshot_flow,
+        sync_registry_flow,
+    )
 
     ws = {"workspace": workspace}
     return [
@@ -41,6 +48,9 @@ def build(workspace: str, health_interval_s: float = 300, *, auto_rollback: bool
                                    description="Disaster recovery of one task."),
         snapshot_flow.to_deployment(name="snapshot", parameters=ws,
                                     description="Snapshot a task version."),
+        sync_registry_flow.to_deployment(
+            name="sync-registry", parameters=ws,
+            description="Reconcile the registry with the configs' versions and the tags."),
     ]
 
 

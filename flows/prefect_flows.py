@@ -24,6 +24,7 @@ from flows.promote import PromoteResult, run_promote
 from flows.recover import RecoveryResult, run_recover
 from flows.rollback import run_rollback
 from flows.snapshot import render_result, run_snapshot
+from flows.sync_registry import SyncResult, render_markdown, run_sync_registry
 from tasks_lib import rollback as r
 from tasks_lib import snapshot as s
 from tasks_lib.core import ids
@@ -162,5 +163,22 @@ def promote_flow(workspace: str, task_id: TaskId, version: Version, force: bool 
     return run_promote(workspace, task_id, version, force, reason)
 
 
+@flow(name="sync-registry", log_prints=False)
+def sync_registry_flow(workspace: str, task_id: TaskId | None = None) -> SyncResult:
+    """Reconcile the registry with the configs' versions and the version tags: add records for
+    tags made elsewhere, set a version to its config's when that is tagged (one commit of the
+    registry per task); list what needs a person.
+
+    Args:
+        workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
+        task_id: one task; empty: every active task.
+    """
+    workspace = confine(workspace)
+    result = run_sync_registry(workspace, task_id)
+    publish_markdown("sync-registry", render_markdown(result), "Registry sync")
+    return result
+
+
 BY_NAME = {"init": init_flow, "snapshot": snapshot_flow, "rollback": rollback_flow,
-           "recover": recover_flow, "health": health_flow, "promote": promote_flow}
+           "recover": recover_flow, "health": health_flow, "promote": promote_flow,
+           "sync-registry": sync_registry_flow}

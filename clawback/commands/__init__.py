@@ -23,9 +23,11 @@ from clawback.commands import (
     start,
     status,
     stop,
+    sync_registry,
     verify_rollback,
     verify_snapshot,
 )
 
 COMMANDS = (init, snapshot, rollback, recover, verify_rollback, start, stop, verify_snapshot,
-            status, history, preview, diff, health, promote, gc, hook, serve, demo)
+            status, history, preview, diff, health, promote, sync_registry, gc, hook, serve,
+            demo)

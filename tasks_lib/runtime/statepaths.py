@@ -22,6 +22,7 @@ docs/design.md ("Runtime state") states this.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,9 @@ def literal(rel: str) -> str:
     return "/" + escaped
 
 
+@functools.lru_cache(maxsize=4096)
 def valid_pattern(pattern: str) -> bool:
+    """Can git's syntax read ``pattern``? (Cached: every task's settings check the defaults.)"""
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (GitWildMatchPatternError, ValueError, re.error, RecursionError):
