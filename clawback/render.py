@@ -156,8 +156,10 @@ def promote(r: Any) -> str:
 
 def history(h: Any) -> str:
     out = [f"history {h.id} (current {h.current})"]
-    rows = [[v["version"], v["tag"], "stable" if v.get("stable") else
-             ("quarantined" if v.get("quarantined") else ""), v["at"], v["by"], v["subject"]]
+    rows = [[v["version"], v["tag"], ", ".join(
+                ([f"hotfix of {v['hotfix_of']}"] if v.get("hotfix_of") else [])
+                + (["stable"] if v.get("stable") else ["quarantined"] if v.get("quarantined") else [])),
+             v["at"], v["by"], v["subject"]]
             for v in h.versions]
     out.append(table(["version", "tag", "mark", "when", "who", "what"], rows))
     if h.rollbacks:

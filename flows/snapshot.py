@@ -34,12 +34,15 @@ def run_snapshot(
     allow_secrets: list[str] | None = None,
     adopt: bool = False,
     allow_shared_install: bool = False,
+    hotfix: bool = False,
+    base: str | None = None,
 ) -> s.SnapshotResult:
     """Snapshot one task: its files, config, registry entry and exact dependencies, tagged."""
     ws = Workspace.discover(workspace)
     req = s.SnapshotRequest(task_id=task_id, version=version, bump=bump, message=message,
                             push=push, allow_secrets=tuple(allow_secrets or ()), adopt=adopt,
-                            allow_shared_install=allow_shared_install)
+                            allow_shared_install=allow_shared_install, hotfix=hotfix,
+                            base=base)
     with operation(ws, "snapshot", task_id) as op:
         with workspace_lock(ws.state_dir, "snapshot"):
             plan = validate(ws, req)
