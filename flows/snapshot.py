@@ -71,7 +71,7 @@ def run_snapshot(
         commit=commit_id, digest=snap.digest, files=len(snap.files), packages=lk.packages,
         environment=str(env.path) if env else None, environment_reused=bool(env and env.reused),
         exported=str(exported) if exported else None, pushed=pushed, push_error=push_error,
-        warnings=tuple(warnings), timings=dict(op.timings),
+        warnings=tuple(warnings), timings=dict(op.timings), hotfix_of=plan.hotfix_of,
     )
 
 

@@ -91,6 +91,7 @@ class SnapshotResult:
     push_error: str | None = None
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    hotfix_of: str | None = None       # a hotfix release: the stable version it sits on
 
 
 # -- validate ------------------------------------------------------------------------------
