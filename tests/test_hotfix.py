@@ -297,3 +297,66 @@ def test_hostile_values_never_reach_git(released: Workspace, tmp_path: Path) -> 
         proc = clawback(ws, "snapshot", "--task", "T01", "--hotfix", f"--base={base}")
         assert proc.returncode == 2, (base, proc.stderr)
     assert not marker.exists() and world(ws) == before
+
+
+def test_hotfix_on_the_large_workspace(large_ws: Workspace,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """6,000 files, a list registry with deleted tasks, a tracked link into state, Chinese names,
+    a token moved to ${TUSHARE_TOKEN}: a hotfix of T01 and of T03, verified, rolled back."""
+    import time
+
+    monkeypatch.setenv("TUSHARE_TOKEN", "test-value")
+    ws, root = large_ws, large_ws.root
+    t01 = root / "tasks/T01"
+    fixed = next(iter(sorted((t01 / "因子").rglob("mod*.py"))))
+    fixed.write_text("def factor_0(x):\n    return x  # 修复: 不再乘以 0\n", encoding="utf-8")
+    link_before = os.readlink(t01 / "latest_positions.json")
+    state_before = (t01 / "state/positions.json").read_bytes()
+    others = {p: (root / p).read_bytes() for p in ("tasks/T02/config.yaml", "tasks/T98/main.py")}
+    started = time.perf_counter()
+    proc = clawback(ws, "snapshot", "--task", "T01", "--hotfix", "-m", "因子 0 修复", "--json")
+    took = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    hot = json.loads(proc.stdout)["result"]["version"]
+    assert hot == f"1.1.0-hotfix-{today()}"
+    snap = parse_tag_message(ws.git.tag_message(f"T01-v{hot}")).snapshot
+    assert snap.hotfix_of == "1.1.0" and len(snap.files) > 5000
+    modes = {f.path: f.mode for f in snap.files}
+    assert modes["tasks/T01/latest_positions.json"] == "120000"       # the link, as a link
+    assert verify_snapshot(ws, "T01", hot).ok
+    print(f"hotfix snapshot of T01 (large workspace, {len(snap.files)} files): {took:.2f} s")
+    # a hotfix of T03 (python: none, its token a ${} reference); no secret in its manifest
+    (root / "tasks/T03/main.py").write_text('print("北向资金 修复")\n', encoding="utf-8")
+    proc = clawback(ws, "snapshot", "--task", "T03", "--hotfix")
+    assert proc.returncode == 0, proc.stderr
+    assert "8700" not in git(ws, "tag", "-l", "--format=%(contents)", "T03-v*")
+    # the deleted tasks are refused, changing nothing
+    before = world(ws)
+    for task in ("T98", "T99"):
+        proc = clawback(ws, "snapshot", "--task", task, "--hotfix")
+        assert proc.returncode == 2 and "deleted" in proc.stderr, proc.stderr
+    assert world(ws) == before
+    # back to the base: the fix goes, the link and the state stay as they were
+    back = run_rollback(str(root), "T01", "1.1.0")
+    assert back.tag == f"T01-v1.1.0-rollback-from-v{hot}-1"
+    assert "修复" not in fixed.read_text(encoding="utf-8")
+    assert os.readlink(t01 / "latest_positions.json") == link_before
+    assert (t01 / "state/positions.json").read_bytes() == state_before
+    assert {p: (root / p).read_bytes() for p in others} == others
+
+
+def test_a_hotfix_that_fails_after_its_tag_is_undone(released: Workspace,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal's undo reads the hotfix tag's name like any version tag's (undo_guard)."""
+    from tasks_lib.core.errors import OperationFailed
+    from tests.conftest import failing_after
+
+    ws, root = released, released.root
+    run_rollback(str(root), "T01", "1.2.0")
+    (root / "tasks/T01/signals.py").write_text("def score():\n    return 7\n")
+    before = world(ws)
+    monkeypatch.setattr(fs, "tag_snapshot", failing_after(fs.tag_snapshot, "the tag"))
+    with pytest.raises(OperationFailed, match="everything was put back"):
+        fs.run_snapshot(str(root), "T01", hotfix=True)
+    assert world(ws) == before
+    assert "hotfix" not in git(ws, "tag", "-l")
