@@ -360,3 +360,15 @@ def test_a_hotfix_that_fails_after_its_tag_is_undone(released: Workspace,
         fs.run_snapshot(str(root), "T01", hotfix=True)
     assert world(ws) == before
     assert "hotfix" not in git(ws, "tag", "-l")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("version: 1.2.0\nx: 1\n", "version: 1.2.0-hotfix-20260224-2\nx: 1\n"),
+    ('version: "1.2.0"  # c\nx: &a 1\ny: *a\n', 'version: "1.2.0-hotfix-20260224-2"  # c\nx: &a 1\ny: *a\n'),
+    ("# 涨停\nversion: '1.2.0'\n", "# 涨停\nversion: '1.2.0-hotfix-20260224-2'\n"),
+])
+def test_config_version_line_takes_a_hotfix_id_in_place(text: str, want: str) -> None:
+    from tasks_lib.formats import config
+
+    out = config.set_version(text, "1.2.0-hotfix-20260224-2")
+    assert out == want and config.read_version(out) == "1.2.0-hotfix-20260224-2"

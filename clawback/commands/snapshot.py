@@ -9,7 +9,8 @@ from clawback.commands.interface import SHARED_HELP, Outcome
 from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK
 
 NAME = "snapshot"
-HELP = "bump a task's version, lock its dependencies, commit only its paths, tag it with a manifest"
+HELP = ("bump a task's version (or make a hotfix release), lock its dependencies, commit only its "
+        "paths, tag it with a manifest")
 
 
 def register(p: argparse.ArgumentParser) -> None:
