@@ -372,3 +372,14 @@ def test_config_version_line_takes_a_hotfix_id_in_place(text: str, want: str) ->
 
     out = config.set_version(text, "1.2.0-hotfix-20260224-2")
     assert out == want and config.read_version(out) == "1.2.0-hotfix-20260224-2"
+
+
+def test_hotfix_through_the_prefect_snapshot_flow(prefect_server: str, released: Workspace) -> None:
+    from flows.prefect_flows import snapshot_flow
+
+    ws, root = released, released.root
+    run_rollback(str(root), "T01", "1.2.0")
+    (root / "tasks/T01/signals.py").write_text("def score():\n    return 8\n")
+    result = snapshot_flow(str(root), "T01", hotfix=True, base="1.2.0", message="via prefect")
+    assert (result.version, result.hotfix_of) == (f"1.2.0-hotfix-{today()}", "1.2.0")
+    assert verify_snapshot(ws, "T01", result.version).ok
