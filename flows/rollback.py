@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.artifacts import Progress, levels_table, markdown_table, save_report
+from flows.diffreport import publish_rollback_diff
 from flows.operation import operation
 from flows.steps import step
 from tasks_lib import rollback as r
@@ -62,6 +63,8 @@ def run_rollback(workspace: str, task_id: str, to_version: str, from_version: st
             progress.at(100, f"failed at {next(reversed(op.timings), 'preflight')}; undone")
             raise
         progress.at(100, f"done: {plan.to_version} running" if pid else f"done: {plan.to_version}")
+    if not repair:  # the artifact diff-<task>: what changed (never fails the rollback)
+        publish_rollback_diff(ws, task_id, plan.from_version, plan.to_version)
     return result
 
 

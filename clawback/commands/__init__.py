@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from clawback.commands import (
     demo,
+    diff,
     gc,
     health,
     history,
@@ -26,4 +27,4 @@ from clawback.commands import (
 )
 
 COMMANDS = (init, snapshot, rollback, recover, verify_rollback, start, stop, verify_snapshot,
-            status, history, health, promote, gc, hook, serve, demo)
+            status, history, diff, health, promote, gc, hook, serve, demo)
