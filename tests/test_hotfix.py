@@ -383,3 +383,17 @@ def test_hotfix_through_the_prefect_snapshot_flow(prefect_server: str, released:
     result = snapshot_flow(str(root), "T01", hotfix=True, base="1.2.0", message="via prefect")
     assert (result.version, result.hotfix_of) == (f"1.2.0-hotfix-{today()}", "1.2.0")
     assert verify_snapshot(ws, "T01", result.version).ok
+
+
+def test_diff_between_a_hotfix_and_its_base(released: Workspace) -> None:
+    ws, root = released, released.root
+    run_rollback(str(root), "T01", "1.2.0")
+    (root / "tasks/T01/signals.py").write_text("def score():\n    return 6  # 修复\n")
+    hot = fs.run_snapshot(str(root), "T01", hotfix=True).version
+    before = world(ws)
+    proc = clawback(ws, "diff", "--task", "T01", "--v1", "1.2.0", "--v2", hot, "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)["result"]
+    text = json.dumps(doc, ensure_ascii=False)
+    assert "tasks/T01/signals.py" in text and "修复" in text and hot in text
+    assert world(ws) == before
