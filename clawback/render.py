@@ -43,7 +43,8 @@ def snapshot(r: Any) -> str:
     frm = f"{r.from_version} -> " if r.from_version and r.from_version != r.version else ""
     env = "none" if r.environment is None else ("reused" if r.environment_reused else "built")
     lines = [
-        f"snapshot {r.task_id} {frm}{r.version}: tag {r.tag} (commit {r.commit[:12]})",
+        f"snapshot {r.task_id} {frm}{r.version}: tag {r.tag} (commit {r.commit[:12]})"
+        + (f", a hotfix of {r.hotfix_of}" if getattr(r, "hotfix_of", None) else ""),
         f"  files: {r.files}   packages: {', '.join(r.packages) or '(none)'}   environment: {env}",
         f"  manifest: {r.digest}",
         f"  exported: {r.exported}",
@@ -156,8 +157,10 @@ def promote(r: Any) -> str:
 
 def history(h: Any) -> str:
     out = [f"history {h.id} (current {h.current})"]
-    rows = [[v["version"], v["tag"], "stable" if v.get("stable") else
-             ("quarantined" if v.get("quarantined") else ""), v["at"], v["by"], v["subject"]]
+    rows = [[v["version"], v["tag"], ", ".join(
+                ([f"hotfix of {v['hotfix_of']}"] if v.get("hotfix_of") else [])
+                + (["stable"] if v.get("stable") else ["quarantined"] if v.get("quarantined") else [])),
+             v["at"], v["by"], v["subject"]]
             for v in h.versions]
     out.append(table(["version", "tag", "mark", "when", "who", "what"], rows))
     if h.rollbacks:

@@ -47,7 +47,7 @@ def build(workspace: str, health_interval_s: float = 300, *, auto_rollback: bool
         recover_flow.to_deployment(name="recover", parameters=ws,
                                    description="Disaster recovery of one task."),
         snapshot_flow.to_deployment(name="snapshot", parameters=ws,
-                                    description="Snapshot a task version."),
+                                    description="Snapshot a task version, or a hotfix of a stable one."),
         sync_registry_flow.to_deployment(
             name="sync-registry", parameters=ws,
             description="Reconcile the registry with the configs' versions and the tags."),

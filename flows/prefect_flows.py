@@ -33,7 +33,8 @@ from tasks_lib.core import ids
 # by the flow docstring's Args section, and the server rejects a value that breaks a pattern or a
 # bound when the run is created, before any worker sees it.
 TaskId = Annotated[str, Field(pattern=ids.TASK_ID_PATTERN, examples=["T01"])]
-Version = Annotated[str, Field(pattern=ids.VERSION_PATTERN, examples=["1.2.0"])]
+Version = Annotated[str, Field(pattern=ids.VERSION_PATTERN,
+                                examples=["1.2.0", "1.2.0-hotfix-20260224"])]
 Reason = Annotated[str, Field(max_length=500)]
 
 
@@ -60,6 +61,8 @@ def snapshot_flow(
     push: bool = False,
     allow_secrets: list[str] | None = None,
     allow_shared_install: bool = False,
+    hotfix: bool = False,
+    base: Version | None = None,
 ) -> s.SnapshotResult:
     """Snapshot a task version: bump, lock dependencies, commit its paths, tag with a manifest.
 
@@ -72,10 +75,12 @@ def snapshot_flow(
         push: push the commit and the tag to the remote.
         allow_secrets: config keys allowed to hold a plaintext value (names, never values).
         allow_shared_install: the task's python is a shared interpreter: allow changing its packages.
+        hotfix: a hotfix release BASE-hotfix-YYYYMMDD of the working tree, on top of a stable version (no version or bump then).
+        base: with hotfix: the stable version it fixes; empty: the current version's base.
     """
     workspace = confine(workspace)
     result = run_snapshot(workspace, task_id, version, bump, message, push, allow_secrets,
-                          allow_shared_install=allow_shared_install)
+                          allow_shared_install=allow_shared_install, hotfix=hotfix, base=base)
     publish_markdown(f"snapshot-{task_id.lower()}", render_result(result), f"Snapshot {result.tag}")
     return result
 

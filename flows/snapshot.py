@@ -34,12 +34,15 @@ def run_snapshot(
     allow_secrets: list[str] | None = None,
     adopt: bool = False,
     allow_shared_install: bool = False,
+    hotfix: bool = False,
+    base: str | None = None,
 ) -> s.SnapshotResult:
     """Snapshot one task: its files, config, registry entry and exact dependencies, tagged."""
     ws = Workspace.discover(workspace)
     req = s.SnapshotRequest(task_id=task_id, version=version, bump=bump, message=message,
                             push=push, allow_secrets=tuple(allow_secrets or ()), adopt=adopt,
-                            allow_shared_install=allow_shared_install)
+                            allow_shared_install=allow_shared_install, hotfix=hotfix,
+                            base=base)
     with operation(ws, "snapshot", task_id) as op:
         with workspace_lock(ws.state_dir, "snapshot"):
             plan = validate(ws, req)
@@ -68,7 +71,7 @@ def run_snapshot(
         commit=commit_id, digest=snap.digest, files=len(snap.files), packages=lk.packages,
         environment=str(env.path) if env else None, environment_reused=bool(env and env.reused),
         exported=str(exported) if exported else None, pushed=pushed, push_error=push_error,
-        warnings=tuple(warnings), timings=dict(op.timings),
+        warnings=tuple(warnings), timings=dict(op.timings), hotfix_of=plan.hotfix_of,
     )
 
 

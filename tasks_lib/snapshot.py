@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tasks_lib import hotfix
 from tasks_lib.core import filenames, ids, safefs
 from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, Conflict, MalformedFile, NotFound
@@ -45,6 +46,8 @@ class SnapshotRequest:
     allow_secrets: tuple[str, ...] = ()
     adopt: bool = False   # init: record the version as it is at HEAD; secrets only warned about
     allow_shared_install: bool = False  # python is a shared interpreter: may change its packages
+    hotfix: bool = False   # a hotfix release on top of a stable version ("Hotfix releases")
+    base: str | None = None  # its stable version (default: the current version's base)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class SnapshotPlan:
     creator: str
     request: SnapshotRequest
     warnings: tuple[str, ...] = ()
+    hotfix_of: str | None = None  # the base of a hotfix version
     # what the secret scan saw: each file's (size, mtime, ctime, inode) just before it was read;
     # the commit rescans only what changed since (git's own stat-cache reasoning)
     scanned: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, compare=False)
@@ -87,6 +91,7 @@ class SnapshotResult:
     push_error: str | None = None
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    hotfix_of: str | None = None       # a hotfix release: the stable version it sits on
 
 
 # -- validate ------------------------------------------------------------------------------
@@ -97,6 +102,14 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
         raise BadInput("--version and --bump exclude each other", "pass one of them")
     if req.bump is not None and req.bump not in ids.BUMPS:
         raise BadInput(f"invalid bump {req.bump!r}", "use --bump patch, minor or major")
+    if req.hotfix and (req.version is not None or req.bump is not None or req.adopt):
+        raise BadInput("--hotfix names its own version (BASE-hotfix-YYYYMMDD)",
+                       "pass --hotfix without --version or --bump (choose its base with --base)")
+    if req.base is not None and not req.hotfix:
+        raise BadInput("--base is only for a hotfix", "add --hotfix, or leave --base out")
+    if req.version is not None and ids.is_hotfix(req.version):
+        raise BadInput(f"--version {ids.version(req.version)} is a hotfix version",
+                       "hotfix versions are made by `clawback snapshot --hotfix [--base X.Y.Z]`")
     if filenames.has_raw_bytes(req.message):
         raise BadInput("--message is not valid UTF-8 text", "write the message in UTF-8")
     if len(req.message) > filenames.MAX_TEXT:
@@ -124,6 +137,12 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
                 f"task {task.id}: registry says {current} but {task.config_path} says {cfg_version}",
                 "make them agree (edit one of them), then run init again")
         new = current
+    elif req.hotfix:
+        if cfg_version is not None and _valid_or_none(cfg_version) != current:
+            raise BadInput(f"registry says {current} but {task.config_path} says {cfg_version}",
+                           "make them agree (the version the working tree is at), then retry")
+        base = hotfix.choose_base(git, task.id, task.entry, current, req.base)
+        new = hotfix.next_hotfix(git, task.id, base, current).version
     elif req.version is not None:
         new = ids.version(req.version)
         if current is not None and ids.Version.parse(new) < ids.Version.parse(current):
@@ -137,6 +156,10 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
             raise BadInput(f"registry says {current} but {task.config_path} says {cfg_version}",
                            "pass --version to choose the new version explicitly")
         tagged = git.tag_info(ids.version_tag(task.id, current)) is not None
+        if req.bump is None and not tagged and ids.is_hotfix(current):
+            raise BadInput(f"{task.id}'s version {current} is a hotfix version that was never "
+                           "snapshotted", "hotfix versions are made by `clawback snapshot "
+                           "--hotfix`: set the version back to its base, then run that")
         if req.bump is None and not tagged:
             new = current  # the version was bumped by hand and never snapshotted
         else:
@@ -144,7 +167,8 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
     tag = ids.version_tag(task.id, new)
     if git.tag_info(tag) is not None:
         raise Conflict(f"tag {tag} already exists",
-                       "tags are immutable: choose a new version (--bump or --version)")
+                       "another hotfix was just made: run it again for the next one" if req.hotfix
+                       else "tags are immutable: choose a new version (--bump or --version)")
     versioned = versioned_paths(ws, task)
     if task.config_path not in versioned:
         why = ("the task's state_paths make it runtime state" if task.is_state(task.config_path)
@@ -154,8 +178,10 @@ def prepare(ws: Workspace, req: SnapshotRequest) -> SnapshotPlan:
                        "a task's config and code must be versioned: narrow the .gitignore rule "
                        "or the state_paths pattern, or move the task out of an ignored directory")
     filenames.refuse_unstorable(git, ws.root, versioned, "the snapshot would silently leave {it} out")
+    parsed = ids.Version.parse(new)
     return SnapshotPlan(ws=ws, task=task, from_version=current, version=new, tag=tag,
                 created_at=clock.format(), creator=actor(),
+                hotfix_of=str(parsed.base) if parsed.is_hotfix else None,
                 # the message lands in the commit and the tag: never a secret value in it
                 request=replace(req, message=masking.mask(
                     req.message, values=masking.for_workspace(ws.root))))
@@ -223,6 +249,7 @@ def write_version(plan: SnapshotPlan, journal: Journal) -> None:
     record = registry.snapshot_record(
         plan.version, plan.tag, f".clawback/snapshots/snapshot-{plan.tag}.yaml", plan.created_at,
         **({"stable": True} if plan.request.adopt else {}),
+        **({"hotfix_of": plan.hotfix_of} if plan.hotfix_of else {}),
     )
     entry["snapshots"] = [*(entry.get("snapshots") or []), record]
     reg.set_entry(task.id, entry)
@@ -393,7 +420,7 @@ def build_manifest(plan: SnapshotPlan, commit_id: str, lk: deps.Lock) -> Snapsho
         registry_checksum=registry.entry_checksum(entry), python_packages=lk.packages,
         python_lock=lk.text, python_lock_digest=lk.digest, python_mode=task.settings.python,
         environment_variables=tuple(env_names), runtime=runtime,
-        state_paths=scope.state.patterns,
+        state_paths=scope.state.patterns, hotfix_of=plan.hotfix_of,
     )
 
 

@@ -267,7 +267,9 @@ def task_history(ws: Workspace, task_id: str) -> TaskHistory:
         row = {"tag": info.name, "version": parsed.version, "kind": parsed.kind,
                "commit": (info.commit or "")[:12], "by": info.tagger, "at": info.date,
                "subject": info.subject}
-        if parsed.kind == "version":
+        if parsed.carries_manifest:  # a hotfix is a version too, shown with its base
+            if parsed.kind == "hotfix":
+                row["hotfix_of"] = parsed.base
             row["stable"] = parsed.version in stable
             row["quarantined"] = parsed.version in quarantined
             versions.append(row)

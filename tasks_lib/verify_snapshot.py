@@ -78,7 +78,7 @@ def _read_tag(git: Git, name: str) -> _Tag | None:
 
 def _not_found(ws: Workspace, task_id: str, tag: str) -> NotFound:
     known = [t.version for t in (ids.parse_tag(i.name) for i in ws.git.tags(f"refs/tags/{task_id}-v*"))
-             if t and t.kind == "version" and t.task == task_id]
+             if t and t.carries_manifest and t.task == task_id]
     return NotFound(f"no snapshot {tag}", f"known versions of {task_id}: {', '.join(known) or 'none'}")
 
 
@@ -131,8 +131,13 @@ def verify_snapshot(ws: Workspace, task_id: str, version: str, *,
     checks.append(Check("manifest intact", parsed.intact,
                         "" if parsed.intact else "digest mismatch: the manifest was edited or corrupted"))
     names_ok = (snap.task_id, snap.version, snap.git_tag) == (task_id, version, tag)
+    parsed_version = ids.Version.parse(version)
+    hotfix_of = str(parsed_version.base) if parsed_version.is_hotfix else None  # "Hotfix releases"
+    names_ok = names_ok and snap.hotfix_of == hotfix_of
     checks.append(Check("manifest names this version", names_ok,
-                        "" if names_ok else f"manifest is for {snap.git_tag}"))
+                        "" if names_ok else
+                        f"manifest is for {snap.git_tag}" + (f" on top of {snap.hotfix_of}"
+                                                             if snap.hotfix_of else "")))
     target_ok = info.commit == snap.git_commit
     checks.append(Check("tag points at recorded commit", target_ok,
                         "" if target_ok else

@@ -53,17 +53,23 @@ class Snapshot:
     runtime: dict[str, Any] = field(default_factory=dict)  # run / smoke / health settings
     state_paths: tuple[str, ...] = ()
     format: int = FORMAT
+    # a hotfix's base version (metadata ``hotfix_of``, docs/design.md "Hotfix releases"); absent
+    # from the document otherwise, so a manifest without it hashes as it always did
+    hotfix_of: str | None = None
 
     # -- serialisation --------------------------------------------------------------------
     def body(self) -> dict[str, Any]:
         """The operator's layout: metadata, files, dependencies, plus how to run and check it."""
+        metadata = {
+            "task_id": self.task_id, "version": self.version, "created_at": self.created_at,
+            "git_commit": self.git_commit, "git_tag": self.git_tag, "message": self.message,
+            "creator": self.creator, "location": self.location,
+        }
+        if self.hotfix_of is not None:
+            metadata["hotfix_of"] = self.hotfix_of
         return {
             "format": self.format,
-            "metadata": {
-                "task_id": self.task_id, "version": self.version, "created_at": self.created_at,
-                "git_commit": self.git_commit, "git_tag": self.git_tag, "message": self.message,
-                "creator": self.creator, "location": self.location,
-            },
+            "metadata": metadata,
             "files": [asdict(f) for f in self.files],
             "registry": {"entry": self.registry_entry, "checksum": self.registry_checksum},
             "dependencies": {
@@ -114,10 +120,17 @@ class Snapshot:
                 python_lock_digest=deps["python_lock_digest"], python_mode=deps["python"],
                 environment_variables=tuple(deps["environment_variables"]),
                 runtime=doc.get("runtime", {}), state_paths=tuple(doc.get("state_paths", ())),
+                hotfix_of=_optional_text(meta.get("hotfix_of")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationFailed(f"snapshot manifest is malformed ({exc!s})",
                                      "the tag message was edited or corrupted") from exc
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"metadata.hotfix_of is {type(value).__name__}, not a version")
 
 
 def digest_of(body: dict[str, Any]) -> str:

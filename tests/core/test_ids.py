@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,3 +95,94 @@ def test_any_accepted_id_is_safe_for_git_and_paths(text: str) -> None:
     except BadInput:
         return
     assert tid.isascii() and not tid.startswith("-") and "/" not in tid and "." not in tid
+
+
+# -- hotfix versions (docs/design.md, "Hotfix releases") -------------------------------------
+def test_hotfix_versions_order_after_their_base_and_before_the_next_patch() -> None:
+    chain = ["1.1.9", "1.1.9-hotfix-20991231", "1.2.0", "1.2.0-hotfix-20260224",
+             "1.2.0-hotfix-20260224-2", "1.2.0-hotfix-20260224-10", "1.2.0-hotfix-20260301",
+             "1.2.1", "1.10.0"]
+    assert sorted(reversed(chain), key=ids.Version.parse) == chain
+    assert ids.version("v1.2.0-hotfix-20260224") == "1.2.0-hotfix-20260224"
+    assert str(ids.Version.parse("1.2.0-hotfix-20260224-3").base) == "1.2.0"
+    assert str(ids.Version.parse("1.2.0-hotfix-20260224").bump("patch")) == "1.2.1"
+    assert str(ids.Version.parse("1.2.0-hotfix-20260224").bump("minor")) == "1.3.0"
+
+
+@pytest.mark.parametrize("bad", [
+    "1.2.0-hotfix-2026022", "1.2.0-hotfix-20260230", "1.2.0-hotfix-20261301",
+    "1.2.0-hotfix-20260224-1", "1.2.0-hotfix-20260224-0", "1.2.0-hotfix-20260224-10000",
+    "1.2.0-hotfix-20260224-02", "1.2.0-hotfix-", "1.2.0-HOTFIX-20260224", "1.2.0-hotfix-20260224\n",
+    "1.2.0-hotfix-20260224;rm", "1.2-hotfix-20260224", "1.2.0-hotfix-２０２６０２２４",
+])
+def test_malformed_hotfix_versions_rejected(bad: str) -> None:
+    with pytest.raises(BadInput):
+        ids.version(bad)
+    assert ids.parse_tag(f"T01-v{bad}") is None
+
+
+def test_hotfix_tags_parse_with_the_full_version_and_the_base() -> None:
+    h = ids.parse_tag("T01-v1.2.0-hotfix-20260224-2")
+    assert h and (h.kind, h.version, h.base, h.date, h.repeat) == (
+        "hotfix", "1.2.0-hotfix-20260224-2", "1.2.0", "20260224", 2)
+    assert h.carries_manifest and ids.version_tag("T01", h.version) == h.name
+    assert ids.hotfix_tag("T01", "1.2.0", "20260224", 2) == h.name
+    plain = ids.parse_tag("T01-v1.2.0")
+    assert plain and plain.carries_manifest and plain.base == "1.2.0"
+    assert not ids.parse_tag("T01-v1.2.0-rollback-from-v1.3.0").carries_manifest
+
+
+def test_rollback_tags_with_hotfixes_are_unambiguous() -> None:
+    """``…-from-v1.2.0-hotfix-20260224-2`` could be hotfix 2, or the second rollback from
+    hotfix 1: a hotfix left from is always written with its repeat, so it is hotfix 2."""
+    hot1, hot2 = "1.2.0-hotfix-20260224", "1.2.0-hotfix-20260224-2"
+    cases = {
+        ("1.2.0", hot1, 1): "T01-v1.2.0-rollback-from-v1.2.0-hotfix-20260224-1",
+        ("1.2.0", hot1, 2): "T01-v1.2.0-rollback-from-v1.2.0-hotfix-20260224-1-2",
+        ("1.2.0", hot2, 1): "T01-v1.2.0-rollback-from-v1.2.0-hotfix-20260224-2",
+        ("1.2.0", hot2, 3): "T01-v1.2.0-rollback-from-v1.2.0-hotfix-20260224-2-3",
+        (hot2, "1.3.0", 1): "T01-v1.2.0-hotfix-20260224-2-rollback-from-v1.3.0",
+        (hot1, "1.3.0", 2): "T01-v1.2.0-hotfix-20260224-rollback-from-v1.3.0-2",
+        (hot1, hot2, 1): "T01-v1.2.0-hotfix-20260224-rollback-from-v1.2.0-hotfix-20260224-2",
+    }
+    for (to, frm, n), name in cases.items():
+        assert ids.rollback_tag("T01", to, frm, n) == name
+        t = ids.parse_tag(name)
+        assert t and (t.kind, t.version, t.from_version, t.repeat) == ("rollback", to, frm, n), name
+    # the ambiguous spelling (a hotfix left from without its repeat) is no tag of ours
+    assert ids.parse_tag("T01-v1.2.0-rollback-from-v1.2.0-hotfix-20260224") is None
+
+
+_bases = st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
+_hotfixes = st.one_of(st.none(), st.tuples(st.dates(date(2000, 1, 1)).map(lambda d: d.strftime("%Y%m%d")),
+                                           st.integers(1, 9999)))
+
+
+@given(_bases, _hotfixes, st.sampled_from(["T01", "t_9"]), st.integers(1, 50))
+def test_any_version_round_trips_through_its_tags(base: tuple[int, int, int],
+                                                 hot: tuple[str, int] | None, task: str,
+                                                 n: int) -> None:
+    v = ids.Version(*base)
+    if hot is not None:
+        v = v.hotfix(*hot)
+    text = str(v)
+    assert ids.Version.parse(text) == v and ids.valid_version(text)
+    tag = ids.parse_tag(ids.version_tag(task, text))
+    assert tag and tag.version == text and tag.base == str(v.base)
+    assert tag.kind == ("hotfix" if hot else "version")
+    other = str(v.bump("minor"))
+    for to, frm in ((text, other), (other, text)):
+        rb = ids.parse_tag(ids.rollback_tag(task, to, frm, n))
+        assert rb and (rb.version, rb.from_version, rb.repeat) == (to, frm, n)
+
+
+@given(st.lists(st.tuples(_bases, _hotfixes), min_size=2, max_size=8))
+def test_version_order_is_base_then_date_then_repeat(items: list) -> None:
+    versions = [ids.Version(*b) if h is None else ids.Version(*b).hotfix(*h) for b, h in items]
+
+    def key(v: ids.Version) -> tuple[int, ...]:
+        return (v.major, v.minor, v.patch, v.hotfix_date, v.hotfix_repeat)
+
+    assert sorted(versions) == sorted(versions, key=key)
+    for v in versions:
+        assert v.base <= v < v.base.bump("patch")

@@ -26,7 +26,9 @@ from tasks_lib.health.history import Escalated, Record, breach_id
 from tasks_lib.health.source import iso
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+# in release order, hotfixes among them (after their base, before its next patch)
+VERSIONS = ("1.0.0", "1.1.0", "1.1.0-hotfix-20261101", "1.2.0", "1.2.0-hotfix-20261120",
+            "1.2.0-hotfix-20261120-2", "1.3.0", "1.4.0")
 TASK = "T01"
 FEW = settings(max_examples=150, deadline=None)
 
@@ -279,3 +281,19 @@ def test_a_tasks_stable_after_setting_is_its_k_whatever_the_run_says() -> None:
                        T0) == ()                                # the task's 3, not the run's 2
     broken = {**entry_at(), "clawback": {"stable_after": 0}}
     assert policy.plan(found("healthy"), healthy, broken, None, never, T0) == ()
+
+
+@FEW
+@given(registries())
+def test_rollback_target_follows_release_order_with_hotfixes(entry: dict[str, Any]) -> None:
+    """The target is the newest stable, non-quarantined version *released before* the current
+    one, by VERSIONS' release order (a hotfix after its base, before the next patch), the
+    reference here; never the version itself or a later one."""
+    current = entry["version"]
+    earlier = [v for v in VERSIONS[:VERSIONS.index(current)]
+               if any(s["version"] == v and s.get("stable") and not s.get("quarantined")
+                      for s in entry["snapshots"])]
+    want = earlier[-1] if earlier else None
+    assert stable.rollback_target(entry, current) == want
+    decision = policy.decide({**entry, "rollback_history": []}, "breach", current, T0)
+    assert (decision.action, decision.target) == (("rollback", want) if want else ("escalate", None))

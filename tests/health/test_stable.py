@@ -26,6 +26,17 @@ def rec(version: str, **marks: bool) -> dict:
     ([rec("1.2.0", stable=True), rec("1.2.0", quarantined=True), rec("1.3.0")], "1.3.0", None),
     ([{"version": "garbage", "stable": True}, rec("1.0.0", stable=True)], "1.3.0", "1.0.0"),
     ([], "1.3.0", None),
+    # hotfixes: after their base, before its next patch (docs/design.md "Hotfix releases")
+    ([rec("1.2.0", stable=True), rec("1.2.0-hotfix-20260224", stable=True), rec("1.3.0")],
+     "1.3.0", "1.2.0-hotfix-20260224"),
+    ([rec("1.2.0", stable=True), rec("1.2.0-hotfix-20260224")], "1.2.0-hotfix-20260224", "1.2.0"),
+    ([rec("1.2.0", stable=True), rec("1.2.0-hotfix-20260224", stable=True),
+      rec("1.2.0-hotfix-20260224-2")], "1.2.0-hotfix-20260224-2", "1.2.0-hotfix-20260224"),
+    ([rec("1.2.0-hotfix-20260224-10", stable=True), rec("1.2.0-hotfix-20260224-9", stable=True),
+      rec("1.2.0-hotfix-20260301")], "1.2.0-hotfix-20260301", "1.2.0-hotfix-20260224-10"),
+    ([rec("1.2.0", stable=True), rec("1.2.0-hotfix-20260224", stable=True, quarantined=True)],
+     "1.2.1", "1.2.0"),
+    ([rec("1.2.1", stable=True), rec("1.2.0-hotfix-20260224")], "1.2.0-hotfix-20260224", None),
 ])
 def test_rollback_target(snapshots: list, current: str, expected: str | None) -> None:
     assert stable.rollback_target({"snapshots": snapshots}, current) == expected
