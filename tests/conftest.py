@@ -45,6 +45,34 @@ def offline(monkeypatch: pytest.MonkeyPatch, wheelhouse: Path, uv_cache: Path) -
     return env
 
 
+@pytest.fixture(scope="session")
+def large_template(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path,
+                   uv_cache: Path) -> Path:
+    """The large generated workspace (sample.make_large_workspace: 6,000 files, a list registry
+    with deleted tasks, links into state, Chinese text, a token moved to ${TUSHARE_TOKEN}),
+    adopted by ``init`` once per session. Read it in place only; copy it (``large_ws``) to
+    change it."""
+    import subprocess
+    import sys
+
+    root = sample.make_large_workspace(tmp_path_factory.mktemp("large") / "ws").resolve()
+    env = sample.offline_env(wheelhouse, dict(os.environ))
+    env.update(UV_CACHE_DIR=str(uv_cache), CLAWBACK_ACTOR="tester@ci")
+    subprocess.run([sys.executable, "-c", "import sys; from flows.init import run_init; "
+                    "run_init(sys.argv[1])", str(root)], env=env, check=True, capture_output=True)
+    return root
+
+
+@pytest.fixture
+def large_ws(tmp_path: Path, large_template: Path, offline: dict[str, str]) -> Workspace:
+    """A private copy of the adopted large workspace (environments and all), to change."""
+    import shutil
+
+    dest = tmp_path / "large"
+    shutil.copytree(large_template, dest, symlinks=True)
+    return Workspace(dest.resolve())
+
+
 @pytest.fixture
 def ws(tmp_path: Path, offline: dict[str, str]) -> Workspace:
     """The sample workspace: T01 1.1.0, T02 2.0.1 committed, T99 deleted, T01 state untracked."""
