@@ -8,8 +8,8 @@ and only ever warn (docs/design.md, "init"). What the hooks print goes to stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,6 @@ from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK
 NAME = "hook"
 HELP = "the checks the git hooks installed by init run"
 HOOK_NAMES = ("pre-commit", "pre-push", "post-merge", "post-checkout")  # tasks_lib.githooks.HOOKS
-SYNC_TIMEOUT_S = 60
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -44,21 +43,20 @@ class RegistryCheck:
 
 
 def run(args: argparse.Namespace) -> Outcome:
+    if args.name in ("post-merge", "post-checkout"):  # no workspace read unless the check runs
+        if args.name == "post-checkout" and args.hook_args[2:3] != ["1"]:
+            return Outcome(EXIT_OK, RegistryCheck(False), "")  # a file checkout: no branch moved
+        check = _registry_check(args)
+        return _told(args, None, EXIT_OK, check, hook_text.registry_check(args.name, check))
     from tasks_lib.core.workspace import Workspace
 
     ws = Workspace.discover(args.workspace)
     if args.name == "pre-commit":
         return _pre_commit(args, ws)
-    if args.name == "pre-push":
-        from tasks_lib.hookchecks import check_push
+    from tasks_lib.hookchecks import check_push
 
-        result = check_push(ws, sys.stdin.buffer.read())
-        return _told(args, ws, EXIT_OK if result.ok else EXIT_FAILED, result,
-                     hook_text.push(result))
-    if args.name == "post-checkout" and args.hook_args[2:3] != ["1"]:
-        return Outcome(EXIT_OK, RegistryCheck(False), "")  # a file checkout: no branch moved
-    check = _registry_check(str(ws.root))
-    return _told(args, ws, EXIT_OK, check, hook_text.registry_check(args.name, check))  # never fails
+    result = check_push(ws, sys.stdin.buffer.read())
+    return _told(args, ws, EXIT_OK if result.ok else EXIT_FAILED, result, hook_text.push(result))
 
 
 def _pre_commit(args: argparse.Namespace, ws: Any) -> Outcome:
@@ -77,24 +75,34 @@ def _told(args: argparse.Namespace, ws: Any, code: int, data: Any, text: str) ->
     masked by the CLI)."""
     if text and not args.json:
         from tasks_lib.core import filenames
+        from tasks_lib.core.workspace import Workspace
         from tasks_lib.secrets import masking
 
-        shown = masking.mask(text, values=masking.for_workspace(ws.root))
+        root = (ws or Workspace.discover(args.workspace)).root
+        shown = masking.mask(text, values=masking.for_workspace(root))
         print(filenames.printable(shown), file=sys.stderr)
         text = ""
     return Outcome(code, data, text)
 
 
-def _registry_check(root: str) -> RegistryCheck:
-    """``clawback sync-registry --check`` in its own process, when this clawback has it."""
+def _registry_check(args: argparse.Namespace) -> RegistryCheck:
+    """``sync-registry --check`` run in this process through its command module (register, run:
+    clawback/commands/interface.py), when this clawback has one; its output is the warning."""
     from clawback.commands import COMMANDS
+    from tasks_lib.core.errors import ClawbackError, exit_code_for
 
-    if not any(c.NAME == "sync-registry" for c in COMMANDS):
+    command = next((c for c in COMMANDS if c.NAME == "sync-registry"), None)
+    if command is None:
         return RegistryCheck(False)
+    parser = argparse.ArgumentParser(prog="clawback sync-registry", add_help=False)
+    command.register(parser)
+    sub = parser.parse_args(["--check"])
+    sub.workspace, sub.json, sub.command = args.workspace, False, command.NAME
     try:
-        proc = subprocess.run([sys.executable, "-m", "clawback", "sync-registry", "--check",
-                               "--workspace", root], capture_output=True, text=True,
-                              errors="replace", timeout=SYNC_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return RegistryCheck(True, None, f"no answer within {SYNC_TIMEOUT_S} s")
-    return RegistryCheck(True, proc.returncode, (proc.stdout + proc.stderr).strip())
+        with contextlib.redirect_stdout(sys.stderr):
+            outcome = command.run(sub)
+    except ClawbackError as exc:
+        return RegistryCheck(True, exit_code_for(exc), str(exc))
+    except Exception as exc:  # noqa: BLE001 - a warning-only hook never fails the merge
+        return RegistryCheck(True, EXIT_FAILED, f"internal error: {type(exc).__name__}")
+    return RegistryCheck(True, outcome.code, outcome.text)

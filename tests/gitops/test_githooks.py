@@ -370,3 +370,35 @@ def test_the_hook_checks_never_import_prefect(adopted: Workspace, argv: list[str
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           input="")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_post_merge_warns_with_what_sync_registry_check_reports(
+        adopted: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Until sync-registry lands the hook is silent; with it, its report is a warning, exit 0."""
+    import argparse
+    import types
+
+    import clawback.commands
+    from clawback.cli import main
+    from clawback.commands.interface import Outcome
+
+    seen: list[bool] = []
+
+    def register(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--check", action="store_true")
+
+    def run_check(args: argparse.Namespace) -> Outcome:
+        seen.append(args.check)
+        print("stdout of the check")
+        return Outcome(1, {}, f"T01: registry says 1.1.0, config says 1.2.0 (token {os.environ['TUSHARE_TOKEN']})")
+
+    fake = types.SimpleNamespace(NAME="sync-registry", HELP="", register=register, run=run_check)
+    monkeypatch.setenv("TUSHARE_TOKEN", "tok-8f3a9c2e7d")
+    assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
+    assert capsys.readouterr().err == ""  # no sync-registry here yet: quiet
+    monkeypatch.setattr(clawback.commands, "COMMANDS", (*clawback.commands.COMMANDS, fake))
+    assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
+    err = capsys.readouterr().err
+    assert seen == [True] and "warning: the registry, the configs and the tags disagree" in err
+    assert "T01: registry says 1.1.0" in err and "stdout of the check" in err
+    assert "tok-8f3a9c2e7d" not in err
