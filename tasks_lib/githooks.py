@@ -86,7 +86,7 @@ def script(name: str, python: str) -> str:
     feed = ""
     if name == "pre-push":  # git's ref lines must reach both hooks: saved first
         lines += ['input=$(mktemp "${TMPDIR:-/tmp}/clawback-pre-push.XXXXXX") || exit 1',
-                  "trap 'rm -f -- \"$input\"' EXIT", 'cat >"$input"']
+                  "trap 'rm -f -- \"$input\"' EXIT", "trap 'exit 130' INT TERM", 'cat >"$input"']
         feed = ' <"$input"'
     if gate:
         lines.append(f'if [ -x "$chained" ]; then "$chained" "$@"{feed} || exit $?; fi')

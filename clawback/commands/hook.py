@@ -26,7 +26,8 @@ HOOK_NAMES = ("pre-commit", "pre-push", "post-merge", "post-checkout")  # tasks_
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=HOOK_NAMES)
     p.add_argument("hook_args", nargs="*", metavar="ARG",
-                   help="what git passes the hook (after --); pre-push reads its refs on stdin")
+                   help="what git passes the hook, after -- (options such as --json go before NAME); "
+                        "pre-push reads git's ref lines on stdin")
 
 
 @dataclass(frozen=True)

@@ -302,8 +302,10 @@ def test_the_chained_pre_push_gets_the_same_input(ws: Workspace, tmp_path: Path)
     run_init(str(ws.root))
     bare = tmp_path / "r.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    proc = run(ws, "push", str(bare), "T01-v1.1.0")
+    (tmp_path / "tmp").mkdir()
+    proc = run(ws, "push", str(bare), "T01-v1.1.0", env={"TMPDIR": str(tmp_path / "tmp")})
     assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # the saved input is removed
     oid = git(ws, "rev-parse", "refs/tags/T01-v1.1.0").strip()
     assert (tmp_path / "stdin").read_text() == \
         f"refs/tags/T01-v1.1.0 {oid} refs/tags/T01-v1.1.0 {'0' * 40}\n"
@@ -402,3 +404,22 @@ def test_post_merge_warns_with_what_sync_registry_check_reports(
     assert seen == [True] and "warning: the registry, the configs and the tags disagree" in err
     assert "T01: registry says 1.1.0" in err and "stdout of the check" in err
     assert "tok-8f3a9c2e7d" not in err
+
+
+def test_hooks_on_the_large_workspace(large_ws: Workspace, tmp_path: Path) -> None:
+    """6,000 files, a list registry with deleted tasks, links into state, Chinese names: the hooks
+    init installed there warn about a bump, pass a good tag and refuse a damaged one."""
+    assert {h.action for h in githooks.apply(large_ws, sys.executable)} == {"unchanged"}
+    cfg = large_ws.root / "tasks/T03/config.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("version: 1.0.0", "version: 1.0.1"),
+                   encoding="utf-8")
+    run(large_ws, "add", "--", "tasks/T03/config.yaml")
+    proc = run(large_ws, "commit", "-m", "北向资金 bump")
+    assert proc.returncode == 0 and "clawback snapshot --task T03" in proc.stderr
+    bare = tmp_path / "r.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    good = run(large_ws, "push", str(bare), "T01-v1.1.0", "T03-v1.0.0")
+    assert good.returncode == 0, good.stderr
+    retag(large_ws, "T02-v2.0.1", "checksum")
+    bad = run(large_ws, "push", str(bare), "T02-v2.0.1")
+    assert bad.returncode != 0 and "refusing to push T02-v2.0.1" in bad.stderr
