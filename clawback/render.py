@@ -62,9 +62,8 @@ def init(r: Any) -> str:
     lines = [f"init {r.workspace}"]
     if r.gitignore_added:
         lines.append(f"  .gitignore: added {len(r.gitignore_added)} rules")
-    if r.hook is not None:
-        lines.append(f"  pre-commit hook (refuses plaintext secrets): "
-                     f"{'installed' if r.hook.installed else 'not installed: ' + r.hook.reason}")
+    for h in r.hooks:
+        lines.append(f"  {h.name} hook: {h.action}" + (f" ({h.reason})" if h.reason else ""))
     for s in r.adopted:
         lines.append(f"  adopted {s.tag} (stable, {s.files} files, commit {s.commit[:12]})")
     for tid in r.already_tagged:

@@ -1,5 +1,6 @@
-"""The init flow (docs/design.md, "init"): .gitignore, state directory, tag and mark stable every
-active task's current version that has no tag yet (the snapshot steps in adopt mode)."""
+"""The init flow (docs/design.md, "init"): .gitignore, the git hooks chosen (tasks_lib/githooks.py),
+state directory, tag and mark stable every active task's current version that has no tag yet (the
+snapshot steps in adopt mode)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from dataclasses import dataclass, field
 from flows.operation import operation
 from flows.snapshot import run_snapshot
 from flows.steps import step
-from tasks_lib import adopt
+from tasks_lib import adopt, githooks
 from tasks_lib.core import safefs
 from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
-from tasks_lib.secrets import hooks
 from tasks_lib.snapshot import SnapshotResult, commit_journaled
 from tasks_lib.state.journal import Journal
 
@@ -24,7 +24,7 @@ class InitResult:
     gitignore_added: tuple[str, ...]
     adopted: tuple[SnapshotResult, ...]
     already_tagged: tuple[str, ...]
-    hook: hooks.HookInstall | None = None
+    hooks: tuple[githooks.HookChange, ...] = ()
     failures: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
@@ -42,18 +42,21 @@ def _install_gitignore(ws: Workspace, journal: Journal) -> tuple[str, ...]:
 
 
 install_gitignore = step(_install_gitignore, name="install-gitignore")
-install_hooks = step(hooks.install, name="install-hooks")
+install_hooks = step(githooks.apply, name="install-hooks")
 
 
-def run_init(workspace: str) -> InitResult:
-    """Adopt a workspace: .gitignore, .clawback/, tag + mark stable each untagged active task."""
+def run_init(workspace: str, hooks: str = "all") -> InitResult:
+    """Adopt a workspace: .gitignore, the ``hooks`` (``all``, ``none`` or a comma list; the
+    others are uninstalled), .clawback/, tag + mark stable each untagged active task."""
+    wanted = githooks.parse_choice(hooks)  # before anything changes
     ws = Workspace.discover(workspace)
     ws.ensure_state_dir()
     with operation(ws, "init", None) as op:
         with op.changes() as journal:
             added = install_gitignore(ws, journal)
-            hook = install_hooks(ws, sys.executable)
-            op.succeeded(gitignore_added=list(added), hook=hook.path if hook.installed else None)
+            changed = install_hooks(ws, sys.executable, wanted)
+            op.succeeded(gitignore_added=list(added),
+                         hooks={c.name: c.action for c in changed})
         todo, done = adopt.untagged_tasks(ws)
         adopted: list[SnapshotResult] = []
         failures = {b.id: str(b.error) for b in ws.scan().broken if b.status != "deleted"}
@@ -65,7 +68,7 @@ def run_init(workspace: str) -> InitResult:
     warnings = tuple(w for r in adopted for w in r.warnings)
     op.audit.append("adopt", result="ok" if not failures else "partial",
                     adopted=[r.tag for r in adopted], failures=sorted(failures))
-    return InitResult(str(ws.root), added, tuple(adopted), tuple(done), hook, failures, warnings,
+    return InitResult(str(ws.root), added, tuple(adopted), tuple(done), changed, failures, warnings,
                       dict(op.timings))
 
 

@@ -36,17 +36,20 @@ TaskId = Annotated[str, Field(pattern=ids.TASK_ID_PATTERN, examples=["T01"])]
 Version = Annotated[str, Field(pattern=ids.VERSION_PATTERN,
                                 examples=["1.2.0", "1.2.0-hotfix-20260224"])]
 Reason = Annotated[str, Field(max_length=500)]
+_HOOK = "(pre-commit|pre-push|post-merge|post-checkout)"
+Hooks = Annotated[str, Field(pattern=rf"^(all|none|{_HOOK}(,{_HOOK})*)$", examples=["all"])]
 
 
 @flow(name="init", log_prints=False)
-def init_flow(workspace: str) -> InitResult:
+def init_flow(workspace: str, hooks: Hooks = "all") -> InitResult:
     """Adopt a workspace into clawback (idempotent).
 
     Args:
         workspace: the workspace directory; a deployment's run: only its worker's ($CLAWBACK_WORKSPACE).
+        hooks: the git hooks to have installed (all, none, or a comma list of pre-commit, pre-push, post-merge, post-checkout); the others are uninstalled, the operator's own hooks put back.
     """
     workspace = confine(workspace)
-    result = run_init(workspace)
+    result = run_init(workspace, hooks)
     publish_markdown("init", render_init(result), "Workspace adoption")
     return result
 

@@ -12,8 +12,23 @@ NAME = "init"
 HELP = "adopt a workspace: .gitignore, .clawback/, tag and mark stable current versions"
 
 
+def _hooks(text: str) -> str:
+    from tasks_lib.core.errors import BadInput
+    from tasks_lib.githooks import parse_choice
+
+    try:
+        parse_choice(text)
+    except BadInput as exc:  # argparse: exit 2 with usage, before anything changes
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.hint}") from exc
+    return text
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    """No arguments beyond --workspace and --json."""
+    parser.add_argument(
+        "--hooks", type=_hooks, default="all", metavar="LIST",
+        help="git hooks to have installed, chained with yours: all (default), none (uninstall, "
+             "putting your own hooks back), or a comma list of pre-commit, pre-push, post-merge, "
+             "post-checkout")
 
 
 def run(args: argparse.Namespace) -> Outcome:
@@ -23,5 +38,5 @@ def run(args: argparse.Namespace) -> Outcome:
     from flows import runtime
     from flows.init import run_init
 
-    result = runtime.run("init", run_init, workspace=str(ws.root))
+    result = runtime.run("init", run_init, workspace=str(ws.root), hooks=args.hooks)
     return Outcome(EXIT_OK if not result.failures else EXIT_FAILED, result, render.init(result))

@@ -1,22 +1,18 @@
-"""Git hooks installed by init (docs/design.md, "init").
+"""The pre-commit hook's secret check (docs/design.md, "init"; the hooks themselves are
+installed by tasks_lib/githooks.py).
 
-pre-commit: refuse a commit that stages a plaintext secret in any file inside an active task's
-location or in a task's registry entry, naming files with key paths or lines, never values
-(``secret_scan``). It protects the workspace from secrets committed by hand or by the agent
-outside clawback. An existing hook that is not ours is never replaced. Bypass once with
-``git commit --no-verify``; delete the hook file to uninstall.
+Refuse a commit that stages a plaintext secret in any file inside an active task's location or
+in a task's registry entry, naming files with key paths or lines, never values (``secret_scan``).
+It protects the workspace from secrets committed by hand or by the agent outside clawback.
+Bypass once with ``git commit --no-verify``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from tasks_lib.core import safefs
 from tasks_lib.core.errors import BadInput, ClawbackError
 from tasks_lib.core.workspace import Workspace, canonical_location
 from tasks_lib.formats import registry
@@ -25,48 +21,6 @@ from tasks_lib.secrets import configs as secrets
 from tasks_lib.secrets import masking
 from tasks_lib.secrets import scan as secret_scan
 from tasks_lib.secrets.files import scan_file
-
-MARKER = "# clawback-hook: pre-commit"
-
-
-@dataclass(frozen=True)
-class HookInstall:
-    path: str
-    installed: bool
-    reason: str = ""
-
-
-def hook_script(python: str) -> str:
-    py = shlex.quote(python)
-    return (
-        "#!/bin/sh\n"
-        f"{MARKER}\n"
-        "# Refuses plaintext secrets in staged task files (key paths or lines, never values).\n"
-        "# Bypass once: git commit --no-verify. Uninstall: delete this file.\n"
-        f"if [ -x {py} ]; then exec {py} -m clawback hook pre-commit; fi\n"
-        f'echo "clawback pre-commit hook: "{py}" is gone; secret check skipped" >&2\n'
-        "exit 0\n"
-    )
-
-
-def install(ws: Workspace, python: str) -> HookInstall:
-    hooks_dir = ws.root / ws.git.out("rev-parse", "--git-path", "hooks").strip()
-    path = hooks_dir / "pre-commit"
-    real, git_dir = Path(os.path.realpath(hooks_dir)), Path(os.path.realpath(ws.git.common_dir()))
-    if real.is_relative_to(os.path.realpath(ws.root)) and not real.is_relative_to(git_dir):
-        return HookInstall(str(path), False,  # (a hook there would be committed with them)
-                           f"the hooks directory {hooks_dir} (core.hooksPath, links followed) "
-                           f"lies among the workspace's versioned files ({real}); nothing is "
-                           "written there: point core.hooksPath into .git or outside the "
-                           "workspace (or `git config --unset core.hooksPath`) and run init again")
-    existing = safefs.read_regular(path, 1 << 20) if os.path.lexists(path) else None
-    if os.path.lexists(path) and (existing is None or MARKER.encode() not in existing):
-        return HookInstall(str(path), False,
-                           "an existing pre-commit hook is kept; to add the secret check, call "
-                           f"`{python} -m clawback hook pre-commit` from it")
-    hooks_dir.mkdir(parents=True, exist_ok=True)
-    safefs.replace_file(path, hook_script(python).encode("utf-8"), 0o755)  # never through a link
-    return HookInstall(str(path), True)
 
 
 @dataclass(frozen=True)

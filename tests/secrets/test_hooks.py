@@ -1,4 +1,5 @@
-"""The pre-commit hook installed by init: real git runs it on a real commit."""
+"""The pre-commit hook's secret check: real git runs it on a real commit (installing, chaining and
+the other hooks: tests/gitops/test_githooks.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flows.init import run_init
+from tasks_lib import githooks
 from tasks_lib.core.workspace import Workspace
-from tasks_lib.secrets import hooks
 from tests.conftest import git
 
 
@@ -24,7 +25,7 @@ def commit(ws: Workspace, *paths: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def adopted(ws: Workspace) -> Workspace:
     result = run_init(str(ws.root))
-    assert result.hook and result.hook.installed
+    assert result.hooks and result.hooks[0].name == "pre-commit" and result.hooks[0].installed
     return ws
 
 
@@ -57,16 +58,16 @@ def test_hook_refuses_a_secret_in_the_registry_entry(adopted: Workspace) -> None
     assert proc.returncode != 0 and "T02.api_key" in proc.stderr and "sk-live" not in proc.stderr
 
 
-def test_existing_foreign_hook_is_kept(ws: Workspace) -> None:
+def test_existing_foreign_hook_is_kept_and_chained(ws: Workspace) -> None:
     hook = ws.root / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\nexit 0\n")
-    result = hooks.install(ws, sys.executable)
-    assert not result.installed and "kept" in result.reason
-    assert hook.read_text() == "#!/bin/sh\nexit 0\n"
+    result = githooks.apply(ws, sys.executable)
+    assert result[0].installed and result[0].action == "chained"
+    assert hook.with_name("pre-commit.pre-clawback").read_text() == "#!/bin/sh\nexit 0\n"
 
 
 def test_hook_with_a_vanished_interpreter_does_not_block(ws: Workspace, tmp_path: Path) -> None:
-    hooks.install(ws, str(tmp_path / "gone" / "python"))
+    githooks.apply(ws, str(tmp_path / "gone" / "python"))
     cfg = ws.root / "tasks/T02/config.yaml"
     cfg.write_text(cfg.read_text() + "x: 1\n")
     proc = commit(ws, "tasks/T02/config.yaml")
@@ -79,8 +80,8 @@ def test_a_hooks_path_among_the_versioned_files_is_never_written(ws: Workspace, 
         os.symlink("tasks/T01", ws.root / "hooks-link")
     git(ws, "config", "core.hooksPath", where)
     before = sorted(p.name for p in (ws.root / "tasks/T01").iterdir())
-    result = hooks.install(ws, sys.executable)
-    assert not result.installed and "versioned files" in result.reason
+    result = githooks.apply(ws, sys.executable)
+    assert not any(h.installed for h in result) and "versioned files" in result[0].reason
     assert sorted(p.name for p in (ws.root / "tasks/T01").iterdir()) == before
 
 
@@ -88,5 +89,5 @@ def test_a_fifo_where_the_hook_would_be_is_kept(ws: Workspace) -> None:
     hook = ws.root / ".git/hooks/pre-commit"
     hook.parent.mkdir(exist_ok=True)
     os.mkfifo(hook)
-    result = hooks.install(ws, sys.executable)                  # (never blocks reading it)
-    assert not result.installed and "kept" in result.reason
+    result = githooks.apply(ws, sys.executable)                 # (never blocks reading it)
+    assert not result[0].installed and result[0].action == "kept"
