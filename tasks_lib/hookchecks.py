@@ -111,15 +111,9 @@ class PushCheck:
 
 
 def verifiable_version(tag: ids.Tag) -> str | None:
-    """The version verify-snapshot knows ``tag`` as, if it is one that carries a manifest: a
-    version tag, or a hotfix tag once ids accepts its name as a version (``T01-v<version>``)."""
-    if tag.kind == "version":
-        return tag.version
-    rest = tag.name[len(tag.task) + 2:]
-    try:
-        return rest if tag.kind == "hotfix" and ids.version_tag(tag.task, rest) == tag.name else None
-    except ClawbackError:
-        return None
+    """The version verify-snapshot knows ``tag`` as, if it carries a manifest (a version tag,
+    plain or hotfix: docs/design.md "Hotfix releases"); None for a rollback marker."""
+    return tag.version if tag.carries_manifest else None
 
 
 def check_push(ws: Workspace, stdin: bytes) -> PushCheck:
