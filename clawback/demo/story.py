@@ -9,6 +9,9 @@ Then (clawback/demo/health_story.py) 1.2.0, healthy in production, is promoted t
 releases 1.4.0 with a bug, one run in three fails and the failures pile up in the health source;
 the health check finds the breach, rolls T01 back to the newest stable version 1.2.0 on its own
 (1.4.0 quarantined, a new process) and alerts a local ``json://`` sink, whose alert is shown.
+
+Last (clawback/demo/toolbox_story.py) the toolbox: preview 1.3.0 and diff it against 1.2.0 without
+touching the live task, a hotfix release on top of the stable 1.2.0, and sync-registry --check.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from clawback import render
 from clawback.demo import sample
 from clawback.demo.health_story import continue_story
 from clawback.demo.narrator import DemoResult, Story
+from clawback.demo.toolbox_story import toolbox_story
 from flows import runtime
 from flows.init import run_init
 from flows.rollback import run_rollback
@@ -108,6 +112,7 @@ def run_demo(keep: bool = False, out: TextIO | None = None) -> DemoResult:
             story.say(f"   new pid {r.pid} (was {getattr(state, 'pid', None)}); environment now: "
                       f"{', '.join(deps.installed(py))}")
         continue_story(story, ws)
+        toolbox_story(story, ws)
         story.say(render.status(workspace_status(ws)))
         story.say(render.history(task_history(ws, "T01")))
     finally:
