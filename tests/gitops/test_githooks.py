@@ -376,13 +376,23 @@ def test_the_hook_checks_never_import_prefect(adopted: Workspace, argv: list[str
 
 def test_post_merge_warns_with_what_sync_registry_check_reports(
         adopted: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """Until sync-registry lands the hook is silent; with it, its report is a warning, exit 0."""
+    """The real sync-registry --check's report is a warning, exit 0; whatever the check prints
+    reaches git's stderr masked."""
     import argparse
     import types
 
     import clawback.commands
     from clawback.cli import main
     from clawback.commands.interface import Outcome
+
+    assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
+    assert capsys.readouterr().err == ""  # everything agrees: quiet
+    config = adopted.root / "tasks/T01/config.yaml"
+    config.write_text(config.read_text().replace("version: 1.1.0", "version: 1.1.7"))
+    assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the registry, the configs and the tags disagree" in err
+    assert "T01 version-mismatch" in err and "clawback snapshot --task T01" in err
 
     seen: list[bool] = []
 
@@ -396,9 +406,8 @@ def test_post_merge_warns_with_what_sync_registry_check_reports(
 
     fake = types.SimpleNamespace(NAME="sync-registry", HELP="", register=register, run=run_check)
     monkeypatch.setenv("TUSHARE_TOKEN", "tok-8f3a9c2e7d")
-    assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
-    assert capsys.readouterr().err == ""  # no sync-registry here yet: quiet
-    monkeypatch.setattr(clawback.commands, "COMMANDS", (*clawback.commands.COMMANDS, fake))
+    others = tuple(c for c in clawback.commands.COMMANDS if c.NAME != "sync-registry")
+    monkeypatch.setattr(clawback.commands, "COMMANDS", (*others, fake))
     assert main(["hook", "--workspace", str(adopted.root), "post-merge", "--", "0"]) == 0
     err = capsys.readouterr().err
     assert seen == [True] and "warning: the registry, the configs and the tags disagree" in err
