@@ -124,8 +124,11 @@ class Workspace:
                            "a workspace needs task_registry.json at its top level")
         return ws
 
-    @property
+    @cached_property
     def git(self) -> Git:
+        """This workspace's git, one per Workspace: its object format and a hook's pinned
+        variables are asked of git once, not once per use (a loop over 6,000 files calling
+        ``ws.git.blob_id`` started a git process per file). It holds no open process."""
         return Git(self.root)
 
     @property
