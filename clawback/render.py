@@ -62,8 +62,16 @@ def init(r: Any) -> str:
     lines = [f"init {r.workspace}"]
     if r.gitignore_added:
         lines.append(f"  .gitignore: added {len(r.gitignore_added)} rules")
+    groups: list[list[Any]] = []  # hooks with the same outcome and reason: one line
     for h in r.hooks:
-        lines.append(f"  {h.name} hook: {h.action}" + (f" ({h.reason})" if h.reason else ""))
+        if groups and (groups[-1][0].action, groups[-1][0].reason) == (h.action, h.reason):
+            groups[-1].append(h)
+        else:
+            groups.append([h])
+    for g in groups:
+        names = ", ".join(h.name for h in g)
+        lines.append(f"  {names} hook{'s' if len(g) > 1 else ''}: {g[0].action}"
+                     + (f" ({g[0].reason})" if g[0].reason else ""))
     for s in r.adopted:
         lines.append(f"  adopted {s.tag} (stable, {s.files} files, commit {s.commit[:12]})")
     for tid in r.already_tagged:

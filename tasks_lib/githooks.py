@@ -1,12 +1,21 @@
-"""The git hooks init installs (docs/design.md, "init"): which exist, their scripts, and how they
-are installed next to the operator's own hooks (chained, never overwritten) and uninstalled.
+"""The git hooks init installs (docs/design.md, "Git hooks"): which exist, their scripts, where
+they may go, and how they are installed next to the operator's own hooks (chained, never
+overwritten) and uninstalled.
+
+Only into this repository's own hooks directory (tasks_lib/hooksdir.py): in a shared one init
+writes nothing and takes back what an earlier init wrote there. The script itself checks nothing
+in a repository whose git directory does not hold it (and ``clawback hook`` nothing outside a
+clawback workspace), so a copy in a shared directory is harmless.
 
 Chaining: a hook that is not ours is renamed to ``<name>.pre-clawback`` (a rename keeps its bytes,
-mode, inode, even a symlink as a symlink) and our script runs it first, with git's arguments and,
-for pre-push, the same standard input (saved to a temporary file first); its failure fails the
-hook. Uninstalling renames it back. The suffix is not the pre-commit framework's ``.legacy``, so
-the two never take each other's file. Our script's marker line carries the sha256 of the script:
-a script of ours whose digest no longer matches was edited by hand and is left alone.
+mode, inode, even a symlink as a symlink, whose relative target still resolves from the same
+directory) and our script runs it first through ``pre-clawback/<name>``, a link to it, so it runs
+under its own name (a dispatcher keyed on ``basename "$0"`` still knows which hook it is); with
+git's arguments and, for pre-push, the same standard input (saved to a temporary file first); its
+failure fails the hook. Uninstalling removes the link and renames it back. The suffix is not the
+pre-commit framework's ``.legacy``, so the two never take each other's file. Our script's marker
+line carries the sha256 of the script: a script of ours whose digest no longer matches was edited
+by hand and is left alone.
 
 The checks the scripts run are ``clawback hook <name>`` (clawback/commands/hook.py,
 tasks_lib/hookchecks.py, tasks_lib/secrets/hooks.py). ``CLAWBACK_SKIP_HOOKS=1`` skips them in the
@@ -16,19 +25,23 @@ skip); ``git commit/push --no-verify`` skips every hook, git's own rule.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shlex
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tasks_lib.core import safefs
 from tasks_lib.core.errors import BadInput
 from tasks_lib.core.workspace import Workspace
+from tasks_lib.hooksdir import hooks_dir, shared_reason
 
 HOOKS: tuple[str, ...] = ("pre-commit", "pre-push", "post-merge", "post-checkout")
 CHAINED_SUFFIX = ".pre-clawback"
+CHAIN_DIR = "pre-clawback"  # <hooks>/pre-clawback/<name> -> ../<name>.pre-clawback: its own name
 _MARKER = re.compile(r"# clawback-hook: ([a-z-]+)(?: sha256:([0-9a-f]{64}))?\Z")
 _PURPOSE = {
     "pre-commit": "Refuses plaintext secrets in staged task files (key paths or lines, never values);\n"
@@ -72,6 +85,7 @@ def script(name: str, python: str) -> str:
     """The hook script: POSIX sh, our marker with the script's own digest on line 2."""
     py = shlex.quote(python)
     gate = name.startswith("pre-")
+    done = "exit 0" if gate else "exit $rc"
     lines = [
         "#!/bin/sh",
         f"# clawback-hook: {name}",
@@ -79,9 +93,13 @@ def script(name: str, python: str) -> str:
         f"# Skip once: git {'push' if name == 'pre-push' else 'commit'} --no-verify (every hook), "
         "or CLAWBACK_SKIP_HOOKS=1 (clawback's check only)." if gate else
         "# Skip: CLAWBACK_SKIP_HOOKS=1.",
-        f"# The hook that was here before is kept as {name}{CHAINED_SUFFIX} and runs first.",
+        f"# The hook that was here before is kept as {name}{CHAINED_SUFFIX} and runs first, as "
+        f"{CHAIN_DIR}/{name} (its own name).",
+        "# Checks only in the repository whose git directory holds this script (elsewhere: nothing).",
         "# Uninstall (puts that hook back): clawback init --hooks none. Edited by hand: init leaves it.",
-        f'chained="$(dirname -- "$0")/{name}{CHAINED_SUFFIX}"',
+        'hooks=$(dirname -- "$0")',
+        f'chained="$hooks/{name}{CHAINED_SUFFIX}"',
+        f'if [ "$hooks/{CHAIN_DIR}/{name}" -ef "$chained" ]; then chained="$hooks/{CHAIN_DIR}/{name}"; fi',
     ]
     feed = ""
     if name == "pre-push":  # git's ref lines must reach both hooks: saved first
@@ -92,10 +110,15 @@ def script(name: str, python: str) -> str:
         lines.append(f'if [ -x "$chained" ]; then "$chained" "$@"{feed} || exit $?; fi')
     else:  # git reports post-checkout's status as the checkout's: the operator's is kept
         lines.append('rc=0; if [ -x "$chained" ]; then "$chained" "$@" || rc=$?; fi')
-    done = "exit 0" if gate else "exit $rc"
     lines.append(f'if [ "${{CLAWBACK_SKIP_HOOKS:-}}" = 1 ]; then {done}; fi')
     if name == "post-checkout":  # a file checkout (3rd argument 0) changes no branch
         lines.append(f'if [ "${{3:-}}" != 1 ]; then {done}; fi')
+    # a copy in a hooks directory other repositories use (core.hooksPath, a linked .git/hooks)
+    # checks nothing there: this script lies in the running repository's git directory, or it rests
+    lines += ['here=$(cd -P -- "$hooks" 2>/dev/null && pwd -P) && '
+              'gitdir=$(git rev-parse --git-common-dir 2>/dev/null) && '
+              'gitdir=$(cd -P -- "$gitdir" 2>/dev/null && pwd -P) || gitdir=',
+              f'case "$here/" in "${{gitdir:-/nonexistent/}}"/*) ;; *) {done} ;; esac']
     call = f"{py} -m clawback hook {name} -- \"$@\"{feed}"
     if gate:
         lines.append(f"if [ -x {py} ]; then {call}; exit $?; fi")
@@ -159,28 +182,21 @@ def _calls_us(path: Path, name: str) -> bool:
     return data is not None and f"clawback hook {name}".encode() in data
 
 
-def hooks_dir(ws: Workspace) -> tuple[Path, str]:
-    """The hooks directory git uses (core.hooksPath honoured), and why nothing may be written
-    there ("" when it may): a directory among the versioned files would be committed with them."""
-    path = ws.root / ws.git.out("rev-parse", "--git-path", "hooks").strip()
-    real, git_dir = Path(os.path.realpath(path)), Path(os.path.realpath(ws.git.common_dir()))
-    if real.is_relative_to(os.path.realpath(ws.root)) and not real.is_relative_to(git_dir):
-        return path, (f"the hooks directory {path} (core.hooksPath, links followed) lies among "
-                      f"the workspace's versioned files ({real}); nothing is written there: point "
-                      "core.hooksPath into .git or outside the workspace (or `git config --unset "
-                      "core.hooksPath`) and run init again")
-    return path, ""
-
-
 def apply(ws: Workspace, python: str, wanted: frozenset[str] = frozenset(HOOKS)) -> tuple[HookChange, ...]:
-    """Install the ``wanted`` hooks and uninstall the others (init's ``--hooks``); idempotent."""
-    directory, refusal = hooks_dir(ws)
+    """Install the ``wanted`` hooks and uninstall the others (init's ``--hooks``); idempotent.
+    In a shared hooks directory an earlier init's hooks are taken back (the operator's put back)."""
+    where = hooks_dir(ws)
     changes: list[HookChange] = []
     for name in HOOKS:
-        path = directory / name
-        if refusal:
-            if name in wanted:
-                changes.append(HookChange(name, str(path), "kept", False, refusal))
+        path = where.path / name
+        if where.refusal:
+            reason = shared_reason(where, python) if where.shared else where.refusal
+            if where.shared and classify(path, name) == "ours":
+                gone = uninstall(path, name)
+                if gone is not None:
+                    changes.append(replace(gone, reason="; ".join(r for r in (gone.reason, reason) if r)))
+            elif name in wanted:
+                changes.append(HookChange(name, str(path), "kept", False, reason))
             continue
         change = install(path, name, python) if name in wanted else uninstall(path, name)
         if change is not None:
@@ -207,7 +223,8 @@ def install(path: Path, name: str, python: str) -> HookChange:
                           f"both {path.name} and {chained.name} exist and neither is ours; "
                           f"merge them into one {path.name} and run init again")
     if kind == "ours" and safefs.read_regular(path, 1 << 20) == wanted:
-        return HookChange(name, str(path), "unchanged", True)
+        linked = os.path.lexists(chained) and _link_chained(path, name)  # an earlier init's chain
+        return HookChange(name, str(path), "updated" if linked else "unchanged", True)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "foreign":
         os.rename(path, chained)  # the operator's hook, exactly as it was
@@ -216,10 +233,37 @@ def install(path: Path, name: str, python: str) -> HookChange:
         except BaseException:
             os.rename(chained, path)
             raise
+        _link_chained(path, name)
         return HookChange(name, str(path), "chained", True,
                           f"the existing hook is kept as {chained.name} and runs first")
     safefs.replace_file(path, wanted, 0o755)  # never through a link
+    if os.path.lexists(chained):
+        _link_chained(path, name)
     return HookChange(name, str(path), "updated" if kind == "ours" else "installed", True)
+
+
+def _link_chained(path: Path, name: str) -> bool:
+    """``pre-clawback/<name>`` -> ``../<name>.pre-clawback``: the name the operator's hook runs
+    under (its basename is the hook's; a relative symlink still resolves from the hooks
+    directory). True when made now. Anything else of that name is left alone: the script then
+    runs ``<name>.pre-clawback`` itself."""
+    folder, target = path.parent / CHAIN_DIR, f"../{name}{CHAINED_SUFFIX}"
+    link = folder / name
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o755)
+    if not stat.S_ISDIR(os.lstat(folder).st_mode) or os.path.lexists(link):
+        return False
+    os.symlink(target, link)
+    return True
+
+
+def _unlink_chained(path: Path, name: str) -> None:
+    folder = path.parent / CHAIN_DIR
+    link = folder / name
+    if os.path.islink(link) and os.readlink(link) == f"../{name}{CHAINED_SUFFIX}":
+        os.unlink(link)
+        with contextlib.suppress(OSError):  # not empty, or not ours: left
+            os.rmdir(folder)
 
 
 def uninstall(path: Path, name: str) -> HookChange | None:
@@ -236,6 +280,7 @@ def uninstall(path: Path, name: str) -> HookChange | None:
     if kind == "ours":
         os.unlink(path)
     if os.path.lexists(chained):
+        _unlink_chained(path, name)
         os.rename(chained, path)
         return HookChange(name, str(path), "restored", False, f"{chained.name} put back")
     return HookChange(name, str(path), "removed", False)

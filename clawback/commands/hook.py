@@ -2,7 +2,11 @@
 
 pre-commit refuses plaintext secrets and warns about untagged version bumps; pre-push refuses a
 version tag that fails verify-snapshot; post-merge and post-checkout run ``sync-registry --check``
-and only ever warn (docs/design.md, "init"). What the hooks print goes to stderr, which git shows.
+and only ever warn (docs/design.md, "Git hooks"). What the hooks print goes to stderr, which git
+shows. The repository judged is the one git runs the hook in (its working directory, or
+--workspace; never $CLAWBACK_WORKSPACE, which names some other workspace); when that is not a
+clawback workspace (not in git, no task_registry.json at its top) the hook does nothing, exit 0:
+a hook chained by hand into a hooks directory every repository shares must not refuse their commits.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clawback import hook_text
@@ -37,6 +42,12 @@ class PreCommit:
 
 
 @dataclass(frozen=True)
+class NotAWorkspace:
+    ran: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class RegistryCheck:
     ran: bool
     exit_code: int | None = None
@@ -44,9 +55,13 @@ class RegistryCheck:
 
 
 def run(args: argparse.Namespace) -> Outcome:
-    if args.name in ("post-merge", "post-checkout"):  # no workspace read unless the check runs
-        if args.name == "post-checkout" and args.hook_args[2:3] != ["1"]:
-            return Outcome(EXIT_OK, RegistryCheck(False), "")  # a file checkout: no branch moved
+    if args.name == "post-checkout" and args.hook_args[2:3] != ["1"]:
+        return Outcome(EXIT_OK, RegistryCheck(False), "")  # a file checkout: no branch moved
+    top = _repository(args.workspace)
+    if isinstance(top, NotAWorkspace):
+        return Outcome(EXIT_OK, top, "")
+    args.workspace = str(top)
+    if args.name in ("post-merge", "post-checkout"):
         check = _registry_check(args)
         return _told(args, None, EXIT_OK, check, hook_text.registry_check(args.name, check))
     from tasks_lib.core.workspace import Workspace
@@ -58,6 +73,24 @@ def run(args: argparse.Namespace) -> Outcome:
 
     result = check_push(ws, sys.stdin.buffer.read())
     return _told(args, ws, EXIT_OK if result.ok else EXIT_FAILED, result, hook_text.push(result))
+
+
+def _repository(given: str | None) -> Path | NotAWorkspace:
+    """The top level of the repository the hook runs in, or NotAWorkspace (nothing to check). A
+    --workspace that is not a directory, or a workspace whose registry is a link, is still bad
+    input (Workspace.discover says what to do)."""
+    from tasks_lib.formats.registry import REGISTRY_FILE
+    from tasks_lib.gitops.repo import Git
+
+    start = Path(given).expanduser() if given else Path.cwd()
+    if not start.is_dir():
+        return start
+    top = Git.toplevel(start)
+    if top is None:
+        return NotAWorkspace(False, f"{start} is not in a git working tree")
+    if not os.path.lexists(top / REGISTRY_FILE):
+        return NotAWorkspace(False, f"{top} has no {REGISTRY_FILE}: not a clawback workspace")
+    return top if not given else start
 
 
 def _pre_commit(args: argparse.Namespace, ws: Any) -> Outcome:
