@@ -8,7 +8,8 @@ after an ``os.sync()`` (no earlier run's write-back in it), the floor and ours i
 busy machine weighs on both alike; wall and CPU time (user +
 system of the process and its children) are medians. Measured twice: with
 PYTHONDONTWRITEBYTECODE=1 (every run recompiles clawback's sources, as in this repository's
-environment) and without it (a real install, its bytecode cached by a first run).
+environment, provided no ``__pycache__`` was left in the checkout) and without it (a real
+install, its bytecode cached by a first run, in a PYTHONPYCACHEPREFIX of the bench's own).
 
     .venv/bin/python bench/bench_preview.py [--files 6000] [--repeat 5] [--against SRC]
 
@@ -77,8 +78,11 @@ def main() -> None:
         out.mkdir()
         sources = {"clawback": HERE, **({"against": args.against.resolve()} if args.against else {})}
         for cached in (False, True):
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            if not cached:
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+            if cached:  # the bytecode in a directory of its own: the checkouts stay as they were
+                env["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
+            else:
                 env["PYTHONDONTWRITEBYTECODE"] = "1"
             results: dict[str, list[tuple[float, float]]] = {"floor": []}
             results.update({name: [] for name in sources})

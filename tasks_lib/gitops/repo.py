@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -232,6 +231,8 @@ class Git:
         """Author/committer for our commits: git's own config, else a clear fallback."""
         if self.run("var", "GIT_AUTHOR_IDENT", check=False).returncode == 0:
             return {}
+        import socket  # only for a commit without git's identity
+
         host = socket.gethostname() or "localhost"
         name = os.environ.get("USER") or "clawback"
         return {
