@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_readonly.py
 	$(BIN)/python bench/bench_rollback.py
 	$(BIN)/python bench/bench_health.py
+	$(BIN)/python bench/bench_preview.py
 
 venv: $(STAMP)
 

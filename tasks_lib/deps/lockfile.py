@@ -21,12 +21,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tasks_lib.core.errors import MalformedFile
 from tasks_lib.secrets.values import has_credential_url, mask_credentials
+
+if TYPE_CHECKING:
+    # imported where a requirement is read: packaging's PEP 508 grammar (markers, specifiers,
+    # their tokenizer's regexes) is ~25 ms of imports that diff and the hooks, which read no
+    # requirement, would pay at every start
+    from packaging.requirements import Requirement
 
 __all__ = ["Lock", "credential_entries", "entry_name", "freeze_entry", "normalize"]
 
@@ -97,6 +103,8 @@ def _parse_entry(n: int, line: str) -> tuple[str, bool]:
     for opt in options:
         if opt.startswith("-") and opt.split("=", 1)[0] != "--hash":
             raise MalformedFile(f"unexpected option in lock line {n}: {opt[:40]!r}", _HINT)
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         req = Requirement(spec)
     except InvalidRequirement as exc:
@@ -110,6 +118,8 @@ def entry_name(entry: str) -> str:
     name; an editable, or a line that is no requirement, by the whole entry."""
     if entry.startswith("-e "):
         return entry
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         return canonicalize_name(Requirement(entry).name)
     except InvalidRequirement:
@@ -174,6 +184,8 @@ def freeze_entry(line: str) -> str:
     """A ``pip freeze`` line in the lock's package form (``name==version``, ``name @ url``)."""
     if line.startswith(_EDITABLE):
         return line
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         return _entry(Requirement(line))
     except InvalidRequirement:

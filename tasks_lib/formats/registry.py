@@ -108,6 +108,7 @@ class Registry:
 
     def _adopt(self, text: str) -> None:
         """Parse and validate ``text`` (or take an earlier validated parse of the same text)."""
+        self._positions: dict[str, int] | None = None  # list form: id -> index, built on use
         known = self._parses.get(self.path, text) if self._parses is not None else None
         if known is not None:
             self._doc, self.form, self.unusable = known
@@ -216,7 +217,13 @@ class Registry:
             if task_id in self.unusable:
                 raise self.unusable[task_id]
             return tasks.get(task_id)
-        return next((e for e in tasks if isinstance(e, dict) and e.get("id") == task_id), None)
+        if self._positions is None:  # one pass, not one per lookup: a scan of 200 tasks made
+            self._positions = {}     # 800 lookups, each a walk of the whole list
+            for i, e in enumerate(tasks):
+                if isinstance(e, dict) and isinstance(e.get("id"), str):
+                    self._positions.setdefault(e["id"], i)  # the first, as the walk found it
+        found = self._positions.get(task_id)
+        return None if found is None else tasks[found]
 
     def task_ids(self) -> list[str]:
         """Ids of the usable entries in file order, as written (not validated: callers run
@@ -268,7 +275,7 @@ class Registry:
         if self.form == "mapping":
             tasks[task_id] = new
         else:
-            tasks[next(i for i, e in enumerate(tasks) if e is stored)] = new
+            tasks[next(i for i, e in enumerate(tasks) if e is stored)] = new  # same id, same index
 
     # -- output -----------------------------------------------------------------------------
 

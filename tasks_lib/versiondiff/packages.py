@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
-
 from tasks_lib.deps.lockfile import normalize
 from tasks_lib.secrets.values import mask_credentials
 from tasks_lib.versiondiff.textdiff import visible
@@ -57,6 +55,8 @@ def _pins(packages: tuple[str, ...]) -> dict[str, str]:
 
 
 def _kind(old: str, new: str) -> str:
+    from packaging.version import InvalidVersion, Version  # only when a pin changed: ~5 ms
+
     try:
         a, b = Version(old), Version(new)
     except InvalidVersion:

@@ -1,13 +1,13 @@
 """One side of a diff: a stored version (tag + verified manifest) or ``working``, the live tree.
 
 A version's files are its manifest's (state excluded when it was made), their object ids read
-with one ``git ls-tree`` of its commit; a manifest whose digest does not match, or whose tag
-points elsewhere, is refused (exit 1), never compared. ``working`` is what a snapshot would take
-now (tracked + untracked not ignored, minus state), read the way git's own ``status`` does it:
-the index's object id for every entry ``git diff-files`` finds unmodified by its stat check, the
-content read (never through a symlink: tasks_lib/core/safefs.py) only for the others and the
-untracked files. Nothing is written: no ``update-index --refresh``, no index lock.
-docs/design.md, "Diff".
+with one ``git ls-tree`` of its commit (``Git.ls_tree``); a manifest whose digest does not match,
+or whose tag points elsewhere, is refused (exit 1), never compared. ``working`` is what a
+snapshot would take now (tracked + untracked not ignored, minus state), read the way git's own
+``status`` does it: the index's object id for every entry ``git diff-files`` finds unmodified by
+its stat check, the content read (never through a symlink: tasks_lib/core/safefs.py) only for
+the others and the untracked files. Nothing is written: no ``update-index --refresh``, no index
+lock. docs/design.md, "Diff".
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def version_side(ws: Workspace, task_id: str, version: str) -> Side:
     git = ws.git
     if git.rev(f"refs/tags/{tag}^{{commit}}") != snap.git_commit:
         raise VerificationFailed(f"{tag} does not point at the commit its manifest records", hint)
-    tree = ls_tree(git, snap.git_commit, snap.location)
+    tree = git.ls_tree(snap.git_commit, snap.location)
     files: dict[str, Blob] = {}
     prefix = len(snap.location) + 1 if snap.location else 0
     for f in snap.files:
@@ -103,19 +103,6 @@ def version_side(ws: Workspace, task_id: str, version: str) -> Side:
                 runtime=dict(snap.runtime), python=snap.python_mode,
                 env_names=tuple(snap.environment_variables), packages=snap.python_packages,
                 snapshot=snap)
-
-
-def ls_tree(git: Git, commit: str, location: str) -> dict[str, tuple[str, str]]:
-    """{repo path: (mode, object id)} under ``location`` at ``commit``: one ``ls-tree -r -z``
-    (a 6,000-file task in ~10 ms; the object model's walk takes ~10 times as long)."""
-    raw = git.run("ls-tree", "-r", "-z", "--end-of-options", commit, "--", location).stdout
-    found: dict[str, tuple[str, str]] = {}
-    for rec in raw.split(b"\0"):
-        if rec:
-            meta, path = rec.split(b"\t", 1)
-            mode, _, oid = meta.decode().split(" ")
-            found[path.decode("utf-8", "surrogateescape")] = (mode, oid)
-    return found
 
 
 # -- the live tree ---------------------------------------------------------------------------

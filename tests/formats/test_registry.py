@@ -332,6 +332,23 @@ def test_set_entry_errors_and_list_form_id(tmp_path: Path) -> None:
     assert reg.task_ids() == ["T1", "T2"]
 
 
+def test_list_form_lookups_by_id_stay_right_after_edits(tmp_path: Path) -> None:
+    """The list form is looked up through an id index built once: entries that are no task
+    (null, a number, a non-string id) are skipped as the walk skipped them, and an entry read
+    after set_entry is the new one, at the same place."""
+    text = ('{"tasks": [null, 7, {"id": 3, "v": "num"}, {"name": "no id"}, {"id": "T1", "v": 1},'
+            ' {"id": "T2", "v": 2}]}')
+    reg = Registry.from_text(text, tmp_path / "r.json")
+    assert reg.field("T1", "v") == 1 and reg.field("T2", "v") == 2
+    assert reg.entry("3") is None and reg.entry("T9") is None
+    reg.set_entry("T2", {"v": 20})
+    reg.set_entry("T1", {"v": 10, "x": True})
+    assert reg.field("T2", "v") == 20 and reg.entry("T1") == {"id": "T1", "v": 10, "x": True}
+    reg.set_entry("T2", {"v": 21})
+    assert reg.field("T2", "v") == 21
+    assert reg.render().endswith('{"id": "T1", "v": 10, "x": true}, {"id": "T2", "v": 21}]}')
+
+
 def test_invalid_ids_are_listed_raw(tmp_path: Path) -> None:
     reg = Registry.from_text('{"tasks": [{"id": "../x"}, {"id": "T 1"}]}', tmp_path / "r.json")
     assert reg.task_ids() == ["../x", "T 1"]

@@ -183,3 +183,40 @@ def test_gitpython_never_traces_commands_or_their_output(tmp_path, caplog, monke
     with caplog.at_level(logging.DEBUG):
         Git(tmp_path).run("hash-object", "--stdin", input=b"TOKEN=s3cr3t-value\n")
     assert not [r for r in caplog.records if r.name.startswith("git")]
+
+
+def test_batch_reads_stream_in_order_refuse_bad_ids_and_end_their_git(root: Path) -> None:
+    """read_blobs is one pipelined ``cat-file --batch``: answers in the order asked (duplicates
+    too), a missing object or a hostile id is a GitError (an id never reaches git as anything
+    but one hex line), and a reader that stops early leaves no git behind."""
+    from tasks_lib.core.errors import GitError
+
+    g = Git(root)
+    tree = g.ls_tree("HEAD", "t")
+    oids = [oid for mode, oid in tree.values() if mode != "160000"]
+    asked = [*reversed(oids), oids[0]]
+    got = list(g.read_blobs(asked))
+    assert [oid for oid, _ in got] == asked
+    assert all(data == sh(root, "cat-file", "blob", oid) for oid, data in got)
+    for bad in ("-rf", "HEAD", f"{oids[0]}\n{oids[1]}", f"{oids[0]} x", "../x"):
+        with pytest.raises(GitError, match="not an object id"):
+            list(g.read_blobs([oids[0], bad]))
+    with pytest.raises(GitError, match="missing"):
+        list(g.read_blobs([oids[0], "0" * 40]))
+    reader = g.read_blobs(oids)
+    next(reader)
+    reader.close()
+    assert not [c for c in psutil.Process().children(recursive=True) if c.name() == "git"]
+
+
+def test_ls_tree_of_what_is_no_commit_is_a_git_error(root: Path, tmp_path: Path) -> None:
+    from tasks_lib.core.errors import GitError
+
+    g = Git(root)
+    blob = g.ls_tree("HEAD", "other.txt")["other.txt"][1]
+    planted = tmp_path / "written"
+    for rev in ("no-such-branch", blob, f"--output={planted}", "-rf"):
+        with pytest.raises(GitError, match="is not a commit"):
+            g.ls_tree(rev, "t")
+    assert not planted.exists()  # an option-like rev stays a rev (--end-of-options)
+    assert g.ls_tree("HEAD", "t/") == g.ls_tree("HEAD", "t") and g.ls_tree("HEAD", "t/sub") == {}
