@@ -22,9 +22,15 @@ from clawback import render
 from clawback.commands import COMMANDS
 from clawback.commands.interface import EXIT_CODES, Outcome
 from tasks_lib.core import filenames
-from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, ClawbackError, exit_code_for
+from tasks_lib.core.errors import EXIT_FAILED, EXIT_OK, BadInput, ClawbackError, exit_code_for
 
 __all__ = ["EXIT_CODES", "Outcome", "build_parser", "main"]
+
+# Free text whose empty value means what leaving it out means (no reason, no message); any other
+# option's empty value is bad input, never taken as its default (``--task ''`` would be "every
+# task", ``--v2 ''`` the working tree, ``--materialize ''`` a new directory, ``--workspace ''``
+# the current directory).
+EMPTY_ALLOWED = frozenset({"reason", "message"})
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -50,7 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(handler=command.run)
         command.register(p)
+        p.set_defaults(valued=_valued_options(p))
     return parser
+
+
+def _valued_options(p: argparse.ArgumentParser) -> tuple[tuple[str, str], ...]:
+    """(dest, option) of each option of ``p`` that takes a value and must not be given empty."""
+    return tuple((a.dest, a.option_strings[-1]) for a in p._actions  # (argparse keeps no public list)
+                 if a.option_strings and a.nargs != 0 and a.dest not in EMPTY_ALLOWED)
+
+
+def _no_empty_values(args: argparse.Namespace) -> None:
+    """BadInput (exit 2, before anything runs) for an option given an empty value."""
+    for dest, option in getattr(args, "valued", ()):
+        value = getattr(args, dest, None)
+        if value == "" or (isinstance(value, list) and "" in value):
+            raise BadInput(f"{option} was given an empty value",
+                           f"give {option} a value, or leave it out for its default")
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -60,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.workspace = getattr(args, "workspace", None)
     args.json = getattr(args, "json", False)
     try:
+        _no_empty_values(args)
         outcome: Outcome = args.handler(args)
     except ClawbackError as exc:
         return _fail(args, exc, exit_code_for(exc))

@@ -79,7 +79,9 @@ def smoke(r: Any) -> str:
 def cleanup(c: Any) -> str:
     verb = "would remove" if c.dry_run else "removed"
     lines = [f"preview --cleanup: {verb} {len(c.removed)} preview(s)"]
-    lines += [f"  {verb} {shown(p)}" for p in c.removed]
+    kept = {p for p, _ in c.left}  # (a directory that stays: only the preview's files went)
+    lines += [f"  {verb} the preview's files from {shown(p)}" if p in kept else f"  {verb} {shown(p)}"
+              for p in c.removed]
     lines += [f"  left alone {shown(p)}: {why}" for p, why in c.left]
     return "\n".join(lines)
 

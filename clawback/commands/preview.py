@@ -20,7 +20,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", metavar="VERSION", help="the stored version, e.g. 1.2.0")
     p.add_argument("--show", metavar="PATH",
                    help="print one file as it was (relative to the task directory; secrets masked)")
-    p.add_argument("--materialize", nargs="?", const="", default=None, metavar="DIR",
+    p.add_argument("--materialize", nargs="?", const=True, default=None, metavar="DIR",
                    help="write the version's files exactly into DIR (new or empty, outside the "
                         "workspace), or into a new directory under .clawback/previews/")
     p.add_argument("--smoke", action="store_true",
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> Outcome:
         done = index.cleanup(ws, dry_run=args.dry_run)
         return Outcome(EXIT_OK, done, out.cleanup(done))
     res = resolve.resolve(ws, args.task, args.version)
-    dest = args.materialize or None  # --materialize without DIR: under .clawback/previews/
+    # --materialize without DIR (True): under .clawback/previews/; an empty DIR never gets here
+    dest = args.materialize if isinstance(args.materialize, str) else None
     if args.show is not None:
         return _show(ws, res, args)
     if args.smoke:

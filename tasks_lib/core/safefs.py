@@ -78,10 +78,11 @@ def _why(fd: int, name: str) -> str:
 
 
 @contextmanager
-def _parent(root: Path, rel: str, *, create: bool) -> Iterator[tuple[int, str]]:
+def _parent(root: Path, rel: str, *, create: bool,
+            cross_mounts: bool = False) -> Iterator[tuple[int, str]]:
     """(descriptor of ``rel``'s parent directory, its last component). Unsafe when a component
-    on the way is a symlink or not a directory; FileNotFoundError when one is missing and
-    ``create`` is false."""
+    on the way is a symlink or not a directory (or a mount point, unless ``cross_mounts``);
+    FileNotFoundError when one is missing and ``create`` is false."""
     parts = _parts(rel)
     fd = os.open(root, _DIR_FLAGS)
     device = os.fstat(fd).st_dev
@@ -108,7 +109,7 @@ def _parent(root: Path, rel: str, *, create: bool) -> Iterator[tuple[int, str]]:
                 raise
             os.close(fd)
             fd = nfd
-            if os.fstat(fd).st_dev != device:  # a mount point (a bind mount of anything)
+            if not cross_mounts and os.fstat(fd).st_dev != device:  # a bind mount of anything
                 raise Unsafe(rel, "/".join(parts[:i + 1]), "a mount point")
         yield fd, parts[-1]
     finally:
@@ -156,6 +157,19 @@ def _read_file(fd: int, name: str) -> bytes:
             chunks.append(chunk)
     finally:
         os.close(ffd)
+
+
+@contextmanager
+def open_parent(path: Path) -> Iterator[tuple[int, str]]:
+    """(descriptor of the absolute ``path``'s parent, its last component), reached from ``/``
+    one component at a time like the walk above (Unsafe at a symlink or a non-directory,
+    FileNotFoundError at a missing one), across mount points: for a directory outside the
+    workspace the operator names (a preview's DIR may be on any disk), to be created and opened
+    relative to the descriptor, so a parent swapped for a link meanwhile is never written through."""
+    absolute = Path(os.path.abspath(path))
+    with _parent(Path("/"), str(absolute.relative_to("/")), create=False,
+                 cross_mounts=True) as found:
+        yield found
 
 
 def read_bytes(root: Path, rel: str) -> bytes | None:

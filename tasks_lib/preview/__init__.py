@@ -6,8 +6,9 @@ written out or smoke-tested without touching the live task.
 - ``summary``: what the version is (files, config with secrets masked, dependencies, runtime
   settings, environment variable names, stable / quarantined mark, when, who and why);
 - ``show``: one file as it was, secret values masked;
-- ``trees``: materialised previews (written from git's blobs, never through a link), their
-  marker and index, and their cleanup;
+- ``trees``: materialised previews (written from git's blobs, never through a link);
+- ``index``: their index and marker, and ``--cleanup``; ``written``: the record of what each
+  preview wrote, and removing exactly that;
 - ``smoke``: levels 1–3 of the version in a temporary preview, with its own environment from
   the cache rollback uses, never switching the live one.
 

@@ -2,19 +2,22 @@
 ``.clawback/previews/index.json``, the marker inside each preview, and ``clawback preview
 --cleanup``.
 
-Each preview gets a random id, recorded first in the index (under the ``previews`` lock), then
-in the marker ``.clawback-preview.json`` inside it. ``cleanup`` removes a directory only when
-both agree: listed in the index *and* holding a marker with that id, reached from ``/`` one
-component at a time without following a link, removed by ``shutil.rmtree`` on a descriptor
-(never following a link inside). Anything else is reported and left alone: a foreign
+Each preview gets a random id, recorded first in the index (under the ``previews`` lock), with
+what it writes (``preview/written.py``), then in the marker ``.clawback-preview.json`` inside it.
+``cleanup`` touches a directory only when both agree: listed in the index *and* holding a marker
+with that id, reached from ``/`` one component at a time without following a link
+(``safefs.open_parent``). It then removes exactly the files the preview wrote that are still as
+written, the marker, and the directories left empty (the directory itself only when clawback
+created it); what the operator added or edited stays, reported with why. A temporary tree a
+smoke run made and ran in (under ``.clawback/previews/``, removed when the run ends) goes as a
+whole, by ``shutil.rmtree`` on a descriptor. Anything else is reported and left alone: a foreign
 directory under ``.clawback/previews/``, one whose marker was replaced or removed, a path that
-passes through a link now. A preview a smoke run is still working in (its process alive) is
-left for a later cleanup.
+passes through a link now, a preview with no record of what it wrote. A preview a smoke run is
+still working in (its process alive) is left for a later cleanup.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -25,13 +28,15 @@ from pathlib import Path
 from tasks_lib.core import safefs
 from tasks_lib.core.errors import Conflict
 from tasks_lib.core.workspace import Workspace
+from tasks_lib.preview import written
+from tasks_lib.preview.written import DIR_FLAGS, READ_FLAGS
 from tasks_lib.state.oplocks import previews_lock
 
 MARKER = ".clawback-preview.json"
 INDEX = "index.json"
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+__all__ = ["DIR_FLAGS", "MARKER", "NEW_FLAGS", "READ_FLAGS", "cleanup", "put_marker", "record",
+           "remove"]
 
 
 def inside(path: Path, folder: Path) -> bool:
@@ -81,8 +86,11 @@ def _save_index(ws: Workspace, items: list[dict]) -> None:
                                                      ensure_ascii=False) + "\n").encode())
 
 
-def record(ws: Workspace, item: dict) -> None:
+def record(ws: Workspace, item: dict, files: written.Files) -> None:
+    """List preview ``item`` in the index, with ``files`` (rel -> mode, sha256) as what it
+    writes: before anything is written, so a failure halfway can still be cleaned up."""
     with previews_lock(ws.state_dir):
+        written.save(previews_dir(ws), item["id"], files)
         _save_index(ws, [*_load_index(ws), item])
 
 
@@ -95,30 +103,10 @@ def put_marker(top: int, item: dict) -> None:
 
 
 # -- cleanup -------------------------------------------------------------------------------
-def _parent_fd(path: Path) -> int:
-    """A descriptor of ``path``'s parent, reached from ``/`` one component at a time without
-    following a link (OSError ELOOP / ENOTDIR otherwise)."""
-    fd = os.open("/", DIR_FLAGS)
-    try:
-        for part in path.parts[1:-1]:
-            nfd = os.open(part, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _marker_id(pfd: int, name: str) -> str | None:
-    try:
-        top = os.open(name, DIR_FLAGS, dir_fd=pfd)
-    except OSError:
-        return None
+def _marker_id(top: int) -> str | None:
     try:
         mfd = os.open(MARKER, READ_FLAGS, dir_fd=top)
     except OSError:
-        os.close(top)
         return None
     try:
         if not stat.S_ISREG(os.fstat(mfd).st_mode):
@@ -129,47 +117,60 @@ def _marker_id(pfd: int, name: str) -> str | None:
         return None
     finally:
         os.close(mfd)
-        os.close(top)
 
 
-def _remove_one(item: dict) -> str | None:
-    """Remove the preview ``item`` names; None when removed, else why it was left alone."""
+def _remove_one(ws: Workspace, item: dict, dry_run: bool) -> tuple[str | None, list[tuple[str, str]]]:
+    """Remove what the preview ``item`` wrote: (None when it was removed as a preview, else why
+    it was left alone; what was left in it, as (absolute path, why))."""
     path = Path(item["path"])
     if not path.is_absolute() or len(path.parts) < 2:
-        return "not an absolute path"
+        return "not an absolute path", []
     try:
-        pfd = _parent_fd(path)
+        with safefs.open_parent(path) as (pfd, name):
+            return _remove_at(ws, item, path, pfd, name, dry_run)
     except FileNotFoundError:
-        return "gone"
+        return "gone", []
+    except safefs.Unsafe:
+        return "its path passes through a symlink now", []
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            return "its path passes through a symlink now"
-        return f"cannot be reached ({exc.strerror})"
+        return f"cannot be reached ({exc.strerror})", []
+
+
+def _remove_at(ws: Workspace, item: dict, path: Path, pfd: int, name: str,
+               dry_run: bool) -> tuple[str | None, list[tuple[str, str]]]:
     try:
-        try:
-            st = os.stat(path.name, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return "gone"
-        if not stat.S_ISDIR(st.st_mode):
-            return "no longer a directory (a link or a file stands there)"
-        if _marker_id(pfd, path.name) != item["id"]:
-            return f"no {MARKER} of this preview in it"
-        if item.get("made", True):
-            shutil.rmtree(path.name, dir_fd=pfd)  # fd-based: never follows a link
-        else:  # the operator's empty directory: emptied, kept
-            top = os.open(path.name, DIR_FLAGS, dir_fd=pfd)
-            try:
-                for child in os.listdir(top):
-                    cst = os.stat(child, dir_fd=top, follow_symlinks=False)
-                    if stat.S_ISDIR(cst.st_mode):
-                        shutil.rmtree(child, dir_fd=top)
-                    else:
-                        os.unlink(child, dir_fd=top)
-            finally:
-                os.close(top)
-        return None
+        st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return "gone", []
+    if not stat.S_ISDIR(st.st_mode):
+        return "no longer a directory (a link or a file stands there)", []
+    top = os.open(name, DIR_FLAGS, dir_fd=pfd)
+    try:
+        if _marker_id(top) != item["id"]:
+            return f"no {MARKER} of this preview in it", []
+        made = item.get("made", True)
+        if made and item.get("purpose") == "smoke":  # clawback's own temporary tree, as a whole
+            if not dry_run:
+                shutil.rmtree(name, dir_fd=pfd)  # fd-based: never follows a link
+            return None, []
+        files = written.load(ws.state_dir / "previews", item["id"])
+        if files is None:
+            return ("no record of the files it wrote (made by an older clawback): remove what "
+                    "is not yours by hand"), []
+        left = [(f"{path}/{rel}", why) for rel, why in
+                written.sweep(top, files, MARKER, dry_run=dry_run)]
     finally:
-        os.close(pfd)
+        os.close(top)
+    if not made:
+        left.append((str(path), "existed before the preview: kept"))
+    elif left:
+        left.append((str(path), "kept: it holds what the preview did not write (listed)"))
+    elif not dry_run:
+        try:
+            os.rmdir(name, dir_fd=pfd)
+        except OSError as exc:  # (something appeared meanwhile: not ours)
+            left.append((str(path), f"kept: {exc.strerror}"))
+    return None, left
 
 
 def _busy(item: dict) -> bool:
@@ -203,25 +204,29 @@ def cleanup(ws: Workspace, *, dry_run: bool = False, only: str | None = None,
             if not chosen or (only is None and _busy(item)):
                 kept.append(item)
                 continue
+            why, inside_left = _remove_one(ws, item, dry_run)
+            left += inside_left
             if dry_run:
-                removed.append(item["path"])
                 kept.append(item)
+                if why is None:
+                    removed.append(item["path"])
+                elif why != "gone":
+                    left.append((item["path"], why))
                 continue
-            why = _remove_one(item)
             if why is None:
                 removed.append(item["path"])
-            elif why == "gone":
-                continue
-            else:
+            elif why != "gone":
                 left.append((item["path"], why))
                 if why.startswith("cannot be reached"):
                     kept.append(item)  # try again next time
+                    continue
+            written.drop(base, item["id"])
         if not dry_run and kept != items:
             _save_index(ws, kept)
     if only is None:
         listed = {i["path"] for i in items}
         for child in sorted(base.iterdir()) if base.is_dir() else []:
-            if child.name != INDEX and str(child) not in listed:
+            if child.name not in (INDEX, written.RECORDS) and str(child) not in listed:
                 left.append((str(child), "not a preview clawback recorded"))
     return Cleanup(tuple(removed), tuple(left), dry_run)
 

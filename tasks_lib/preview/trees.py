@@ -7,14 +7,18 @@ workspace, and no component of its path may be a symlink), or a new one under
 manifest, from git's blobs at the snapshot's commit, each checked against its sha256 before it
 is written; 100755 files executable, 120000 symlinks as links with their exact target bytes
 (never followed: a link into ``state/`` points at nothing there). Never runtime state, never a
-process. Writing goes through directory descriptors opened with ``O_NOFOLLOW``, files created
-with ``O_EXCL | O_NOFOLLOW``; nothing is fsynced (a preview is disposable). The written tree is
-then read back and compared with the manifest (level 1 of a smoke run). The index and the
-marker that let ``--cleanup`` remove exactly these trees are in ``preview/index.py``.
+process. The directory itself is made and opened relative to a descriptor of its parent,
+reached from ``/`` without following a link (``safefs.open_parent``), so a component swapped
+for a link after the check is never written through. Writing goes through directory
+descriptors opened with ``O_NOFOLLOW``, files created with ``O_EXCL | O_NOFOLLOW``; nothing is
+fsynced (a preview is disposable). The written tree is then read back and compared with the
+manifest (level 1 of a smoke run). The index, the record of what was written and the marker
+that let ``--cleanup`` remove exactly that are in ``preview/index.py`` and ``preview/written.py``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -24,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks_lib.core import safefs
 from tasks_lib.core import time as clock
 from tasks_lib.core.errors import BadInput, Conflict, VerificationFailed
 from tasks_lib.core.filenames import shown
@@ -81,8 +86,8 @@ def _no_links(path: Path) -> None:
 def _destination(ws: Workspace, given: str | None, name: str) -> tuple[Path, bool]:
     """(directory to write, whether it is ours to create). BadInput for a directory that
     exists and is not empty, lies inside the workspace, or passes through a link."""
-    if given is None:
-        return previews_dir(ws) / name, True
+    if given is None:  # (its real path: .clawback/ may be a link to another disk)
+        return Path(os.path.realpath(previews_dir(ws))) / name, True
     if not given or "\0" in given:
         raise BadInput("--materialize needs a directory", "give a new or empty directory")
     path = Path(os.path.abspath(given))
@@ -171,14 +176,12 @@ def materialize(ws: Workspace, res: Resolved, dest: str | None, *,
     item = {"id": pid, "path": str(path), "task": res.task_id, "version": res.version,
             "tag": res.tag, "created_at": clock.format(), "made": ours, "purpose": purpose,
             "pid": os.getpid()}
-    record(ws, item)
+    record(ws, item, {res.rel(f.path): (f.mode, f.checksum) for f in snap.files})
     try:
-        if ours:
-            os.mkdir(path, 0o755)
-        with _opened(path) as top:
+        with _top(path, create=ours, empty=not ours) as top:
             put_marker(top, item)
             count, size = _write(ws, res, top)
-            check = check_tree(path, res)
+            check = _check_fd(top, res)
         if not check.ok:
             raise VerificationFailed(f"the preview of {res.tag} does not match its manifest "
                                      f"({check.detail})", "run `clawback verify-snapshot`")
@@ -190,12 +193,36 @@ def materialize(ws: Workspace, res: Resolved, dest: str | None, *,
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[int]:
-    fd = os.open(path, DIR_FLAGS)
+def _top(path: Path, *, create: bool = False, empty: bool = False) -> Iterator[int]:
+    """A descriptor of the directory ``path`` (made first when ``create``), reached from ``/``
+    without following a link and made and opened relative to its parent's descriptor: a
+    component swapped for a link after ``_destination`` looked is never written through
+    (Conflict, nothing written there). ``empty``: the existing DIR must still be empty."""
     try:
+        with safefs.open_parent(path) as (pfd, name):
+            if create:
+                os.mkdir(name, 0o755, dir_fd=pfd)
+            fd = os.open(name, DIR_FLAGS, dir_fd=pfd)
+    except safefs.Unsafe as exc:
+        raise _changed(path, f"/{exc.where} is {exc.why}") from None
+    except OSError as exc:
+        if isinstance(exc, FileExistsError | FileNotFoundError | NotADirectoryError) or \
+                exc.errno == errno.ELOOP:
+            raise _changed(path, exc.strerror or type(exc).__name__) from None
+        raise
+    try:
+        if empty and os.listdir(fd):
+            raise _changed(path, "it is no longer empty")
         yield fd
     finally:
         os.close(fd)
+
+
+def _changed(path: Path, what: str) -> Conflict:
+    return Conflict(f"{shown(str(path))} changed while the preview was being made ({what}): "
+                    "nothing was written through it",
+                    "check what else is changing that path, then retry with a new or empty "
+                    "directory")
 
 
 def _write(ws: Workspace, res: Resolved, top: int) -> tuple[int, int]:
@@ -229,9 +256,13 @@ def check_tree(path: Path, res: Resolved) -> TreeCheck:
     """Level 1 of a preview: every manifest file in the tree with its sha256 and kind (an
     executable bit where the mode says 100755), nothing missing, nothing extra (the marker
     aside), read without following a link."""
+    with _top(path) as top:
+        return _check_fd(top, res)
+
+
+def _check_fd(top: int, res: Resolved) -> TreeCheck:
     found: dict[str, tuple[str, str]] = {}
-    with _opened(path) as top:
-        _walk(top, "", found)
+    _walk(top, "", found)
     found.pop(MARKER, None)
     recorded = {res.rel(f.path): f for f in res.snapshot.files}
     problems = [f"missing {shown(p)}" for p in sorted(set(recorded) - set(found))]
