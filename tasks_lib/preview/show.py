@@ -32,6 +32,7 @@ from tasks_lib.secrets.commands import mask_commands
 from tasks_lib.secrets.files import BINARY_PROBE, SECRET_FILE, scan_file
 from tasks_lib.secrets.shapes import token_spans
 from tasks_lib.secrets.values import mask_credentials
+from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 _LITERAL = re.compile(r"""([rbuRBU]{0,2})("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
 _ASSIGNED = re.compile(r"^(\s*[^=:#]*?[=:]\s*)(\S.*?)(\s*)$")
@@ -105,8 +106,11 @@ def show(ws: Workspace, res: Resolved, path: str) -> ShownFile:
                                 "facts with `clawback preview` (size, checksum)")
     shown_data, where = data, ()
     if not binary:
-        text, where = mask_text(data.decode("utf-8", "surrogateescape"), findings,
-                              masking.for_workspace(ws.root))
+        # the version's own secrets (its registry entry, runtime settings) wherever they appear
+        found = secret_values(res.snapshot.registry_entry, res.snapshot.runtime)
+        values = sorted({*masking.for_workspace(ws.root), *shown_values(found)}, key=len,
+                        reverse=True)
+        text, where = mask_text(data.decode("utf-8", "surrogateescape"), findings, values)
         shown_data = text.encode("utf-8", "surrogateescape")
     return ShownFile(rel, entry.path, entry.mode, entry.size, entry.checksum, binary,
                      where, shown_data)
