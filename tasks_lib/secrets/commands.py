@@ -51,18 +51,25 @@ _MONGO = r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mon
 _REDIS = r"\b(?:redis-cli|redis-benchmark|keydb-cli|valkey-cli)\b"
 _CURLISH = frozenset({"curl", "wget", "http", "https", "httpie", "lftp", "xh"})
 
-# (pattern, name, mixed): `mixed` wants letters and digits in the value (a looser context)
-_RULES: tuple[tuple[re.Pattern[str], str, bool], ...] = (
-    (re.compile(rf"{_MYSQL}{_SEGMENT}{_BEFORE}[\"']?-p{_VAL}"), "-p", False),
-    (re.compile(rf"\bsshpass{_SEGMENT}{_BEFORE}[\"']?-p(?:{_SEP})?{_VAL}"), "-p", False),
-    (re.compile(rf"{_MONGO}{_SEGMENT}{_BEFORE}[\"']?-p{_SEP}{_VAL}"), "-p", False),
-    (re.compile(rf"{_REDIS}{_SEGMENT}{_BEFORE}[\"']?(?:-a|--pass){_SEP}{_VAL}"), "-a", False),
-    (re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*"
-                r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key)[ \t]+)?" + _VAL),
-     "Authorization", False),
-    (re.compile(r"(?i)(?<![\w\-])bearer[ \t]+(?P<q>)(?P<val>[A-Za-z0-9._~+/=\-]{12,})"), "Bearer",
-     True),
+# (words one of which the lower-cased text must hold, pattern, name, mixed): the words keep a
+# text without the tool from costing a regular-expression pass; `mixed` wants letters and
+# digits in the value (a looser context)
+_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], str, bool], ...] = (
+    (("mysql", "mariadb"), re.compile(rf"{_MYSQL}{_SEGMENT}{_BEFORE}[\"']?-p{_VAL}"), "-p", False),
+    (("sshpass",), re.compile(rf"\bsshpass{_SEGMENT}{_BEFORE}[\"']?-p(?:{_SEP})?{_VAL}"), "-p",
+     False),
+    (("mongo",), re.compile(rf"{_MONGO}{_SEGMENT}{_BEFORE}[\"']?-p{_SEP}{_VAL}"), "-p", False),
+    (("redis-", "keydb-", "valkey-"),
+     re.compile(rf"{_REDIS}{_SEGMENT}{_BEFORE}[\"']?(?:-a|--pass){_SEP}{_VAL}"), "-a", False),
+    (("authoriz",), re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*"
+                               r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key)[ \t]+)?"
+                               + _VAL), "Authorization", False),
+    (("bearer",), re.compile(r"(?i)(?<![\w\-])bearer[ \t]+(?P<q>)(?P<val>[A-Za-z0-9._~+/=\-]{12,})"),
+     "Bearer", True),
 )
+# a credential-named flag or variable holds one of these (names.py's words)
+_NAMED = ("pass", "pwd", "token", "secret", "auth", "key", "cred", "cookie", "hook", "dsn",
+          "bearer")
 _USER_PASS = re.compile(rf"{_BEFORE}[\"']?(?:-u|--user|--proxy-user|-U){_SEP}?[\"']?"
                         r"(?P<user>[^\s:\"'@/]+):(?P<q>)(?P<val>[^\s\"'@\\;|&]+)")
 _LONG_FLAG = re.compile(rf"(?<![\w\-])--(?P<flag>[A-Za-z][\w\-]{{1,40}}){_SEP}{_VAL}")
@@ -101,7 +108,10 @@ def credential_spans(text: str) -> list[Span]:
     if not text or not any(mark in text for mark in ("-", "=", "uthoriz", "earer", "EARER")):
         return []
     spans: list[Span] = []
-    for pattern, name, mixed in _RULES:
+    lower = text.lower()
+    for words, pattern, name, mixed in _RULES:
+        if not any(w in lower for w in words):
+            continue
         for m in pattern.finditer(text):
             if _value_ok(m.group("val"), mixed=mixed):
                 spans.append(Span(m.start("val"), m.end("val"), name))
@@ -110,12 +120,13 @@ def credential_spans(text: str) -> list[Span]:
             curlish = _tool_before(text, m.start()) in _CURLISH
             if _value_ok(m.group("val"), mixed=not curlish, user=m.group("user")):
                 spans.append(Span(m.start("val"), m.end("val"), "user:password"))
-    if "--" in text:
+    named = any(w in lower for w in _NAMED)
+    if named and "--" in text:
         for m in _LONG_FLAG.finditer(text):
             if name_class(m.group("flag")) == "secret" and _value_ok(
                     m.group("val"), mixed=text[m.end("flag")] != "="):
                 spans.append(Span(m.start("val"), m.end("val"), "--" + m.group("flag")))
-    if "=" in text:
+    if named and "=" in text:
         for m in _ENV_ASSIGN.finditer(text):
             if name_class(m.group("flag")) == "secret" and _value_ok(m.group("val"), mixed=False):
                 spans.append(Span(m.start("val"), m.end("val"), m.group("flag")))
