@@ -6,9 +6,10 @@ paths, ``..``, runtime state and anything the version did not store are bad inpu
 come from git's blob at the snapshot's commit and are checked against the manifest's sha256.
 
 Secrets: the file is judged by the snapshot's own scanner (``secrets.files.scan_file``) and
-what it finds is masked, never shown: a value at a key path of a data file (``configs.redact``,
-the format kept), a string literal or assigned value on a flagged line of code or text, token
-shapes and credential URLs anywhere, and the values of the secret environment variables set
+what it finds is masked, never shown: a private-key block from its BEGIN line to its END line
+(``secrets.blocks``), a value at a key path of a data file (``configs.redact``, the format
+kept), a string literal or assigned value on a flagged line of code or text, token shapes, URL
+and command-line credentials anywhere, and the values of the secret environment variables set
 here. A file that is a secret as a whole (``id_rsa``, a ``.key``) and a binary file holding a
 token shape are refused (exit 3). There is no opt-out: the stored bytes stay in git for whoever
 may read the repository, and a preview is what an agent would use to look.
@@ -26,9 +27,12 @@ from tasks_lib.core.workspace import Workspace
 from tasks_lib.formats.manifest import FileEntry, sha256_hex
 from tasks_lib.preview.resolve import Resolved
 from tasks_lib.secrets import configs, masking
+from tasks_lib.secrets.blocks import mask_blocks
+from tasks_lib.secrets.commands import mask_commands
 from tasks_lib.secrets.files import BINARY_PROBE, SECRET_FILE, scan_file
 from tasks_lib.secrets.shapes import token_spans
 from tasks_lib.secrets.values import mask_credentials
+from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 _LITERAL = re.compile(r"""([rbuRBU]{0,2})("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
 _ASSIGNED = re.compile(r"^(\s*[^=:#]*?[=:]\s*)(\S.*?)(\s*)$")
@@ -102,8 +106,11 @@ def show(ws: Workspace, res: Resolved, path: str) -> ShownFile:
                                 "facts with `clawback preview` (size, checksum)")
     shown_data, where = data, ()
     if not binary:
-        text, where = mask_text(data.decode("utf-8", "surrogateescape"), findings,
-                              masking.for_workspace(ws.root))
+        # the version's own secrets (its registry entry, runtime settings) wherever they appear
+        found = secret_values(res.snapshot.registry_entry, res.snapshot.runtime)
+        values = sorted({*masking.for_workspace(ws.root), *shown_values(found)}, key=len,
+                        reverse=True)
+        text, where = mask_text(data.decode("utf-8", "surrogateescape"), findings, values)
         shown_data = text.encode("utf-8", "surrogateescape")
     return ShownFile(rel, entry.path, entry.mode, entry.size, entry.checksum, binary,
                      where, shown_data)
@@ -113,6 +120,10 @@ def mask_text(text: str, findings: list, values: list[str]) -> tuple[str, tuple[
     """``text`` with what the findings locate masked, then token shapes, credential URLs and
     the secret environment values set here; the places masked (never the values)."""
     where: list[str] = []
+    masked_blocks = mask_blocks(text)  # a private key's body is no line the scan names
+    if masked_blocks != text:
+        text = masked_blocks
+        where.append("private-key blocks")
     keys = [configs.Finding(f.key, f.kind) for f in findings if f.key is not None]
     if keys:
         text = configs.redact(text, keys)
@@ -128,7 +139,7 @@ def mask_text(text: str, findings: list, values: list[str]) -> tuple[str, tuple[
     for start, end in reversed(list(token_spans(text))):
         text = text[:start] + masking.MASK + text[end:]
     before = text
-    text = masking.mask(mask_credentials(text), values=values)
+    text = mask_commands(masking.mask(mask_credentials(text), values=values))
     if text != before and not where:
         where.append("values of secret environment variables or credentials in URLs")
     return text, tuple(where)

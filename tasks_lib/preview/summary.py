@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from tasks_lib.core import ids
+from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
+from tasks_lib.formats import config
 from tasks_lib.preview.resolve import Resolved, marks
 from tasks_lib.preview.show import mask_text
-from tasks_lib.secrets import masking
+from tasks_lib.secrets import configs, masking
+from tasks_lib.secrets.configs import _join as join_key  # the findings' own path spelling
 from tasks_lib.secrets.files import scan_file
+from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,16 @@ class PreviewSummary:
 
 def summarize(ws: Workspace, res: Resolved) -> PreviewSummary:
     snap = res.snapshot
-    values = masking.for_workspace(ws.root)
-    files = tuple(PreviewFile(res.rel(f.path), f.size, f.mode) for f in snap.files)
     config_file = snap.registry_entry.get("configuration_file", "config.yaml")
     if not isinstance(config_file, str) or not ids.safe_relative_path(config_file):
         config_file = "config.yaml"
-    text, where = _config(ws, res, config_file, values)
+    raw = _config_bytes(ws, res, config_file)
+    # a value found secret anywhere in the version (its config, stored registry entry, runtime
+    # settings) is masked wherever else the summary shows it
+    found = secret_values(snap.registry_entry, snap.runtime, _parsed(raw))
+    values = sorted({*masking.for_workspace(ws.root), *shown_values(found)}, key=len, reverse=True)
+    files = tuple(PreviewFile(res.rel(f.path), f.size, f.mode) for f in snap.files)
+    text, where = _config(res, config_file, raw, values)
     return PreviewSummary(
         task_id=res.task_id, version=res.version, tag=res.tag, commit=snap.git_commit,
         created_at=snap.created_at, creator=snap.creator,
@@ -75,26 +81,53 @@ def summarize(ws: Workspace, res: Resolved) -> PreviewSummary:
         problems=res.problems)
 
 
-def _config(ws: Workspace, res: Resolved, config_file: str,
-            values: list[str]) -> tuple[str | None, tuple[str, ...]]:
+def _config_bytes(ws: Workspace, res: Resolved, config_file: str) -> tuple[str, bytes] | None:
+    """(git mode, bytes) of the version's config, None when it has none."""
     path = f"{res.snapshot.location}/{config_file}"
     entry = next((f for f in res.snapshot.files if f.path == path), None)
     if entry is None:
-        return None, ()
+        return None
     data = ws.git.show_file(res.snapshot.git_commit, path)
-    if data is None:
+    return None if data is None else (entry.mode, data)
+
+
+def _parsed(raw: tuple[str, bytes] | None) -> Any:
+    if raw is None or raw[0] == "120000":
+        return None
+    try:
+        return config.load(raw[1].decode("utf-8", "replace"), "config.yaml")
+    except ClawbackError:
+        return None  # shown as text, masked by its lines' findings
+
+
+def _config(res: Resolved, config_file: str, raw: tuple[str, bytes] | None,
+            values: list[str]) -> tuple[str | None, tuple[str, ...]]:
+    if raw is None:
         return None, ()
-    if entry.mode == "120000":
+    mode, data = raw
+    if mode == "120000":
         return f"(a symlink to {data.decode('utf-8', 'surrogateescape')})", ()
+    path = f"{res.snapshot.location}/{config_file}"
     return mask_text(data.decode("utf-8", "surrogateescape"), scan_file(path, data), values)
 
 
 def masked_settings(runtime: dict[str, Any], values: list[str]) -> dict[str, Any]:
     """The runtime settings with what the secret scanner finds in them masked (a token in a
-    ``run.command`` argv, a webhook URL): judged as the YAML document they would be."""
-    text = yaml.safe_dump(runtime, allow_unicode=True, sort_keys=False)
-    masked, where = mask_text(text, scan_file("runtime.yaml", text.encode("utf-8")), values)
-    if masked == text:
-        return runtime
-    loaded = yaml.safe_load(masked)
-    return loaded if isinstance(loaded, dict) else {"masked": masking.MASK}
+    ``run.command`` argv, ``PGPASSWORD=… psql`` in ``smoke``, a webhook URL): a value at a
+    path the scan flags is ``***``; every other string is masked as text (``values``, blocks,
+    token shapes, URL and command-line credentials)."""
+    secret = {f.path for f in configs.scan(runtime)}
+
+    def walk(data: Any, path: str) -> Any:
+        if path and any(path == s or path.startswith((s + ".", s + "[")) for s in secret):
+            return masking.MASK
+        if isinstance(data, dict):
+            return {k: walk(v, join_key(path, k)) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(data)]
+        if isinstance(data, str):
+            return mask_text(data, [], values)[0]
+        return data
+
+    shown = walk(runtime, "")
+    return shown if isinstance(shown, dict) else {"masked": masking.MASK}

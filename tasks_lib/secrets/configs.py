@@ -5,7 +5,9 @@ scanned value into a message, a repr or an exception.
 
 - ``secret-key``: the key's name says credential (``token``, ``api_key``, ``feishuAppSecret``,
   ``DB_PASSWORD`` ...) and its value is a plaintext scalar (not ``${NAME}``, not a placeholder);
-  also ``--token VALUE`` / ``TOKEN=value`` inside argv lists and command strings.
+  also ``--token VALUE`` / ``TOKEN=value`` inside argv lists and command strings, and the
+  credentials command-line tools take (``PGPASSWORD=… psql``, ``curl -u user:…``,
+  ``redis-cli -a …``, ``mysql -p…``: tasks_lib/secrets/commands.py).
 - ``credential-url``: a string holding a URL with ``user:password@``, a bare token as the user
   (``https://ghp_...@github.com``), a known bot webhook (Feishu/Lark, Slack, DingTalk, WeCom,
   Discord, Telegram, Teams), an apprise notification URL, or a secret-named query parameter
@@ -36,6 +38,7 @@ import yaml
 
 from tasks_lib.core.errors import SecretsFound
 from tasks_lib.formats.config import _LOAD_ERRORS, _Loader, load
+from tasks_lib.secrets.commands import argv_hits, credential_spans
 from tasks_lib.secrets.names import name_class, name_words, printable, safe_child
 from tasks_lib.secrets.shapes import credential_shaped_name, has_token
 from tasks_lib.secrets.values import (
@@ -127,8 +130,8 @@ class _Scanner:
         elif isinstance(value, str):
             if has_credential_url(value):
                 self.add(path, CREDENTIAL_URL)
-            elif string_has_secret(value):
-                self.add(path, SECRET_KEY)
+            elif string_has_secret(value) or credential_spans(value):
+                self.add(path, SECRET_KEY)  # `--token V`, `PGPASSWORD=V psql`, `curl -u u:V`
             elif has_token(value):
                 self.add(path, TOKEN)
 
@@ -174,8 +177,12 @@ class _Scanner:
             return
         self._seen_nodes.add(id(items))
         flag_value_next = False
+        in_argv = set(argv_hits(items))  # ["redis-cli", "-a", V], ["curl", "-u", "u:V"]
         for i, item in enumerate(items):
             sub = f"{path}[{i}]"
+            if i in in_argv:
+                self.add(sub, SECRET_KEY)
+                continue
             if isinstance(item, (dict, list, tuple)):
                 self.walk(item, sub, inherited)
                 flag_value_next = False

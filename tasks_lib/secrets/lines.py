@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tasks_lib.secrets.commands import credential_spans
 from tasks_lib.secrets.names import name_class, name_words, printable
 from tasks_lib.secrets.shapes import credential_shaped_name, has_token, token_in_base64, token_spans
 from tasks_lib.secrets.values import (
@@ -114,11 +115,6 @@ _DOCKER_ENV = re.compile(
 # <password>…</password> (XML settings)
 _XML_ELEM = re.compile(r"<(?P<key>[A-Za-z_][\w.\-]*)(?:[ \t][^<>\n]*)?>[ \t]*(?P<val>[^<>\s]{4,})"
                        r"[ \t]*</(?P=key)[ \t]*>")
-# curl -u user:pass, --user=user:pass (a command line, also inside a string in code)
-_USER_PASS = re.compile(r"(?<![\w\-])(?:-u|--user)(?:[ \t]+|=)[\"']?(?P<user>[^\s:\"'@]+):(?P<val>[^\s\"'@]+)")
-# mysql -u quant -pS3cret (the password glued to -p), sshpass -p S3cret
-_GLUED_P = re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb)\b[^\n]*?(?<![\w\-])-p(?P<val>[^\s\"'-][^\s\"']*)")
-_SSHPASS = re.compile(r"\bsshpass[ \t]+-p[ \t]*[\"']?(?P<val>[^\s\"']+)")
 # <add key="ApiKey" value="…"/> (.NET app.config and the like)
 _XML_KEY_VALUE = re.compile(r"<[A-Za-z_][\w.\-]*[ \t]+(?:name|key)[ \t]*=[ \t]*[\"'](?P<key>[^\"'<>\n]{1,100})"
                             r"[\"'][ \t]+value[ \t]*=[ \t]*[\"'](?P<val>[^\"'<>\n]*)[\"']")
@@ -268,26 +264,13 @@ def _prose_value_is_secret(key: str, value: str, *, strict: bool) -> bool:
 # --------------------------------------------------------------------------- scanners
 
 
-def _password_like(value: str, user: str | None = None) -> bool:
-    """A command line's password (``-u user:VALUE``, ``-pVALUE``): not a uid:gid, not the user
-    again (``www-data:www-data``), letters and digits mixed, not a reference."""
-    if value == user or value.isdigit() or not _code_value_is_secret("password", value, "",
-                                                                      everything=False):
-        return False
-    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
-
-
 def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
-    """Token shapes, private-key blocks, base64-wrapped tokens and credential URLs, anywhere
-    (and ``curl -u user:password``, which names no credential word)."""
+    """Token shapes, private-key blocks, base64-wrapped tokens and credential URLs, anywhere,
+    and credentials passed on a command line (``curl -u user:password``, ``PGPASSWORD=… psql``,
+    ``redis-cli -a …``: tasks_lib/secrets/commands.py), which need no credential-named key."""
     hits = [Hit(_line_of(text, start), TOKEN) for start, _ in token_spans(text)]
-    if "-u" in text or "--user" in text:
-        hits += [Hit(_line_of(text, m.start()), SECRET_KEY, "user:password")
-                 for m in _USER_PASS.finditer(text) if _password_like(m.group("val"), m.group("user"))]
-    if "-p" in text:
-        hits += [Hit(_line_of(text, m.start()), SECRET_KEY, "-p")
-                 for pattern in (_GLUED_P, _SSHPASS) for m in pattern.finditer(text)
-                 if _password_like(m.group("val"))]
+    hits += [Hit(_line_of(text, s.start), SECRET_KEY, _command_name(s.name))
+             for s in credential_spans(text)]
     hits += [Hit(_line_of(text, start), CREDENTIAL_URL)
              for start, _ in credential_url_spans(text, examples=examples)]
     if token_in_base64(text):  # rare: find the line
@@ -295,6 +278,14 @@ def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
             if token_in_base64(line):
                 hits.append(Hit(i, TOKEN))
     return hits
+
+
+_COMMAND_FLAGS = frozenset({"-p", "-a", "Authorization", "Bearer", "user:password"})
+
+
+def _command_name(flag: str) -> str:
+    """A command-line finding's name as the line rules spell it (``--password`` -> ``password``)."""
+    return flag.lstrip("-") if flag.startswith("--") else flag
 
 
 def scan_code(text: str, *, everything: bool = False) -> list[Hit]:
@@ -441,12 +432,18 @@ def scan_text(text: str, *, strict: bool = False) -> list[Hit]:
 
 
 def _merge(hits: list[Hit]) -> list[Hit]:
-    """One hit per line and name, in line order; an unnamed hit only where no named one is."""
-    named = {(h.line, h.name) for h in hits if h.name}
+    """One hit per line and name, in line order; an unnamed hit, or a command line's flag
+    (``-p``, ``Bearer``), only where no named one is."""
+    named = {(h.line, h.name) for h in hits if h.name and h.name not in _COMMAND_FLAGS}
     lines_named = {line for line, _ in named}
     out: dict[tuple[int, str | None], Hit] = {}
+    flagged: set[int] = set()  # lines holding a command line's flag already
     for h in sorted(hits, key=lambda h: (h.line, h.name is None, h.name or "")):
-        if h.name is None and h.line in lines_named:
+        if (h.name is None or h.name in _COMMAND_FLAGS) and h.line in lines_named:
             continue
+        if h.name in _COMMAND_FLAGS:
+            if h.line in flagged:
+                continue
+            flagged.add(h.line)
         out.setdefault((h.line, h.name), h)
     return list(out.values())

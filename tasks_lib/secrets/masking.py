@@ -10,7 +10,9 @@ What is masked (``***``):
 - the value of every set environment variable whose name looks secret (``TUSHARE_TOKEN``,
   ``DB_PASSWORD``, ``FEISHU_WEBHOOK``; tasks_lib/secrets/names.py);
 - then credentials that show in the text itself: ``user:password@`` in URLs, secret query
-  parameters, bot webhook ids (``secret_values.mask_credentials``).
+  parameters, bot webhook ids (``secret_values.mask_credentials``). (The renderers of stored
+  content, diff and preview, also mask command-line credentials: ``commands.mask_commands``;
+  ``mask_argv`` masks them in an argv.)
 
 Values shorter than ``MIN_SECRET_CHARS`` cannot be told from ordinary words and numbers and are
 left alone. Longer values are replaced before shorter ones, so no part of one survives. Text is
@@ -31,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tasks_lib.core import safefs
+from tasks_lib.secrets.commands import argv_hits
 from tasks_lib.secrets.names import name_class
 from tasks_lib.secrets.values import looks_like_credential, mask_credentials, secret_assignment
 
@@ -182,9 +185,15 @@ def mask_argv(argv: Iterable[str], values: Iterable[str] | None = None) -> list[
     """An argv as it may be shown: the value after a credential-named flag (``--token V``),
     of ``--api-key=V`` and of ``TUSHARE_TOKEN=V`` is ``****``; then :func:`mask` on each."""
     values = list(values) if values is not None else None
+    argv = list(map(str, argv))
+    in_argv = set(argv_hits(argv))  # ["redis-cli", "-a", V], ["curl", "-u", "u:V"]
     shown: list[str] = []
     hide_next = False
-    for item in map(str, argv):
+    for i, item in enumerate(argv):
+        if i in in_argv:
+            shown.append("****")
+            hide_next = False
+            continue
         if hide_next and not item.startswith("-"):
             shown.append("****")
             hide_next = False

@@ -22,6 +22,8 @@ _EXACT = frozenset(
         "webhook", "webhook_url", "hook_url", "credential", "credentials", "bearer", "dsn",
         "cookie", "cookies", "signing_key", "app_secret", "authorization",
         "secret_access_key", "private_key_pem",
+        # the password variables of command-line clients (psql, mysql, redis-cli, sshpass)
+        "pgpassword", "mysql_pwd", "rediscli_auth", "sshpass",
     }
 )  # fmt: skip
 # last word of the name that makes it a credential: db_password, tushare_token, x_api_key ...

@@ -44,7 +44,9 @@ _PREFIXED = (
     r"|eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"  # a JWT
     r"|\d{8,10}:AA[A-Za-z0-9_\-]{33}"                   # Telegram bot
 )  # fmt: skip
-_PEM = r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+# any PEM label saying private or secret key (blocks.py masks the whole block), and PuTTY/SSH2's
+_PEM = (r"-----BEGIN [A-Z0-9 ]{0,40}(?:PRIVATE|SECRET) KEY(?: BLOCK)?-----"
+        r"|---- BEGIN SSH2 [A-Z0-9 ]{0,40}PRIVATE KEY ----")
 _TOKEN = re.compile(rf"(?<![A-Za-z0-9])(?:{_PREFIXED})|{_PEM}")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{24,}={0,2}(?![A-Za-z0-9+/=_\-])")
 _DIGIT = re.compile(r"\d")
@@ -53,7 +55,7 @@ _ALPHA = re.compile(r"[A-Za-z]")
 
 def _real(token: str) -> bool:
     """Not a documentation placeholder (``ghp_xxxxxxxx…``, ``AKIA…EXAMPLE``, ``sk-…``/``sk-learn``)."""
-    if token.startswith("-----BEGIN"):
+    if token.startswith(("-----BEGIN", "---- BEGIN")):
         return True
     body = re.sub(r"^[A-Za-z]+[_\-.]", "", token)
     if "EXAMPLE" in token.upper() or len(set(body.lower())) < 6:
@@ -70,7 +72,7 @@ _PREFIXES = (("ghp_", 0), ("gho_", 0), ("ghu_", 0), ("ghs_", 0), ("ghr_", 0), ("
              ("AGPA", 0), ("AIDA", 0), ("AROA", 0), ("AIPA", 0), ("ANPA", 0), ("ANVA", 0),
              ("ABIA", 0), ("ACCA", 0), ("xox", 0), ("xapp-", 0), ("AIza", 0), ("ya29.", 0),
              ("hf_", 0), ("npm_", 0), ("pypi-", 0), ("SG.", 0), ("eyJ", 0), (":AA", 10),
-             ("-----BEGIN", 0))  # fmt: skip
+             ("-----BEGIN", 0), ("---- BEGIN", 0))  # fmt: skip
 _REACH = 400  # how far past a prefix a shape may extend (the longest are ~300 characters)
 
 

@@ -112,19 +112,28 @@ def _compare(ws: Workspace, task_id: str, old: Side, new: Side) -> TaskDiff:
     data = sides.contents(git, [*wanted, *extra])
     for side in (old, new):
         _check_manifest(side, data)
+    parsed, config_note = _configs(old, new, data)
+    # a value found secret in one section is masked in every section it appears in
+    found = keyed.secret_values(old.entry, new.entry, old.runtime, new.runtime, *(parsed or ()))
+    for p in changed:
+        for blob in (a.get(p), b.get(p)):
+            if blob is not None and blob.mode != "120000":
+                found |= textdiff.secret_values(p, data[blob.oid])
+    spelled = keyed.shown_values(found)
     files = tuple(textdiff.compare(
         textdiff.display_path(new.path(p) if p in b else old.path(p)),
         (a[p].mode, data[a[p].oid]) if p in a else None,
-        (b[p].mode, data[b[p].oid]) if p in b else None) for p in changed)
-    config_changes, config_note = _config(old, new, data)
+        (b[p].mode, data[b[p].oid]) if p in b else None, spelled) for p in changed)
+    config_changes = keyed.diff_data(parsed[0], parsed[1], values=found) if parsed else ()
     deps = packages.compare(
         old.packages, new.packages, _content(old, sides.REQUIREMENTS, data),
         _content(new, sides.REQUIREMENTS, data),
         locked_label=old.label if old.packages is not None else new.label,
         python=(old.python, new.python), env=(old.env_names, new.env_names))
-    registry = (keyed.diff_data(old.entry, new.entry)
-                + keyed.diff_data(old.runtime, new.runtime, "runtime")
-                + keyed.diff_data(sorted(old.state.patterns), sorted(new.state.patterns), "state_paths"))
+    registry = (keyed.diff_data(old.entry, new.entry, values=found)
+                + keyed.diff_data(old.runtime, new.runtime, "runtime", values=found)
+                + keyed.diff_data(sorted(old.state.patterns), sorted(new.state.patterns),
+                                  "state_paths", values=found))
     return TaskDiff(task_id=task_id, old=old.label, new=new.label, old_tag=old.tag,
                     new_tag=new.tag, files=files, config=config_changes, config_note=config_note,
                     dependencies=deps, registry=registry, notes=(*old.notes, *new.notes))
@@ -153,9 +162,9 @@ def _check_manifest(side: Side, data: dict[str, bytes]) -> None:
                 f"{side.label}` for the details")
 
 
-def _config(old: Side, new: Side, data: dict[str, bytes]) -> tuple[tuple[keyed.KeyChange, ...], str]:
-    """The configs key by key; a side whose config does not parse is named instead (its lines
-    are in the code section)."""
+def _configs(old: Side, new: Side, data: dict[str, bytes]) -> tuple[list[Any] | None, str]:
+    """Both sides' configs parsed (None for an absent one), or None when a side's config does
+    not parse (named in the note instead: its lines are in the code section)."""
     parsed: list[Any] = []
     missing: list[str] = []
     unreadable: list[str] = []
@@ -171,5 +180,5 @@ def _config(old: Side, new: Side, data: dict[str, bytes]) -> tuple[tuple[keyed.K
         except ClawbackError as exc:
             unreadable.append(f"{side.label}: {exc.message}")
     if unreadable:
-        return (), "; ".join(unreadable) + " (the code section shows its lines)"
-    return keyed.diff_data(parsed[0], parsed[1]), "; ".join(missing)
+        return None, "; ".join(unreadable) + " (the code section shows its lines)"
+    return parsed, "; ".join(missing)

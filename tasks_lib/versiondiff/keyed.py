@@ -5,8 +5,9 @@ that is not plain as ``["a key"]``: the spelling of the secret findings, so a fi
 the change's path), an empty mapping or list as a value of its own. Comments, formatting and
 key order do not count; anchors and merge keys are resolved by the YAML loader first. A value
 is shown masked when the secret scan finds a secret at its path, or when it equals a value
-found secret elsewhere (an anchor's copy the scan does not walk twice), and every shown value
-has token shapes and URL credentials masked. docs/design.md, "Diff".
+found secret elsewhere in the same diff (an anchor's copy the scan does not walk twice, the
+registry's ``clawback.smoke`` shown again as ``runtime.smoke``), and every shown value has those
+values, private-key blocks, token shapes, URL and command-line credentials masked. docs/design.md, "Diff".
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks_lib.secrets import configs
+from tasks_lib.secrets.commands import values_in
 from tasks_lib.secrets.configs import _join as join_key  # the findings' own path spelling
 from tasks_lib.versiondiff.textdiff import MASK, mask_line, visible
 
-__all__ = ["KeyChange", "diff_data", "flatten", "join_key"]
+__all__ = ["KeyChange", "diff_data", "flatten", "join_key", "secret_values", "shown_values"]
 
 
 @dataclass(frozen=True)
@@ -51,34 +53,69 @@ def _under(path: str, secret: set[str]) -> bool:
     return any(path == s or path.startswith((s + ".", s + "[")) for s in secret)
 
 
-def _shown(value: Any, secret: bool) -> str:
+def secret_values(*docs: Any) -> set[str]:
+    """The values the secret scan finds in ``docs`` (parsed configs, registry entries, runtime
+    settings): each scalar at or under a secret path, and each command-line credential inside a
+    string. One diff masks them in every section, wherever they appear again (``runtime.smoke``
+    is ``clawback.smoke`` once more)."""
+    found: set[str] = set()
+    for doc in docs:
+        if doc is None:
+            continue
+        secret = _secret_paths(doc)
+        for path, value in flatten(doc):
+            if _under(path, secret) and _key(value):
+                found.add(str(value))
+            if isinstance(value, str):
+                found |= values_in([value])
+    return found
+
+
+def shown_values(values: set[str] | frozenset[str]) -> tuple[str, ...]:
+    """``values`` as a line may spell them (raw, as JSON text), longest first; values shorter
+    than ``MIN_SHARED_CHARS`` are matched as whole values only, never inside other text."""
+    spelled = {v for v in values if len(v) >= MIN_SHARED_CHARS}
+    spelled |= {json.dumps(v, ensure_ascii=False)[1:-1] for v in spelled}
+    spelled |= {json.dumps(v)[1:-1] for v in spelled}
+    return tuple(sorted(spelled, key=len, reverse=True))
+
+
+MIN_SHARED_CHARS = 6
+
+
+def _shown(value: Any, secret: bool, spelled: tuple[str, ...] = ()) -> str:
     if secret:
         return json.dumps(MASK)
     text = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
-    return mask_line(visible(text))
+    return mask_line(visible(text), spelled)
 
 
-def diff_data(old: Any, new: Any, prefix: str = "") -> tuple[KeyChange, ...]:
+def diff_data(old: Any, new: Any, prefix: str = "",
+              values: set[str] | frozenset[str] = frozenset()) -> tuple[KeyChange, ...]:
     """The key-by-key changes from ``old`` to ``new`` (either may be None: absent), in the
-    order of the new side's keys, then the removed ones."""
+    order of the new side's keys, then the removed ones; ``values``: found secret elsewhere in
+    the same output (a value equal to one is ``"***"``, one inside a string is masked there)."""
     a = dict(flatten(old, prefix)) if old is not None else {}
     b = dict(flatten(new, prefix)) if new is not None else {}
     secret = _secret_paths(old) | _secret_paths(new)
-    values = {_key(v) for p, v in [*a.items(), *b.items()] if _under(p, secret) and _key(v)}
+    known = set(values) | secret_values(old, new)
+    spelled = shown_values(known)
 
     def hidden(path: str, value: Any) -> bool:
-        return _under(path, secret) or (_key(value) in values and _key(value) is not None)
+        return _under(path, secret) or (_key(value) in known and _key(value) is not None)
+
+    def shown(path: str, value: Any) -> str:
+        return _shown(value, hidden(path, value), spelled)
 
     changes: list[KeyChange] = []
     for path, value in b.items():
         if path not in a:
-            changes.append(KeyChange(path, "added", None, _shown(value, hidden(path, value))))
+            changes.append(KeyChange(path, "added", None, shown(path, value)))
         elif not _same(a[path], value):
-            changes.append(KeyChange(path, "changed", _shown(a[path], hidden(path, a[path])),
-                                     _shown(value, hidden(path, value))))
+            changes.append(KeyChange(path, "changed", shown(path, a[path]), shown(path, value)))
     for path, value in a.items():
         if path not in b:
-            changes.append(KeyChange(path, "removed", _shown(value, hidden(path, value)), None))
+            changes.append(KeyChange(path, "removed", shown(path, value), None))
     return tuple(changes)
 
 

@@ -4,10 +4,11 @@ The secret detectors the snapshot uses (tasks_lib/secrets/files.py: code line by
 by key path, ``.env``-like files, whole key files) run over each side's content; a line they
 point at shows its name and ``***`` instead of the value, a data file's value at a secret key
 path is replaced as ``secrets.configs.redact`` does, a file whose name says it is a key shows no
-content at all. Every shown line also has issuer token shapes and URL credentials masked, and
-control characters escaped (a file cannot move the terminal's cursor). Binary content (a NUL in
-the first 8 KiB, or not UTF-8) is named, never shown; a symlink is compared by its target.
-docs/design.md, "Diff".
+content at all; a private-key block is masked from its BEGIN line to its END line. Every shown
+line also has the values found secret elsewhere in the same diff, issuer token shapes, URL and
+command-line credentials masked, and control characters escaped (a file cannot move the
+terminal's cursor). Binary content (a NUL in the first 8 KiB, or not UTF-8) is named, never
+shown; a symlink is compared by its target. docs/design.md, "Diff".
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 from dataclasses import dataclass, replace
 
 from tasks_lib.secrets import configs, files
+from tasks_lib.secrets.blocks import mask_blocks
+from tasks_lib.secrets.commands import mask_commands, values_in
 from tasks_lib.secrets.shapes import has_token, token_spans
 from tasks_lib.secrets.values import mask_credentials
 
@@ -52,18 +55,20 @@ class _Text:
     hidden: str = ""           # why no line of it may be shown
 
 
-def compare(path: str, old: tuple[str, bytes] | None, new: tuple[str, bytes] | None) -> FileDiff:
-    """``old``/``new``: (git mode, content) of each side, None where the file is absent."""
+def compare(path: str, old: tuple[str, bytes] | None, new: tuple[str, bytes] | None,
+            values: tuple[str, ...] = ()) -> FileDiff:
+    """``old``/``new``: (git mode, content) of each side, None where the file is absent;
+    ``values``: secret values found elsewhere in the same diff (masked wherever they appear)."""
     status = "added" if old is None else "removed" if new is None else "changed"
     omode, odata = old if old is not None else (None, None)
     nmode, ndata = new if new is not None else (None, None)
     base = FileDiff(path, status, omode, nmode, old_size=_size(odata), new_size=_size(ndata))
     if (omode == "120000") or (nmode == "120000"):
-        return replace(base, old_target=_target(path, omode, odata),
-                       new_target=_target(path, nmode, ndata))
+        return replace(base, old_target=_target(path, omode, odata, values),
+                       new_target=_target(path, nmode, ndata, values))
     if max(len(odata or b""), len(ndata or b"")) > MAX_DIFF_BYTES:
         return replace(base, note=f"larger than {MAX_DIFF_BYTES // (1024 * 1024)} MiB: not diffed")
-    a, b = _text(path, odata), _text(path, ndata)
+    a, b = _text(path, odata, values), _text(path, ndata, values)
     if a is None or b is None:
         return replace(base, binary=True)
     matcher = difflib.SequenceMatcher(None, a.lines, b.lines)
@@ -79,19 +84,36 @@ def compare(path: str, old: tuple[str, bytes] | None, new: tuple[str, bytes] | N
     return replace(base, lines=tuple(_hunks(matcher, a.shown, b.shown)))
 
 
+def secret_values(path: str, data: bytes | None) -> set[str]:
+    """What the secret scan finds in a text file's content as values: the string literals (6+
+    characters) on the lines it flags and the command-line credentials anywhere, so the rest of
+    the diff can mask them where they appear again."""
+    if data is None or b"\0" in data[: files.BINARY_PROBE] or len(data) > MAX_DIFF_BYTES:
+        return set()
+    text = data.decode("utf-8", "replace")
+    lines = text.splitlines()
+    found = values_in([text])
+    for f in files.scan_file(path, data):
+        if f.line is not None and 0 < f.line <= len(lines):
+            found |= {m.group()[1:-1] for m in _LITERAL.finditer(lines[f.line - 1])
+                      if len(m.group()) >= 8}
+    return found
+
+
 def _size(data: bytes | None) -> int | None:
     return None if data is None else len(data)
 
 
-def _target(path: str, mode: str | None, data: bytes | None) -> str | None:
+def _target(path: str, mode: str | None, data: bytes | None,
+            values: tuple[str, ...]) -> str | None:
     if data is None:
         return None
     if mode != "120000":
         return f"(a file of {len(data)} bytes)"
-    return mask_line(visible(data.decode("utf-8", "surrogateescape")))
+    return mask_line(visible(data.decode("utf-8", "surrogateescape")), values)
 
 
-def _text(path: str, data: bytes | None) -> _Text | None:
+def _text(path: str, data: bytes | None, values: tuple[str, ...] = ()) -> _Text | None:
     """The content as lines (None: binary). Absent is empty."""
     if data is None:
         return _Text([], [])
@@ -102,17 +124,22 @@ def _text(path: str, data: bytes | None) -> _Text | None:
     except UnicodeDecodeError:
         return None
     lines = text.splitlines()
-    return _Text(lines, *_masked(path, data, text, lines))
+    return _Text(lines, *_masked(path, data, text, lines, values))
 
 
-def _masked(path: str, data: bytes, text: str, lines: list[str]) -> tuple[list[str], str]:
+def _masked(path: str, data: bytes, text: str, lines: list[str],
+            values: tuple[str, ...]) -> tuple[list[str], str]:
     """Each line as it may be shown, and why none may be (a key file, a notebook with a
-    secret); the file's findings decide which lines hold a secret."""
+    secret); the file's findings decide which lines hold a secret. A private-key block is
+    masked as a whole first (secrets/blocks.py: the scan names its BEGIN line only)."""
     findings = files.scan_file(path, data)
     if any(f.line is None and f.key is None and f.note not in ("file name", None)
            for f in findings) or any(f.cell is not None for f in findings):
         return [], "content not shown: the secret scan says it holds credentials"
-    shown = list(lines)
+    text = mask_blocks(text)
+    shown = text.splitlines()
+    if len(shown) != len(lines):
+        return [], "content not shown: it holds a secret that spans several lines"
     keys = [f.key for f in findings if f.key is not None]
     if keys:
         redacted = configs.redact(text, [configs.Finding(k, "secret-key") for k in keys]).splitlines()
@@ -130,7 +157,7 @@ def _masked(path: str, data: bytes, text: str, lines: list[str]) -> tuple[list[s
             while i + 1 < len(shown) and shown[i].rstrip().endswith(_OPEN) and i < f.line + 3:
                 i += 1
                 shown[i] = _mask_literals(shown[i], force=True)
-    return [mask_line(visible(s)) for s in shown], ""
+    return [mask_line(visible(s), values) for s in shown], ""
 
 
 _OPEN = ("(", "[", "{", "=", ",", ":", "\\", "+")
@@ -173,12 +200,18 @@ def _mask_literals(line: str, *, force: bool = False) -> str:
     return MASK if line.strip() else line
 
 
-def mask_line(line: str) -> str:
-    """Issuer token shapes and URL credentials masked (the other masking of every line)."""
+def mask_line(line: str, values: tuple[str, ...] = ()) -> str:
+    """The other masking of every line: a private-key block inside it (an escaped one in a
+    JSON value), the ``values`` found secret elsewhere in the same output (longest first),
+    issuer token shapes, URL credentials and command-line credentials."""
+    line = mask_blocks(line)
+    for value in values:
+        if value in line:
+            line = line.replace(value, MASK)
     if has_token(line):
         for start, end in reversed(list(token_spans(line))):
             line = line[:start] + MASK + line[end:]
-    return mask_credentials(line)
+    return mask_commands(mask_credentials(line))
 
 
 def visible(text: str) -> str:
