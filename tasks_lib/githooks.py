@@ -1,6 +1,7 @@
 """The git hooks init installs (docs/design.md, "Git hooks"): which exist, their scripts, where
 they may go, and how they are installed next to the operator's own hooks (chained, never
-overwritten) and uninstalled.
+overwritten) and uninstalled. One module because the script and the files it expects
+(the chained hook, the ``pre-clawback/`` links) must change together.
 
 Only into this repository's own hooks directory (tasks_lib/hooksdir.py): in a shared one init
 writes nothing and takes back what an earlier init wrote there. The script itself checks nothing
@@ -12,7 +13,12 @@ mode, inode, even a symlink as a symlink, whose relative target still resolves f
 directory) and our script runs it first through ``pre-clawback/<name>``, a link to it, so it runs
 under its own name (a dispatcher keyed on ``basename "$0"`` still knows which hook it is); with
 git's arguments and, for pre-push, the same standard input (saved to a temporary file first); its
-failure fails the hook. Uninstalling removes the link and renames it back. The suffix is not the
+failure fails the hook. ``pre-clawback/`` also mirrors every other entry of the hooks directory
+as a relative link (``lib.sh -> ../lib.sh``, ``<name>.d -> ../<name>.d``, husky's ``_``), so a hook
+that finds its siblings through ``dirname "$0"`` or ``"$0.d"`` finds what it found before; init
+makes them and the script adds a sibling made later (only into a real directory, only where
+nothing of that name exists). Uninstalling removes the link and renames it back; the last one
+out removes the mirror links (exactly ``X -> ../X``) and the directory if it is then empty. The suffix is not the
 pre-commit framework's ``.legacy``, so the two never take each other's file. Our script's marker
 line carries the sha256 of the script: a script of ours whose digest no longer matches was edited
 by hand and is left alone.
@@ -101,6 +107,23 @@ def script(name: str, python: str) -> str:
         f'chained="$hooks/{name}{CHAINED_SUFFIX}"',
         f'if [ "$hooks/{CHAIN_DIR}/{name}" -ef "$chained" ]; then chained="$hooks/{CHAIN_DIR}/{name}"; fi',
     ]
+    # a copy in a hooks directory other repositories use (core.hooksPath, a linked .git/hooks)
+    # checks nothing there: this script lies in the running repository's git directory, or it rests
+    lines += ['here=$(cd -P -- "$hooks" 2>/dev/null && pwd -P) && '
+              'gitdir=$(git rev-parse --git-common-dir 2>/dev/null) && '
+              'gitdir=$(cd -P -- "$gitdir" 2>/dev/null && pwd -P) || gitdir=',
+              'case "$here/" in "${gitdir:-/nonexistent/}"/*) mine=1 ;; *) mine= ;; esac']
+    # siblings made since init: mirrored (never through a link, never over an existing name)
+    skip = "|".join((CHAIN_DIR, f"*{CHAINED_SUFFIX}", *HOOKS))
+    lines += [f'mirror="$hooks/{CHAIN_DIR}"',
+              f'if [ -n "$mine" ] && [ "$chained" = "$mirror/{name}" ] && [ -d "$mirror" ] && '
+              '[ ! -L "$mirror" ]; then',
+              '  for f in "$hooks"/* "$hooks"/.[!.]*; do b=${f##*/}',
+              f'    case "$b" in {skip}) continue ;; esac',
+              '    { [ -e "$f" ] || [ -L "$f" ]; } && ! [ -e "$mirror/$b" ] && ! [ -L "$mirror/$b" ] &&'
+              ' ln -s -- "../$b" "$mirror/$b" 2>/dev/null',
+              '  done',
+              'fi']
     feed = ""
     if name == "pre-push":  # git's ref lines must reach both hooks: saved first
         lines += ['input=$(mktemp "${TMPDIR:-/tmp}/clawback-pre-push.XXXXXX") || exit 1',
@@ -113,12 +136,7 @@ def script(name: str, python: str) -> str:
     lines.append(f'if [ "${{CLAWBACK_SKIP_HOOKS:-}}" = 1 ]; then {done}; fi')
     if name == "post-checkout":  # a file checkout (3rd argument 0) changes no branch
         lines.append(f'if [ "${{3:-}}" != 1 ]; then {done}; fi')
-    # a copy in a hooks directory other repositories use (core.hooksPath, a linked .git/hooks)
-    # checks nothing there: this script lies in the running repository's git directory, or it rests
-    lines += ['here=$(cd -P -- "$hooks" 2>/dev/null && pwd -P) && '
-              'gitdir=$(git rev-parse --git-common-dir 2>/dev/null) && '
-              'gitdir=$(cd -P -- "$gitdir" 2>/dev/null && pwd -P) || gitdir=',
-              f'case "$here/" in "${{gitdir:-/nonexistent/}}"/*) ;; *) {done} ;; esac']
+    lines.append(f'if [ -z "$mine" ]; then {done}; fi')
     call = f"{py} -m clawback hook {name} -- \"$@\"{feed}"
     if gate:
         lines.append(f"if [ -x {py} ]; then {call}; exit $?; fi")
@@ -251,10 +269,44 @@ def _link_chained(path: Path, name: str) -> bool:
     link = folder / name
     with contextlib.suppress(FileExistsError):
         os.mkdir(folder, 0o755)
-    if not stat.S_ISDIR(os.lstat(folder).st_mode) or os.path.lexists(link):
+    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+        return False
+    if os.path.lexists(link):  # an earlier init's chain (its mirrors made now if missing)
+        if os.path.islink(link) and os.readlink(link) == target:
+            _mirror(folder)
         return False
     os.symlink(target, link)
+    _mirror(folder)
     return True
+
+
+def _mirror(folder: Path) -> None:
+    """``pre-clawback/X`` -> ``../X`` for every other entry X of the hooks directory (bytes-exact
+    names): ``dirname "$0"`` of the chained hook then finds what it found before. Never over an
+    existing name; the hook script adds siblings made later the same way."""
+    skip = {CHAIN_DIR.encode(), *(h.encode() for h in HOOKS)}
+    with os.scandir(os.fsencode(folder.parent)) as entries:
+        names = [e.name for e in entries]
+    for name in names:
+        link = os.path.join(os.fsencode(folder), name)
+        if name in skip or name.endswith(CHAINED_SUFFIX.encode()) or os.path.lexists(link):
+            continue
+        with contextlib.suppress(FileExistsError):
+            os.symlink(b"../" + name, link)
+
+
+def _unmirror(folder: Path) -> None:
+    """Remove the mirror links once no hook is chained any more: exactly the ``X -> ../X`` links
+    (what _mirror and the script make), nothing else."""
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return
+    with os.scandir(os.fsencode(folder)) as entries:
+        links = [e.path for e in entries if e.is_symlink()]
+    if any(os.path.basename(p).decode("utf-8", "surrogateescape") in HOOKS for p in links):
+        return  # another hook still chained: its chained hook needs the mirrors
+    for p in links:
+        if os.readlink(p) == b"../" + os.path.basename(p):
+            os.unlink(p)
 
 
 def _unlink_chained(path: Path, name: str) -> None:
@@ -262,6 +314,7 @@ def _unlink_chained(path: Path, name: str) -> None:
     link = folder / name
     if os.path.islink(link) and os.readlink(link) == f"../{name}{CHAINED_SUFFIX}":
         os.unlink(link)
+        _unmirror(folder)
         with contextlib.suppress(OSError):  # not empty, or not ours: left
             os.rmdir(folder)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -221,8 +222,7 @@ def test_a_chain_made_before_the_link_and_a_foreign_link_folder(ws: Workspace,
     logging_hook(ws.root / HOOKS / "pre-commit", log)
     run_init(str(ws.root), hooks="pre-commit")
     folder = ws.root / HOOKS / githooks.CHAIN_DIR
-    os.unlink(folder / "pre-commit")  # as an earlier init chained it: no link
-    os.rmdir(folder)
+    shutil.rmtree(folder)  # as an earlier init chained it: no links (rmtree follows none)
     assert edit_and_commit(ws).returncode != 0  # it still runs, under the old name
     assert log.read_text() == "pre-commit.pre-clawback\n"
     assert run_init(str(ws.root), hooks="pre-commit").hooks[0].action == "updated"
