@@ -12,7 +12,12 @@ path, a database name) is never taken for one:
 - ``-u user:VALUE`` / ``--user user:VALUE`` / ``--proxy-user`` (curl and the like; another
   tool's ``-u`` only with a value mixing letters and digits, so ``-u app:staff`` stays);
 - ``--password VALUE`` / ``--token=VALUE`` (a credential-named long flag, any tool);
-- ``Authorization: Bearer VALUE`` (any scheme) and a bare ``Bearer VALUE``.
+- ``docker``/``podman login -p VALUE`` (``--password VALUE``: the named long flag below);
+  ``ldapsearch`` and its kin's ``-w VALUE`` (``-W`` prompts); ``smbclient -U user%VALUE``;
+  ``zip``/``unzip -P VALUE``;
+- ``Authorization: Bearer VALUE`` (any scheme) and a bare ``Bearer VALUE``; an
+  ``X-Api-Key: VALUE`` / ``api-key:`` / ``X-Auth-Token:`` / ``Private-Token:`` header (a value
+  mixing letters and digits: prose after ``api-key:`` is not one).
 
 References (``-p"$PW"``, ``${TOKEN}``), placeholders and values under 4 characters are not
 credentials. ``credential_spans`` returns offsets only, so a caller never holds the text.
@@ -24,6 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tasks_lib.secrets.logical import logical
 from tasks_lib.secrets.names import name_class
 from tasks_lib.secrets.values import is_file_path, is_plaintext
 
@@ -39,16 +45,21 @@ _BEFORE = r"(?<![\w\-.])"
 
 @dataclass(frozen=True)
 class Span:
-    """A credential's value at ``start:end`` of the text, passed with ``name`` (a flag)."""
+    """A credential's value at ``start:end`` of the text, passed with ``name`` (a flag) in the
+    command that starts at ``at`` (a flag on one line, its value on the next: at < start)."""
 
     start: int
     end: int
     name: str
+    at: int = -1
 
 
 _MYSQL = r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlsh|mariadb|mariadb-dump|mariadb-admin)\b"
 _MONGO = r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)\b"
 _REDIS = r"\b(?:redis-cli|redis-benchmark|keydb-cli|valkey-cli)\b"
+_DOCKER = r"\b(?:docker|podman|nerdctl)\b"
+_LDAP = r"\bldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)\b"
+_SMB = r"\b(?:smbclient|rpcclient|smbcacls|smbget|smbtree|smbmap)\b"
 _CURLISH = frozenset({"curl", "wget", "http", "https", "httpie", "lftp", "xh"})
 
 # (words one of which the lower-cased text must hold, pattern, name, mixed): the words keep a
@@ -61,6 +72,15 @@ _RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], str, bool], ...] = (
     (("mongo",), re.compile(rf"{_MONGO}{_SEGMENT}{_BEFORE}[\"']?-p{_SEP}{_VAL}"), "-p", False),
     (("redis-", "keydb-", "valkey-"),
      re.compile(rf"{_REDIS}{_SEGMENT}{_BEFORE}[\"']?(?:-a|--pass){_SEP}{_VAL}"), "-a", False),
+    (("docker", "podman", "nerdctl"),
+     re.compile(rf"{_DOCKER}[ \t\"',]+login\b{_SEGMENT}{_BEFORE}[\"']?-p{_SEP}{_VAL}"), "-p", False),
+    (("ldap",), re.compile(rf"{_LDAP}{_SEGMENT}{_BEFORE}[\"']?-w{_SEP}{_VAL}"), "-w", False),
+    (("smb", "rpcclient"), re.compile(rf"{_SMB}{_SEGMENT}{_BEFORE}[\"']?(?:-U|--user){_SEP}?"
+                                      rf"[\"']?[^\s%\"'@]+%{_VAL}"), "user:password", False),
+    (("zip",), re.compile(rf"\b(?:zip|unzip|zipcloak){_SEGMENT}{_BEFORE}[\"']?-P{_SEP}{_VAL}"), "-P",
+     False),
+    (("key", "token"), re.compile(r"(?i)(?<![\w\-])(?:x-)?(?:api[-_]?key|auth[-_]token|access[-_]token"
+                                  r"|private[-_]token)[ \t]*:[ \t]*" + _VAL), "api key", True),
     (("authoriz",), re.compile(r"(?i)(?<![\w\-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*"
                                r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key)[ \t]+)?"
                                + _VAL), "Authorization", False),
@@ -104,9 +124,20 @@ def _tool_before(text: str, pos: int) -> str:
 
 
 def credential_spans(text: str) -> list[Span]:
-    """Where command-line credentials are in ``text`` (offsets of the values), in order."""
+    """Where command-line credentials are in ``text`` (offsets of the values), in order. A
+    command written over several lines (a ``\\`` continuation, a multi-line argv list, adjacent
+    string literals) is judged whole (logical.py); a value split by a line break comes back as
+    one span per physical part."""
     if not text or not any(mark in text for mark in ("-", "=", "uthoriz", "earer", "EARER")):
         return []
+    joined = logical(text)
+    if not joined.pieces:
+        return _spans(text)
+    return [Span(start, end, s.name, next(joined.physical(s.at, s.at + 1), (start, 0))[0])
+            for s in _spans(joined.text) for start, end in joined.physical(s.start, s.end)]
+
+
+def _spans(text: str) -> list[Span]:
     spans: list[Span] = []
     lower = text.lower()
     for words, pattern, name, mixed in _RULES:
@@ -114,22 +145,22 @@ def credential_spans(text: str) -> list[Span]:
             continue
         for m in pattern.finditer(text):
             if _value_ok(m.group("val"), mixed=mixed):
-                spans.append(Span(m.start("val"), m.end("val"), name))
+                spans.append(Span(m.start("val"), m.end("val"), name, m.start()))
     if "-u" in text or "--user" in text or "--proxy-user" in text or "-U" in text:
         for m in _USER_PASS.finditer(text):
             curlish = _tool_before(text, m.start()) in _CURLISH
             if _value_ok(m.group("val"), mixed=not curlish, user=m.group("user")):
-                spans.append(Span(m.start("val"), m.end("val"), "user:password"))
+                spans.append(Span(m.start("val"), m.end("val"), "user:password", m.start()))
     named = any(w in lower for w in _NAMED)
     if named and "--" in text:
         for m in _LONG_FLAG.finditer(text):
             if name_class(m.group("flag")) == "secret" and _value_ok(
                     m.group("val"), mixed=text[m.end("flag")] != "="):
-                spans.append(Span(m.start("val"), m.end("val"), "--" + m.group("flag")))
+                spans.append(Span(m.start("val"), m.end("val"), "--" + m.group("flag"), m.start()))
     if named and "=" in text:
         for m in _ENV_ASSIGN.finditer(text):
             if name_class(m.group("flag")) == "secret" and _value_ok(m.group("val"), mixed=False):
-                spans.append(Span(m.start("val"), m.end("val"), m.group("flag")))
+                spans.append(Span(m.start("val"), m.end("val"), m.group("flag"), m.start()))
     return _disjoint(spans)
 
 

@@ -269,8 +269,9 @@ def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
     and credentials passed on a command line (``curl -u user:password``, ``PGPASSWORD=… psql``,
     ``redis-cli -a …``: tasks_lib/secrets/commands.py), which need no credential-named key."""
     hits = [Hit(_line_of(text, start), TOKEN) for start, _ in token_spans(text)]
-    hits += [Hit(_line_of(text, s.start), SECRET_KEY, _command_name(s.name))
-             for s in credential_spans(text)]
+    # a credential-named flag's finding is on the flag's line, where the code rules name it too
+    hits += [Hit(_line_of(text, s.start if s.name in _COMMAND_FLAGS or s.at < 0 else s.at),
+                 SECRET_KEY, _command_name(s.name)) for s in credential_spans(text)]
     hits += [Hit(_line_of(text, start), CREDENTIAL_URL)
              for start, _ in credential_url_spans(text, examples=examples)]
     if token_in_base64(text):  # rare: find the line
@@ -280,7 +281,7 @@ def scan_shapes(text: str, *, examples: bool = True) -> list[Hit]:
     return hits
 
 
-_COMMAND_FLAGS = frozenset({"-p", "-a", "Authorization", "Bearer", "user:password"})
+_COMMAND_FLAGS = frozenset({"-p", "-a", "-w", "-P", "api key", "Authorization", "Bearer", "user:password"})
 
 
 def _command_name(flag: str) -> str:
