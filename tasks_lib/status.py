@@ -17,13 +17,16 @@ from typing import Any
 
 import psutil
 
-from tasks_lib.core import ids
+from tasks_lib.core import ids, safefs
 from tasks_lib.core.errors import BadInput, ClawbackError, Conflict, NotFound
 from tasks_lib.core.workspace import Task, Workspace
+from tasks_lib.formats import config
 from tasks_lib.runtime.process import run_state
+from tasks_lib.secrets import masking
 from tasks_lib.state.audit import AuditLog
 from tasks_lib.state.oplocks import task_lock, workspace_lock
 from tasks_lib.state.recovery import Left, Recovery, left_behind, recover_interrupted
+from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 # how long status waits for the workspace lock (another task's snapshot or rollback is writing
 # git or the registry) before leaving an interrupted operation to the next status
@@ -282,4 +285,26 @@ def task_history(ws: Workspace, task_id: str) -> TaskHistory:
     events = [{k: e.get(k) for k in ("ts", "actor", "action", "from", "to", "reason", "result",
                                      "duration_s")}
               for e in AuditLog(ws.state_dir).entries(task_id)]
+    _mask_messages(ws, entry, task if error is None else None, versions + rollback_tags,
+                   rollbacks, events)
     return TaskHistory(task_id, current, versions, rollbacks + rollback_tags, events, error)
+
+
+def _mask_messages(ws: Workspace, entry: dict, task: Task | None, *rows: list[dict]) -> None:
+    """A snapshot message is typed by a person: a secret value of the task (its live config,
+    its registry entry) or one ``masking.mask`` finds is ``***`` in a subject or a reason.
+    docs/design.md, "Secrets"."""
+    parsed = None
+    if task is not None:
+        try:  # best effort: a config that cannot be read masks nothing more (status reports it)
+            data = safefs.read_bytes(ws.root, task.config_path)
+            parsed = config.load(data.decode("utf-8", "replace"), "config.yaml") if data else None
+        except (ClawbackError, OSError):
+            parsed = None
+    values = sorted({*masking.for_workspace(ws.root), *shown_values(secret_values(entry, parsed))},
+                    key=len, reverse=True)
+    for group in rows:
+        for row in group:
+            for key in ("subject", "reason", "message"):
+                if isinstance(row.get(key), str):
+                    row[key] = masking.mask(row[key], values=values)

@@ -25,6 +25,7 @@ from tasks_lib.core.errors import BadInput, NotFound, SecretsFound, Verification
 from tasks_lib.core.filenames import shown
 from tasks_lib.core.workspace import Workspace
 from tasks_lib.formats.manifest import FileEntry, sha256_hex
+from tasks_lib.preview import versionvalues
 from tasks_lib.preview.resolve import Resolved
 from tasks_lib.secrets import configs, masking
 from tasks_lib.secrets.blocks import mask_blocks
@@ -32,7 +33,6 @@ from tasks_lib.secrets.commands import mask_commands
 from tasks_lib.secrets.files import BINARY_PROBE, SECRET_FILE, scan_file
 from tasks_lib.secrets.shapes import token_spans
 from tasks_lib.secrets.values import mask_credentials
-from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 _LITERAL = re.compile(r"""([rbuRBU]{0,2})("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
 _ASSIGNED = re.compile(r"^(\s*[^=:#]*?[=:]\s*)(\S.*?)(\s*)$")
@@ -106,10 +106,9 @@ def show(ws: Workspace, res: Resolved, path: str) -> ShownFile:
                                 "facts with `clawback preview` (size, checksum)")
     shown_data, where = data, ()
     if not binary:
-        # the version's own secrets (its registry entry, runtime settings) wherever they appear
-        found = secret_values(res.snapshot.registry_entry, res.snapshot.runtime)
-        values = sorted({*masking.for_workspace(ws.root), *shown_values(found)}, key=len,
-                        reverse=True)
+        # the version's own secrets (its config, registry entry, runtime settings) wherever
+        # they appear: the same set the summary masks
+        values = versionvalues.version_values(ws, res)
         text, where = mask_text(data.decode("utf-8", "surrogateescape"), findings, values)
         shown_data = text.encode("utf-8", "surrogateescape")
     return ShownFile(rel, entry.path, entry.mode, entry.size, entry.checksum, binary,

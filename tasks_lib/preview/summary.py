@@ -9,16 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks_lib.core import ids
-from tasks_lib.core.errors import ClawbackError
 from tasks_lib.core.workspace import Workspace
-from tasks_lib.formats import config
+from tasks_lib.preview import versionvalues
 from tasks_lib.preview.resolve import Resolved, marks
 from tasks_lib.preview.show import mask_text
 from tasks_lib.secrets import configs, masking
 from tasks_lib.secrets.configs import _join as join_key  # the findings' own path spelling
 from tasks_lib.secrets.files import scan_file
-from tasks_lib.versiondiff.keyed import secret_values, shown_values
 
 
 @dataclass(frozen=True)
@@ -59,15 +56,13 @@ class PreviewSummary:
 
 def summarize(ws: Workspace, res: Resolved) -> PreviewSummary:
     snap = res.snapshot
-    config_file = snap.registry_entry.get("configuration_file", "config.yaml")
-    if not isinstance(config_file, str) or not ids.safe_relative_path(config_file):
-        config_file = "config.yaml"
-    raw = _config_bytes(ws, res, config_file)
+    config_file = versionvalues.config_file(res)
+    raw = versionvalues.config_bytes(ws, res, config_file)
     # a value found secret anywhere in the version (its config, stored registry entry, runtime
-    # settings) is masked wherever else the summary shows it
-    found = secret_values(snap.registry_entry, snap.runtime, _parsed(raw))
-    values = sorted({*masking.for_workspace(ws.root), *shown_values(found)}, key=len, reverse=True)
-    files = tuple(PreviewFile(res.rel(f.path), f.size, f.mode) for f in snap.files)
+    # settings) is masked wherever else the summary shows it: text, file names, the message
+    values = versionvalues.version_values(ws, res, raw)
+    files = tuple(PreviewFile(versionvalues.mask_path(res.rel(f.path), values), f.size, f.mode)
+                  for f in snap.files)
     text, where = _config(res, config_file, raw, values)
     return PreviewSummary(
         task_id=res.task_id, version=res.version, tag=res.tag, commit=snap.git_commit,
@@ -79,25 +74,6 @@ def summarize(ws: Workspace, res: Resolved) -> PreviewSummary:
         environment_variables=snap.environment_variables,
         runtime=masked_settings(snap.runtime, values), state_paths=snap.state_paths,
         problems=res.problems)
-
-
-def _config_bytes(ws: Workspace, res: Resolved, config_file: str) -> tuple[str, bytes] | None:
-    """(git mode, bytes) of the version's config, None when it has none."""
-    path = f"{res.snapshot.location}/{config_file}"
-    entry = next((f for f in res.snapshot.files if f.path == path), None)
-    if entry is None:
-        return None
-    data = ws.git.show_file(res.snapshot.git_commit, path)
-    return None if data is None else (entry.mode, data)
-
-
-def _parsed(raw: tuple[str, bytes] | None) -> Any:
-    if raw is None or raw[0] == "120000":
-        return None
-    try:
-        return config.load(raw[1].decode("utf-8", "replace"), "config.yaml")
-    except ClawbackError:
-        return None  # shown as text, masked by its lines' findings
 
 
 def _config(res: Resolved, config_file: str, raw: tuple[str, bytes] | None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["block_spans", "has_block", "mask_blocks"]
+__all__ = ["block_members", "block_spans", "has_block", "mask_blocks"]
 
 MASK = "***"
 _LABEL = r"[A-Z0-9 ]{0,40}(?:PRIVATE|SECRET)[A-Z0-9 ]{0,40}"
@@ -42,6 +42,24 @@ def block_spans(text: str) -> list[tuple[int, int]]:
         spans.append((m.start(), stop))
         pos = stop
     return spans
+
+
+def block_members(items: list[object]) -> set[int]:
+    """Indexes of ``items`` (a list's elements, a mapping's values in order) that belong to a
+    private-key block held one line per element: the strings joined with line breaks, every
+    element a block's span touches. A key stored as a YAML list or a numbered mapping is a key."""
+    texts = [item if isinstance(item, str) else "" for item in items]
+    if len(texts) < 2 or not any("BEGIN" in t for t in texts):
+        return set()
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + 1
+    members: set[int] = set()
+    for start, end in block_spans("\n".join(texts)):
+        members |= {i for i, s in enumerate(starts)
+                    if isinstance(items[i], str) and s < end and s + len(texts[i]) >= start}
+    return members
 
 
 # a line's text: up to any break str.splitlines() knows, so the count of lines never changes

@@ -121,7 +121,7 @@ def _compare(ws: Workspace, task_id: str, old: Side, new: Side) -> TaskDiff:
                 found |= textdiff.secret_values(p, data[blob.oid])
     spelled = keyed.shown_values(found)
     files = tuple(textdiff.compare(
-        textdiff.display_path(new.path(p) if p in b else old.path(p)),
+        textdiff.display_path(new.path(p) if p in b else old.path(p), spelled),
         (a[p].mode, data[a[p].oid]) if p in a else None,
         (b[p].mode, data[b[p].oid]) if p in b else None, spelled) for p in changed)
     config_changes = keyed.diff_data(parsed[0], parsed[1], values=found) if parsed else ()

@@ -7,7 +7,8 @@ key order do not count; anchors and merge keys are resolved by the YAML loader f
 is shown masked when the secret scan finds a secret at its path, or when it equals a value
 found secret elsewhere in the same diff (an anchor's copy the scan does not walk twice, the
 registry's ``clawback.smoke`` shown again as ``runtime.smoke``), and every shown value has those
-values, private-key blocks, token shapes, URL and command-line credentials masked. docs/design.md, "Diff".
+values, private-key blocks (one held as a list or mapping of lines too: every member), token
+shapes, URL and command-line credentials masked. docs/design.md, "Diff".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks_lib.secrets import configs
+from tasks_lib.secrets.blocks import block_members
 from tasks_lib.secrets.commands import values_in
 from tasks_lib.secrets.configs import _join as join_key  # the findings' own path spelling
 from tasks_lib.versiondiff.textdiff import MASK, mask_line, visible
@@ -46,7 +48,24 @@ def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _secret_paths(data: Any) -> set[str]:
-    return {f.path for f in configs.scan(data)}
+    return {f.path for f in configs.scan(data)} | _block_paths(data)
+
+
+def _block_paths(data: Any, prefix: str = "") -> set[str]:
+    """The paths of every element of a private-key block held as a list or mapping of lines
+    (the scan reports its BEGIN element only; the body lines are key material too)."""
+    if isinstance(data, dict):
+        keys, items = list(data), list(data.values())
+        paths = [join_key(prefix, k) for k in keys]
+    elif isinstance(data, list | tuple):
+        items = list(data)
+        paths = [f"{prefix}[{i}]" for i in range(len(items))]
+    else:
+        return set()
+    found = {paths[i] for i in block_members(items)}
+    for path, item in zip(paths, items, strict=True):
+        found |= _block_paths(item, path)
+    return found
 
 
 def _under(path: str, secret: set[str]) -> bool:

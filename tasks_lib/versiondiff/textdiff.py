@@ -251,8 +251,13 @@ def _range(start: int, stop: int) -> str:
     return f"{first}" if length == 1 else f"{first},{length}"
 
 
-def display_path(path: str) -> str:
-    """A path as shown: a token in a file name replaced (the rest escaped by the renderer)."""
+def display_path(path: str, values: tuple[str, ...] = ()) -> str:
+    """A path as shown: a token in a file name replaced, and each of ``values`` (found secret
+    elsewhere in the same output) as ``***``, so ``cache-<password>.txt`` is ``cache-***.txt``
+    (the rest escaped by the renderer)."""
+    for value in values:
+        if value in path:
+            path = path.replace(value, MASK)
     if not has_token(path):
         return path
     return files.safe_path(path)

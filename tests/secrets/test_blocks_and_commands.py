@@ -220,3 +220,34 @@ def test_preview_runtime_settings_are_masked_as_data() -> None:
     shown: Any = masked_settings(runtime, list(shown_values(secret_values(runtime))))
     assert shown == {"smoke": "***", "run": {"start": ["redis-cli", "-a", "***"]},
                      "note": "uses ***"}
+
+
+# --------------------------------------------------------------------------- keys as lists
+
+KEY_LINES = ["-----BEGIN RSA PRIVATE KEY-----", BODY, BODY[::-1], "-----END RSA PRIVATE KEY-----"]
+
+
+def test_a_private_key_held_as_a_list_or_mapping_of_lines_is_masked_whole() -> None:
+    from tasks_lib.versiondiff.keyed import diff_data  # noqa: PLC0415
+    old = {"k": KEY_LINES, "ssh": {"lines": dict(enumerate(KEY_LINES))}, "cut": ["ok", *KEY_LINES[:2]]}
+    new = {"k": [*KEY_LINES[:1], BODY + "X", *KEY_LINES[2:]], "ssh": old["ssh"], "cut": old["cut"]}
+    shown = diff_data(None, old) + diff_data(old, new)
+    text = repr(shown)
+    assert BODY not in text and BODY[::-1] not in text
+    assert any(c.path == "cut[0]" and c.new == '"ok"' for c in shown)  # outside the block
+
+
+def test_a_key_list_in_config_and_registry_is_masked_in_diff(inited: Workspace) -> None:
+    ws = inited
+    cfg = ws.root / "tasks/T01/config.yaml"
+    cfg.write_text(cfg.read_text() + "deploy_key_lines:\n" + "".join(f'  - "{x}"\n' for x in KEY_LINES))
+    reg = ws.root / "task_registry.json"
+    doc = json.loads(reg.read_text())
+    entry = next(e for e in doc["tasks"] if e["id"] == "T01")
+    entry["deploy_key"] = KEY_LINES
+    entry["ssh"] = {"lines": {str(i): x for i, x in enumerate(KEY_LINES)}}
+    reg.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    outs = [both(cli(ws, "diff", "--task", "T01")), both(cli(ws, "--json", "diff", "--task", "T01")),
+            both(cli(ws, "--json", "diff", "--task", "T01", "--stat"))]
+    assert not [o for o in outs if BODY in o or BODY[::-1] in o]
+    assert "deploy_key_lines[2]" in outs[0]  # the change is still listed, its value masked
